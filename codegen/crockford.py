@@ -1,0 +1,53 @@
+"""Crockford base32: the text alphabet of every yima code.
+
+Case-insensitive, and the confusable letters I, L and O read as 1, 1 and 0, so a code copied by hand
+or upper-cased inside a QR payload (alphanumeric mode) still decodes. U is not a symbol.
+"""
+
+from __future__ import annotations
+
+import base64
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 alphabet, same symbol order
+
+_TO_CROCKFORD = bytes.maketrans(_STD.encode(), ALPHABET.encode())
+_FROM_CROCKFORD = bytes.maketrans(ALPHABET.encode(), _STD.encode())
+# Upper-case, fold the aliases; everything else maps to "?" which no alphabet holds.
+_NORMALISE = str.maketrans(
+    {
+        **{c: c for c in ALPHABET},
+        **{c.lower(): c for c in ALPHABET},
+        "I": "1", "i": "1", "L": "1", "l": "1", "O": "0", "o": "0",
+    }
+)
+_VALID = frozenset(ALPHABET)
+
+
+def normalise(text: str) -> str | None:
+    """Return the canonical upper-case form of `text`, or None if it holds a non-symbol."""
+    out = text.translate(_NORMALISE)
+    if not _VALID.issuperset(out):
+        return None
+    return out
+
+
+def encode_int(value: int, length: int) -> str:
+    """Encode a non-negative integer of at most 5*length bits as exactly `length` symbols."""
+    if value < 0 or value >> (5 * length):
+        raise ValueError(f"{value} does not fit in {length} base32 symbols")
+    nbytes = -(-length * 5 // 40) * 5  # whole 40-bit groups so b32encode needs no padding
+    raw = base64.b32encode(value.to_bytes(nbytes, "big")).translate(_TO_CROCKFORD)
+    return raw[len(raw) - length :].decode("ascii")
+
+
+def decode_int(symbols: str) -> int:
+    """Decode canonical symbols (see `normalise`) to an integer."""
+    pad = -len(symbols) % 8
+    raw = base64.b32decode(("0" * pad + symbols).encode("ascii").translate(_FROM_CROCKFORD))
+    return int.from_bytes(raw, "big")
+
+
+def encode_bytes_prefix(data: bytes, length: int) -> str:
+    """The first `length` symbols of `data` read as a bit string (5*length <= 8*len(data))."""
+    return base64.b32encode(data).translate(_TO_CROCKFORD)[:length].decode("ascii")

@@ -1,0 +1,271 @@
+"""Line side: turn a batch ticket into printable files, offline (no database, no Redis, no master key).
+
+Output directory, all files named by role and chunk number:
+
+    inner-00001.csv …   暗码 rows      serial,role,code,url,case
+    outer-00001.csv …   明码 rows      serial,role,code,url,case
+    case-00001.csv …    箱码 rows      serial,role,code,url,first_item,last_item
+    qr-inner-00001.zip  optional QR images (<serial>.png|.svg) for the same chunk
+    labels-inner-00001.pdf  optional print-ready label sheets for the same chunk
+    manifest.json       counts and the SHA-256 of every file; written last
+
+Files are built in a hidden staging directory inside the output directory, moved into place only when
+all of them are done, and the manifest is renamed in last: a directory without manifest.json is
+incomplete, and on any error nothing is left behind. The same ticket gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from codegen.codeformat import CodeSigner, Role
+from codegen.ticket import BatchTicket
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "yima-manifest/1"
+ITEM_COLUMNS = ("serial", "role", "code", "url", "case")
+CASE_COLUMNS = ("serial", "role", "code", "url", "first_item", "last_item")
+DEFAULT_CHUNK_ROWS = 100_000
+# Below this many codes a worker pool costs more than it saves.
+PARALLEL_THRESHOLD = 200_000
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class OutputError(Exception):
+    """The output directory cannot be used (not empty, not writable)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    qr: str | None = None  # "png" | "svg"
+    labels: bool = False
+    jobs: int = 0  # 0 = all cores for large batches
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str
+    kind: str  # "codes" | "qr" | "labels"
+    role: str
+    first_serial: int
+    last_serial: int
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Task:
+    role: Role
+    chunk: int
+    first: int
+    last: int
+
+
+def scan_url(base_url: str, code: str) -> str:
+    """The QR payload: upper-cased so a QR encoder can use its dense alphanumeric mode."""
+    return f"{base_url.upper()}/Q/{code}"
+
+
+def role_counts(ticket: BatchTicket) -> dict[Role, int]:
+    counts = {Role.INNER: ticket.count, Role.OUTER: ticket.count}
+    if ticket.pack:
+        counts[Role.CASE] = ticket.cases
+    return counts
+
+
+def plan(ticket: BatchTicket, chunk_rows: int) -> list[_Task]:
+    tasks = []
+    for role, count in role_counts(ticket).items():
+        for chunk, first in enumerate(range(0, count, chunk_rows), start=1):
+            tasks.append(_Task(role, chunk, first, min(first + chunk_rows, count) - 1))
+    return tasks
+
+
+def _file_name(kind: str, role: Role, chunk: int) -> str:
+    stem = f"{role.label}-{chunk:05d}"
+    return {"codes": f"{stem}.csv", "qr": f"qr-{stem}.zip", "labels": f"labels-{stem}.pdf"}[kind]
+
+
+def _write(path: Path, data: bytes) -> str:
+    with path.open("xb") as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _codes_csv(ticket: BatchTicket, task: _Task, codes: list[str]) -> bytes:
+    base = ticket.base_url.upper() + "/Q/"
+    role = task.role.label
+    out = io.StringIO()
+    if task.role is Role.CASE:
+        out.write(",".join(CASE_COLUMNS) + "\r\n")
+        pack, count = ticket.pack, ticket.count
+        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True):
+            last_item = min((serial + 1) * pack, count) - 1
+            out.write(f"{serial},{role},{code},{base}{code},{serial * pack},{last_item}\r\n")
+    else:
+        out.write(",".join(ITEM_COLUMNS) + "\r\n")
+        pack = ticket.pack
+        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True):
+            case = serial // pack if pack else ""
+            out.write(f"{serial},{role},{code},{base}{code},{case}\r\n")
+    return out.getvalue().encode("ascii")
+
+
+def _qr_zip(ticket: BatchTicket, task: _Task, codes: list[str], fmt: str) -> bytes:
+    from codegen.qr import QrRenderer
+
+    renderer = QrRenderer(scan_url(ticket.base_url, codes[0]))
+    render = renderer.png if fmt == "png" else renderer.svg
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True):
+            info = zipfile.ZipInfo(f"{task.role.label}-{serial:09d}.{fmt}", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, render(scan_url(ticket.base_url, code)))
+    return buf.getvalue()
+
+
+def _label_pdf(ticket: BatchTicket, task: _Task, codes: list[str], path: Path) -> str:
+    from codegen.labels import write_label_pdf
+    from codegen.qr import QrRenderer
+
+    renderer = QrRenderer(scan_url(ticket.base_url, codes[0]))
+    labels = (
+        (scan_url(ticket.base_url, code), f"{code} #{serial}")
+        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True)
+    )
+    write_label_pdf(path, labels, renderer, title=f"{ticket.sku} lot {ticket.lot} {task.role.label}")
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Worker state, set once per process (fork start method: inherited, never pickled per task).
+_worker: dict[str, object] = {}
+
+
+def _init_worker(ticket: BatchTicket, staging: Path, options: Options) -> None:
+    _worker.update(ticket=ticket, staging=staging, options=options)
+
+
+def _run_task(task: _Task) -> list[FileEntry]:
+    ticket = _worker["ticket"]
+    staging = _worker["staging"]
+    options = _worker["options"]
+    assert isinstance(ticket, BatchTicket) and isinstance(staging, Path) and isinstance(options, Options)
+    signer = CodeSigner(ticket.batch_key, role=task.role, key_id=ticket.key_id, batch_id=ticket.batch_id)
+    code = signer.code
+    codes = [code(serial) for serial in range(task.first, task.last + 1)]
+    rows = len(codes)
+    entries = []
+
+    def entry(kind: str, data: bytes | None = None) -> None:
+        name = _file_name(kind, task.role, task.chunk)
+        path = staging / name
+        digest = _write(path, data) if data is not None else _label_pdf(ticket, task, codes, path)
+        entries.append(
+            FileEntry(name, kind, task.role.label, task.first, task.last, rows, path.stat().st_size, digest)
+        )
+
+    entry("codes", _codes_csv(ticket, task, codes))
+    if options.qr:
+        entry("qr", _qr_zip(ticket, task, codes, options.qr))
+    if options.labels:
+        entry("labels")
+    return entries
+
+
+def _results(ticket: BatchTicket, staging: Path, options: Options, tasks: list[_Task]) -> Iterator[list[FileEntry]]:
+    total = sum(t.last - t.first + 1 for t in tasks)
+    jobs = options.jobs or (os.cpu_count() or 1)
+    if jobs == 1 or total < PARALLEL_THRESHOLD or len(tasks) == 1:
+        _init_worker(ticket, staging, options)
+        yield from map(_run_task, tasks)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(ticket, staging, options)) as pool:
+        yield from pool.imap(_run_task, tasks)
+
+
+def prepare_output_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+    if not out_dir.is_dir():
+        raise OutputError(f"{out_dir} is not a directory")
+    if any(out_dir.iterdir()):
+        raise OutputError(f"output directory {out_dir} is not empty: generate into a new, empty directory")
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {out_dir} is not writable")
+
+
+def manifest_document(ticket: BatchTicket, options: Options, files: list[FileEntry]) -> dict[str, object]:
+    counts: dict[str, int] = {role.label: n for role, n in role_counts(ticket).items()}
+    return {
+        "format": MANIFEST_FORMAT,
+        "batch": ticket.metadata(),
+        "layout": {
+            "chunk_rows": options.chunk_rows,
+            "item_columns": list(ITEM_COLUMNS),
+            "case_columns": list(CASE_COLUMNS),
+            "encoding": "ascii, CRLF line ends, header row",
+            "qr": options.qr,
+            "labels": "pdf" if options.labels else None,
+        },
+        "counts": {**counts, "codes": sum(counts.values()), "files": len(files)},
+        "files": [asdict(f) for f in files],
+    }
+
+
+def generate(
+    ticket: BatchTicket,
+    out_dir: Path,
+    options: Options = Options(),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, object]:
+    """Write every file for the batch into `out_dir` (must be empty) and return the manifest."""
+    if options.chunk_rows < 1:
+        raise OutputError("chunk size must be at least 1 row")
+    if options.qr not in (None, "png", "svg"):
+        raise OutputError(f"unknown QR format {options.qr!r}: use png or svg")
+    prepare_output_dir(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    moved: list[Path] = []
+    try:
+        tasks = plan(ticket, options.chunk_rows)
+        files: list[FileEntry] = []
+        for task, entries in zip(tasks, _results(ticket, staging, options, tasks), strict=True):
+            files.extend(entries)
+            if progress:
+                progress(task.last - task.first + 1)
+        for f in files:
+            (staging / f.name).rename(out_dir / f.name)
+            moved.append(out_dir / f.name)
+        manifest = manifest_document(ticket, options, files)
+        tmp = staging / MANIFEST
+        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.rename(out_dir / MANIFEST)
+        return manifest
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
