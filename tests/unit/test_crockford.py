@@ -1,0 +1,32 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codegen import crockford
+
+
+@given(st.integers(min_value=0, max_value=(1 << 140) - 1))
+def test_int_round_trip(value: int) -> None:
+    text = crockford.encode_int(value, 28)
+    assert len(text) == 28
+    assert crockford.decode_int(text) == value
+
+
+def test_aliases_and_case_fold_to_canonical() -> None:
+    assert crockford.normalise("abcio-") is None  # '-' is not a symbol
+    assert crockford.normalise("abciol") == "ABC101"
+    assert crockford.normalise("U") is None
+
+
+def test_encode_rejects_values_that_do_not_fit() -> None:
+    try:
+        crockford.encode_int(1 << 10, 2)
+    except ValueError as exc:
+        assert "does not fit" in str(exc)
+    else:
+        raise AssertionError("expected ValueError")
+
+
+def test_alphabet_is_qr_alphanumeric() -> None:
+    qr_alnum = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+    assert set(crockford.ALPHABET) <= qr_alnum
+    assert len(set(crockford.ALPHABET)) == 32
