@@ -26,7 +26,7 @@ from app.runtime import connect_database, connect_redis
 from codegen import batches, keys
 from codegen.codeformat import CodeError, Role, extract_code, verify
 from codegen.db import transaction
-from codegen.generate import Options, OutputError, generate
+from codegen.generate import Options, OutputError, generate, prepare_output_dir
 from codegen.ranges import RangeError, format_ranges
 from codegen.readback import ReadbackError, readback
 from codegen.ticket import BatchTicket, TicketError, read_ticket, write_ticket
@@ -389,6 +389,7 @@ def generate_cmd(
     """
     ticket = _ticket(ticket_path, hq_public)
     options = Options(chunk_rows=chunk_rows, qr=qr, labels=labels == "pdf", jobs=jobs)
+    prepare_output_dir(out_dir)  # fail before the progress bar starts
     total = 2 * ticket.count + ticket.cases  # inner + outer per item, one per case
     with _progress("generating", total) as bar:
         manifest = generate(ticket, out_dir, options, progress=bar.update)
