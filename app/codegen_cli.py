@@ -13,28 +13,29 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import redis
-import sqlalchemy.exc
-from sqlalchemy.orm import Session
 
 from app.config import Config, ConfigError, load_config
 from app.embedded import EmbeddedRedisError
-from app.runtime import connect_database, connect_redis
-from codegen import batches, keys
+from codegen import keys
 from codegen.codeformat import CodeError, Role, extract_code, verify
-from codegen.db import transaction
 from codegen.generate import Options, OutputError, generate, prepare_output_dir
 from codegen.ranges import RangeError, format_ranges
 from codegen.readback import ReadbackError, readback
 from codegen.ticket import BatchTicket, TicketError, read_ticket, write_ticket
 from codegen.verify_output import verify_output
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# Line commands (generate, verify, readback) run on factory PCs, often in scripts: they import neither
+# SQLAlchemy, Alembic nor redis-py. Headquarters commands import what they need inside the command.
+
+
 # Errors an operator can cause or fix; each becomes one line on stderr and exit status 1.
 _USER_ERRORS: tuple[type[BaseException], ...] = (
-    batches.CatalogError,
     keys.KeyFileError,
     TicketError,
     OutputError,
@@ -63,12 +64,24 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except _USER_ERRORS as exc:
             _fail(str(exc))
-        except redis.RedisError as exc:
-            _fail(f"Redis unavailable ({exc.__class__.__name__}); nothing was changed")
-        except sqlalchemy.exc.OperationalError as exc:
-            _fail(f"database unavailable ({exc.orig.__class__.__name__}); nothing was changed")
         except OSError as exc:
             _fail(_os_message(exc))
+        except Exception as exc:
+            message = _service_error(exc)
+            if message is None:
+                raise
+            _fail(message)
+
+
+def _service_error(exc: Exception) -> str | None:
+    """The one-line message for an operator error or an unreachable service, or None for a bug."""
+    if "codegen.batches" in sys.modules and isinstance(exc, sys.modules["codegen.batches"].CatalogError):
+        return str(exc)
+    if "redis" in sys.modules and isinstance(exc, sys.modules["redis"].RedisError):
+        return f"Redis unavailable ({exc.__class__.__name__}); nothing was changed"
+    if "sqlalchemy.exc" in sys.modules and isinstance(exc, sys.modules["sqlalchemy.exc"].OperationalError):
+        return f"database unavailable ({exc.orig.__class__.__name__}); nothing was changed"
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,6 +105,9 @@ def _cfg() -> Config:
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    from app.runtime import connect_database
+    from codegen.db import transaction
+
     db = connect_database(_cfg())
     try:
         with transaction(db.sessions) as session:
@@ -180,6 +196,8 @@ def brand_add(slug: str, name: str, base_url: str | None) -> None:
     \b
     Example:  codegen brand add acme --name "Acme Beer" --base-url https://q.acme.example
     """
+    from codegen import batches
+
     with _session() as session:
         brand = batches.add_brand(session, slug, name, base_url or _cfg().base_url)
         click.echo(f"brand {brand.slug} ({brand.name}) scans at {brand.base_url}/q/<CODE>")
@@ -217,6 +235,8 @@ def product_add(sku: str, name: str, gtin: str | None, brand_slug: str | None) -
     \b
     Example:  codegen product add --sku BEER-500 --name "Lager 500ml" --gtin 06901234567892
     """
+    from codegen import batches
+
     with _session() as session:
         brand = batches.resolve_brand(session, brand_slug)
         product = batches.add_product(session, brand, sku, name, gtin)
@@ -251,6 +271,9 @@ def batch_new(
     \b
     Example:  codegen batch new --sku BEER-500 --lot L2026-11-23 --count 100000 --pack 24 --ticket L1.ticket
     """
+    from app.runtime import connect_redis
+    from codegen import batches
+
     cfg = _cfg()
     if ticket_path.exists():
         _fail(f"{ticket_path} already exists: tickets are never overwritten, choose another path")
@@ -280,6 +303,8 @@ def batch_list() -> None:
     \b
     Example:  codegen batch list
     """
+    from codegen import batches
+
     with _session() as session:
         for b in batches.list_batches(session):
             active, void = batches.effective_ranges(b)
@@ -298,6 +323,9 @@ def batch_sync(batch_id: int | None, sync_all: bool) -> None:
     \b
     Example:  codegen batch sync --all
     """
+    from app.runtime import connect_redis
+    from codegen import batches
+
     if batch_id is None and not sync_all:
         _fail("name a batch id or pass --all")
     r = connect_redis(_cfg())
@@ -320,6 +348,9 @@ def activate_cmd(batch_id: int, serial_range: str | None) -> None:
     \b
     Example:  codegen activate --batch 1 --range 0-49999
     """
+    from app.runtime import connect_redis
+    from codegen import batches
+
     r = connect_redis(_cfg())
     with _session() as session:
         batch = batches.activate(session, r, batch_id, serial_range)
@@ -337,6 +368,9 @@ def void_cmd(batch_id: int, serial_range: str, reason: str) -> None:
     \b
     Example:  codegen void --batch 1 --range 1200-1299 --reason "damaged roll"
     """
+    from app.runtime import connect_redis
+    from codegen import batches
+
     r = connect_redis(_cfg())
     with _session() as session:
         batch = batches.void(session, r, batch_id, serial_range, reason)
@@ -356,6 +390,8 @@ def db_upgrade() -> None:
     \b
     Example:  DATABASE_URL=postgresql+psycopg://yima@db/yima codegen db upgrade
     """
+    from app.runtime import connect_database
+
     db = connect_database(_cfg())
     db.engine.dispose()
     click.echo("schema is up to date")

