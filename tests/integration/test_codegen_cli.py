@@ -62,7 +62,8 @@ def test_factory_walkthrough(run, tmp_path: Path, redis_client) -> None:  # type
     ticket["ticket"]["count"] = 5000
     (tmp_path / "evil.ticket").write_text(json.dumps(ticket))
     bad = run("generate", "--ticket", "evil.ticket", "--out", "out2", ok=False)
-    assert bad.output.strip() == "error: ticket signature is invalid: the file was altered or not issued by headquarters"
+    expected = "error: ticket signature is invalid: the file was altered or not issued by headquarters"
+    assert bad.output.strip() == expected
     assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
 
     assert "active serials: 0-499" in run("activate", "--batch", "1", "--range", "0-499").output

@@ -56,7 +56,7 @@ def test_generate_writes_chunked_files_and_manifest(tmp_path: Path) -> None:
     rows = _rows(out / "inner-00003.csv")
     assert rows[0] == ["serial", "role", "code", "url", "case"]
     assert [r[0] for r in rows[1:]] == [str(s) for s in range(200, 250)]
-    serial, role, code, url, case = rows[-1]
+    _serial, _role, code, url, case = rows[-1]
     fields = verify(code, ticket.key_for)
     assert (fields.role, fields.serial, fields.batch_id) == (Role.INNER, 249, 3)
     assert url == f"HTTPS://Q.ACME.EXAMPLE/Q/{code}" and case == str(249 // 24)
