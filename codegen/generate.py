@@ -17,7 +17,6 @@ incomplete, and on any error nothing is left behind. The same ticket gives byte-
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -98,60 +97,98 @@ def _file_name(kind: str, role: Role, chunk: int) -> str:
     return {"codes": f"{stem}.csv", "qr": f"qr-{stem}.zip", "labels": f"labels-{stem}.pdf"}[kind]
 
 
-def _write(path: Path, data: bytes) -> str:
-    with path.open("xb") as fh:
-        fh.write(data)
-    return hashlib.sha256(data).hexdigest()
+# Rows are produced and written in blocks, so a worker's memory does not grow with --chunk.
+_BLOCK = 8192
 
 
-def _codes_csv(ticket: BatchTicket, task: _Task, codes: list[str]) -> bytes:
-    base = ticket.base_url.upper() + "/Q/"
-    role = task.role.label
-    out = io.StringIO()
-    if task.role is Role.CASE:
-        out.write(",".join(CASE_COLUMNS) + "\r\n")
-        pack, count = ticket.pack, ticket.count
-        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True):
-            last_item = min((serial + 1) * pack, count) - 1
-            out.write(f"{serial},{role},{code},{base}{code},{serial * pack},{last_item}\r\n")
-    else:
-        out.write(",".join(ITEM_COLUMNS) + "\r\n")
-        pack = ticket.pack
-        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True):
-            case = serial // pack if pack else ""
-            out.write(f"{serial},{role},{code},{base}{code},{case}\r\n")
-    return out.getvalue().encode("ascii")
+class _HashingFile:
+    """A new file opened for writing that hashes what goes through it."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = path.open("xb")
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._sha.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def close(self) -> str:
+        self._fh.close()
+        return self._sha.hexdigest()
 
 
-def _qr_zip(ticket: BatchTicket, task: _Task, codes: list[str], fmt: str) -> bytes:
-    from codegen.qr import QrRenderer
-
-    renderer = QrRenderer(scan_url(ticket.base_url, codes[0]))
-    render = renderer.png if fmt == "png" else renderer.svg
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True):
-            info = zipfile.ZipInfo(f"{task.role.label}-{serial:09d}.{fmt}", date_time=_ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, render(scan_url(ticket.base_url, code)))
-    return buf.getvalue()
+def _open_output(path: Path) -> _HashingFile:
+    return _HashingFile(path)
 
 
-def _label_pdf(ticket: BatchTicket, task: _Task, codes: list[str], path: Path) -> str:
-    from codegen.labels import write_label_pdf
-    from codegen.qr import QrRenderer
-
-    renderer = QrRenderer(scan_url(ticket.base_url, codes[0]))
-    labels = (
-        (scan_url(ticket.base_url, code), f"{code} #{serial}")
-        for serial, code in zip(range(task.first, task.last + 1), codes, strict=True)
-    )
-    write_label_pdf(path, labels, renderer, title=f"{ticket.sku} lot {ticket.lot} {task.role.label}")
+def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _blocks(task: _Task) -> Iterator[range]:
+    for first in range(task.first, task.last + 1, _BLOCK):
+        yield range(first, min(first + _BLOCK, task.last + 1))
+
+
+def _write_codes_csv(ticket: BatchTicket, task: _Task, signer: CodeSigner, path: Path) -> tuple[int, str]:
+    base = ticket.base_url.upper() + "/Q/"
+    role = task.role.label
+    code = signer.code
+    pack, count = ticket.pack, ticket.count
+    out = _open_output(path)
+    try:
+        if task.role is Role.CASE:
+            out.write((",".join(CASE_COLUMNS) + "\r\n").encode())
+            for block in _blocks(task):
+                rows = []
+                for serial in block:
+                    c = code(serial)
+                    last_item = min((serial + 1) * pack, count) - 1
+                    rows.append(f"{serial},{role},{c},{base}{c},{serial * pack},{last_item}\r\n")
+                out.write("".join(rows).encode("ascii"))
+        else:
+            out.write((",".join(ITEM_COLUMNS) + "\r\n").encode())
+            for block in _blocks(task):
+                rows = []
+                for serial in block:
+                    c = code(serial)
+                    rows.append(f"{serial},{role},{c},{base}{c},{serial // pack if pack else ''}\r\n")
+                out.write("".join(rows).encode("ascii"))
+    finally:
+        digest = out.close()
+    return out.size, digest
+
+
+def _codes(task: _Task, signer: CodeSigner) -> Iterator[tuple[int, str]]:
+    for serial in range(task.first, task.last + 1):
+        yield serial, signer.code(serial)
+
+
+def _write_qr_zip(ticket: BatchTicket, task: _Task, signer: CodeSigner, fmt: str, path: Path) -> None:
+    from codegen.qr import QrRenderer
+
+    renderer = QrRenderer(scan_url(ticket.base_url, signer.code(task.first)))
+    render = renderer.png if fmt == "png" else renderer.svg
+    with zipfile.ZipFile(path, "x", compression=zipfile.ZIP_STORED) as zf:
+        for serial, code in _codes(task, signer):
+            info = zipfile.ZipInfo(f"{task.role.label}-{serial:09d}.{fmt}", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, render(scan_url(ticket.base_url, code)))
+
+
+def _write_label_pdf(ticket: BatchTicket, task: _Task, signer: CodeSigner, path: Path) -> None:
+    from codegen.labels import write_label_pdf
+    from codegen.qr import QrRenderer
+
+    renderer = QrRenderer(scan_url(ticket.base_url, signer.code(task.first)))
+    labels = ((scan_url(ticket.base_url, code), f"{code} #{serial}") for serial, code in _codes(task, signer))
+    write_label_pdf(path, labels, renderer, title=f"{ticket.sku} lot {ticket.lot} {task.role.label}")
 
 
 # Worker state, set once per process (fork start method: inherited, never pickled per task).
@@ -168,24 +205,24 @@ def _run_task(task: _Task) -> list[FileEntry]:
     options = _worker["options"]
     assert isinstance(ticket, BatchTicket) and isinstance(staging, Path) and isinstance(options, Options)
     signer = CodeSigner(ticket.batch_key, role=task.role, key_id=ticket.key_id, batch_id=ticket.batch_id)
-    code = signer.code
-    codes = [code(serial) for serial in range(task.first, task.last + 1)]
-    rows = len(codes)
-    entries = []
+    rows = task.last - task.first + 1
 
-    def entry(kind: str, data: bytes | None = None) -> None:
+    def entry(kind: str, size: int, digest: str) -> FileEntry:
         name = _file_name(kind, task.role, task.chunk)
-        path = staging / name
-        digest = _write(path, data) if data is not None else _label_pdf(ticket, task, codes, path)
-        entries.append(
-            FileEntry(name, kind, task.role.label, task.first, task.last, rows, path.stat().st_size, digest)
-        )
+        return FileEntry(name, kind, task.role.label, task.first, task.last, rows, size, digest)
 
-    entry("codes", _codes_csv(ticket, task, codes))
+    csv_path = staging / _file_name("codes", task.role, task.chunk)
+    entries = [entry("codes", *_write_codes_csv(ticket, task, signer, csv_path))]
+    extras: list[tuple[str, Callable[[Path], None]]] = []
     if options.qr:
-        entry("qr", _qr_zip(ticket, task, codes, options.qr))
+        fmt = options.qr
+        extras.append(("qr", lambda path: _write_qr_zip(ticket, task, signer, fmt, path)))
     if options.labels:
-        entry("labels")
+        extras.append(("labels", lambda path: _write_label_pdf(ticket, task, signer, path)))
+    for kind, write in extras:
+        path = staging / _file_name(kind, task.role, task.chunk)
+        write(path)
+        entries.append(entry(kind, path.stat().st_size, _file_sha256(path)))
     return entries
 
 

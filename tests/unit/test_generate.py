@@ -97,19 +97,20 @@ def test_unwritable_output_dir_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = gen._write
+    real_open = gen._open_output
     calls = {"n": 0}
 
-    def failing_write(path: Path, data: bytes) -> str:
+    def failing_open(path: Path) -> gen._HashingFile:
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real_write(path, data)
+        return real_open(path)
 
-    monkeypatch.setattr(gen, "_write", failing_write)
+    monkeypatch.setattr(gen, "_open_output", failing_open)
     out = tmp_path / "out"
     with pytest.raises(OSError):
         gen.generate(make_ticket(), out, gen.Options(chunk_rows=50, jobs=1))
+    assert calls["n"] == 3
     assert list(out.iterdir()) == []
 
 
