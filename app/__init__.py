@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app. `test_config` overrides fields of `Config` (e.g. database_url, redis_url)."""
     from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from app import catalog_views, errors, health
-    from app.runtime import connect_database, connect_redis, secret_key
+    from app import api, catalog_views, errors, health, i18n, scan_views
+    from app.runtime import connect_database, connect_redis, make_scanner, secret_key
 
     cfg = load_config()
     if test_config:
@@ -33,9 +34,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         JSON_AS_ASCII=False,
         YIMA=cfg,
     )
+    if cfg.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["yima.db"] = connect_database(cfg)
     app.extensions["yima.redis"] = connect_redis(cfg)
+    app.extensions["yima.scanner"] = make_scanner(cfg, app.extensions["yima.redis"], app.logger)
     errors.init_app(app)
+    i18n.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(catalog_views.bp)
+    app.register_blueprint(scan_views.bp)
+    app.register_blueprint(api.bp)
+    if cfg.bench_endpoints:
+        from app import bench_views
+
+        app.register_blueprint(bench_views.bp)
     return app

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 
 import click
 
@@ -32,10 +35,23 @@ def seed_cmd() -> None:
     click.echo(f"demo batch {info.batch_id} is active")
 
 
+@cli.command("worker")
+def worker_cmd() -> None:
+    """Run an event-drain worker (RQ): scan events flow from Redis into SQL.
+
+    \b
+    Example:  yima worker
+    """
+    from app.worker import run_worker
+
+    run_worker()
+
+
 @cli.command("run")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 def run_cmd(workers: int) -> None:
-    """Start Redis (embedded unless REDIS_URL is set), migrate, seed the demo, and serve with gunicorn.
+    """Start Redis (embedded unless REDIS_URL is set), migrate, seed the demo, then serve with gunicorn
+    and run one event-drain worker beside it, until Ctrl-C.
 
     \b
     Example:  PORT=8080 yima run
@@ -47,13 +63,39 @@ def run_cmd(workers: int) -> None:
     db.engine.dispose()
     host = cfg.host
     click.echo(f"Redis: {url}   database: {cfg.database_url.split('@')[-1]}")
-    click.echo(f"demo batch {info.batch_id}: inner code {info.inner_url}")
-    click.echo(f"                outer code {info.outer_url}")
-    click.echo(f"yima is up: open http://{host}:{cfg.port}/   (Ctrl-C to stop)")
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
-    os.execv(gunicorn,  # noqa: S606 - replace this process with the server, no shell
-             [gunicorn, "--config", "python:app.gunicorn_conf", "--workers", str(workers),
-                        "--bind", f"{host}:{cfg.port}", "app:create_app()"])
+    bindir = os.path.dirname(sys.executable)
+    gunicorn = shutil.which("gunicorn", path=bindir) or "gunicorn"
+    yima = shutil.which("yima", path=bindir) or "yima"
+    children = [
+        subprocess.Popen([yima, "worker"]),
+        subprocess.Popen([gunicorn, "--config", "python:app.gunicorn_conf", "--workers", str(workers),
+                          "--bind", f"{host}:{cfg.port}", "app:create_app()"]),
+    ]
+    site = f"http://{host}:{cfg.port}"
+    click.echo(f"demo scan pages (open on a phone-sized browser):\n"
+               f"  inner code (暗码, reward):  {info.inner_url}\n"
+               f"  outer code (明码, trace):   {info.outer_url}\n"
+               f"  forged code:               {info.forged_url}")
+    click.echo(f"yima is up: open {site}/   (Ctrl-C to stop)")
+    _supervise(children)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    """Wait until Ctrl-C or a child exits, then stop every child."""
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 @cli.command("stop-redis")

@@ -45,6 +45,10 @@ class Config:
     max_batch_count: int
     secret_key: str | None
     redis_timeout: float
+    scan_limit_ip: int  # scans of one batch from one IP per minute; 0 = off
+    scan_limit_device: int
+    trusted_proxies: int  # load balancers in front that set X-Forwarded-For
+    bench_endpoints: bool  # only `make bench-scan` turns these on
 
     @property
     def redis_socket(self) -> Path:
@@ -55,7 +59,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     var_dir = Path(env.get("YIMA_VAR_DIR") or _default_var_dir()).resolve()
     port = _int(env, "PORT", 8000, 1, 65535)
-    redis_ms = _int(env, "YIMA_REDIS_TIMEOUT_MS", 100, 10, 60_000)
+    redis_ms = _int(env, "YIMA_REDIS_TIMEOUT_MS", 80, 10, 60_000)
     return Config(
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yima.db'}",
@@ -68,4 +72,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         max_batch_count=_int(env, "YIMA_MAX_BATCH_COUNT", 100_000_000, 1, 1 << 30),
         secret_key=env.get("YIMA_SECRET_KEY") or None,
         redis_timeout=redis_ms / 1000,
+        scan_limit_ip=_int(env, "YIMA_SCAN_LIMIT_IP", 60, 0, 1 << 31),
+        scan_limit_device=_int(env, "YIMA_SCAN_LIMIT_DEVICE", 20, 0, 1 << 31),
+        trusted_proxies=_int(env, "YIMA_TRUSTED_PROXIES", 0, 0, 5),
+        bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 
@@ -15,6 +16,9 @@ from app.config import Config
 from app.embedded import ensure_embedded_redis
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
 from codegen.fileio import atomic_write
+from codegen.keys import KeyFileError, load_keyring
+from rules.region import default_index
+from rules.scan import ScanLimits, Scanner, ScanUnavailable
 
 
 def redis_url(cfg: Config) -> str:
@@ -41,6 +45,23 @@ def secret_key(cfg: Config) -> str:
     if not path.exists():
         atomic_write(path, secrets.token_hex(32).encode(), mode=0o600)
     return path.read_text().strip()
+
+
+def make_scanner(cfg: Config, redis_client: redis.Redis, log: logging.Logger) -> Scanner:
+    """The scan path's verifier. The app needs the master key file to verify codes; without it, every
+    scan answers 503 (never "not genuine": the codes may well be genuine)."""
+    try:
+        ring = load_keyring(cfg.keys_file)
+        key_for = ring.batch_key_or_none
+    except KeyFileError as exc:
+        log.error("scans cannot be verified: %s", exc)
+        message = str(exc)
+
+        def key_for(_key_id: int, _batch_id: int) -> bytes | None:
+            raise ScanUnavailable(message)
+
+    limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device)
+    return Scanner(redis_client, key_for, default_index(), limits)
 
 
 @dataclass

@@ -26,6 +26,7 @@ class DemoInfo:
     batch_id: int
     inner_url: str
     outer_url: str
+    forged_url: str
 
 
 def seed_demo(cfg: Config, db: Database, redis: Any) -> DemoInfo:
@@ -51,4 +52,7 @@ def seed_demo(cfg: Config, db: Database, redis: Any) -> DemoInfo:
         def url(role: Role) -> str:
             return scan_url(brand.base_url, encode(key, role=role, key_id=batch.key_id, batch_id=batch.id, serial=0))
 
-        return DemoInfo(batch.id, url(Role.INNER), url(Role.OUTER))
+        inner = url(Role.INNER)
+        # The same code with its last tag symbol changed: well-formed, but the signature fails.
+        forged = inner[:-1] + ("0" if inner[-1] != "0" else "1")
+        return DemoInfo(batch.id, inner, url(Role.OUTER), forged)

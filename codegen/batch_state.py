@@ -5,6 +5,7 @@ Keys share the hash tag {b:<id>} so a scan script touching one batch stays in on
     {b:<id>}:meta    HASH  key_id, brand, product, sku, lot, production_date, quantity, pack, status
     {b:<id>}:active  ZSET  member "first-last" scored by first: merged serial ranges on sale
     {b:<id>}:void    ZSET  same shape: voided ranges (damaged rolls, recalls); void wins over active
+    {b:<id>}:events  STREAM scan events (written by rules/scan.lua), listed in the set yima:event-streams
 
 A script checks a serial s with ZREVRANGEBYSCORE key s -inf LIMIT 0 1 and compares s with "last".
 The three keys are replaced in one MULTI/EXEC, so a reader never sees half an update.
@@ -18,9 +19,18 @@ from typing import Any
 from codegen.ranges import Range
 
 
+# Every batch's event stream is listed here so the drainer finds it (a plain key: its own slot).
+EVENT_STREAMS = "yima:event-streams"
+
+
 def batch_keys(batch_id: int) -> tuple[str, str, str]:
     tag = f"{{b:{batch_id}}}"
     return f"{tag}:meta", f"{tag}:active", f"{tag}:void"
+
+
+def events_key(batch_id: int) -> str:
+    """The batch's scan-event stream (the outbox the scan script appends to)."""
+    return f"{{b:{batch_id}}}:events"
 
 
 def write_batch_state(
@@ -40,6 +50,7 @@ def write_batch_state(
         if members:
             pipe.zadd(key, members)
     pipe.execute()
+    redis.sadd(EVENT_STREAMS, events_key(batch_id))
 
 
 def read_batch_state(redis: Any, batch_id: int) -> tuple[dict[str, str], list[Range], list[Range]] | None:

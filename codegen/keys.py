@@ -45,6 +45,11 @@ class Keyring:
     def batch_key(self, key_id: int, batch_id: int) -> bytes:
         return derive_batch_key(self.master(key_id), key_id, batch_id)
 
+    def batch_key_or_none(self, key_id: int, batch_id: int) -> bytes | None:
+        """A `codeformat.verify` key lookup: None for a key id this key file does not hold."""
+        master = self.keys.get(key_id)
+        return derive_batch_key(master, key_id, batch_id) if master is not None else None
+
     def signing_key(self, key_id: int) -> Ed25519PrivateKey:
         return derive_signing_key(self.master(key_id), key_id)
 

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import codegen.models  # noqa: F401  (registers the tables)
+import rules.models  # noqa: F401
 from codegen.db import Base
 
 config = context.config

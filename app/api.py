@@ -1,0 +1,124 @@
+"""JSON API v1: POST /api/v1/scans and the OpenAPI document. Errors: {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from redis.exceptions import RedisError
+
+from app.errors import error_response
+from app.openapi import OPENAPI
+from codegen.codeformat import MAX_INPUT_LENGTH
+from rules.region import Region
+from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_BODY = 4096
+_DEVICE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_ADCODE = re.compile(r"^\d{6}$")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRequest(f"{name} must be a number")
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return float(value)
+
+
+def _string(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None, max_len: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise BadRequest(f"{name} must be a non-empty string of at most {max_len} characters")
+    if pattern is not None and not pattern.match(value):
+        raise BadRequest(f"{name} has an invalid format")
+    return value
+
+
+def parse_scan_request(body: Any) -> ScanRequest:
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = set(body) - {"code", "lat", "lng", "adcode", "device_id", "member_token"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+    code = _string(body, "code", None, MAX_INPUT_LENGTH)
+    if code is None:
+        raise BadRequest("code is required")
+    lat, lng = _number(body, "lat", -90, 90), _number(body, "lng", -180, 180)
+    if (lat is None) != (lng is None):
+        raise BadRequest("lat and lng go together")
+    return ScanRequest(
+        code=code,
+        ip=request.remote_addr or "",
+        device_id=_string(body, "device_id", _DEVICE, 64) or "",
+        adcode=_string(body, "adcode", _ADCODE, 6),
+        lat=lat,
+        lng=lng,
+        member_token=_string(body, "member_token", None, 256),
+    )
+
+
+def region_json(region: Region | None) -> dict[str, str] | None:
+    if region is None:
+        return None
+    return {"adcode": region.adcode, "province": region.province, "city": region.city, "district": region.district}
+
+
+def scan_json(r: ScanResult) -> dict[str, Any]:
+    return {
+        "genuine": True,
+        "code": r.code,
+        "role": r.fields.role.label,
+        "serial": r.fields.serial,
+        "status": r.status,
+        "on_sale": r.status in ("first", "repeat"),
+        "scan_count": r.scan_count,
+        "first_scan": None if r.first_at is None else {
+            "at": r.first_at.isoformat(), "region": region_json(r.first_region)},
+        "region": region_json(r.region),
+        "product": {"name": r.batch.product, "sku": r.batch.sku, "gtin": r.batch.gtin or None, "brand": r.batch.brand},
+        "batch": {"id": r.batch.batch_id, "lot": r.batch.lot, "production_date": r.batch.production_date or None},
+        "reward": None,
+        "event_id": r.event_id,
+    }
+
+
+@bp.post("/scans")
+def create_scan() -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return error_response(413, "too_large", f"request body over {MAX_BODY} bytes")
+    body = request.get_json(silent=True)
+    try:
+        scan_request = parse_scan_request(body)
+    except BadRequest as exc:
+        return error_response(400, "invalid_request", str(exc))
+    scanner: Scanner = current_app.extensions["yima.scanner"]
+    try:
+        result = scanner.scan(scan_request)
+    except NotGenuine as exc:
+        return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
+    except (RedisError, ScanUnavailable):
+        return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
+    if result.status == RATE_LIMITED:
+        resp, status = error_response(429, "rate_limited", "too many scans; retry in a minute")
+        resp.headers["Retry-After"] = "60"
+        return resp, status
+    return jsonify(scan_json(result))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(OPENAPI)

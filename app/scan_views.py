@@ -1,0 +1,67 @@
+"""The consumer H5 page: GET /q/<CODE> (any case, /Q/ too). The scan happens when the page is opened."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, g, make_response, render_template, request
+from redis.exceptions import RedisError
+
+from app.i18n import COOKIE, choose_language
+from codegen.codeformat import MAX_INPUT_LENGTH
+from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
+
+bp = Blueprint("scan", __name__)
+
+DEVICE_COOKIE = "yima_did"
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def scanner() -> Scanner:
+    return current_app.extensions["yima.scanner"]  # type: ignore[no-any-return]
+
+
+def device_id() -> str:
+    did = request.cookies.get(DEVICE_COOKIE, "")
+    return did if len(did) == 32 and did.isalnum() else secrets.token_hex(16)
+
+
+def _page(template: str, status: int, did: str, **context: Any) -> Response:
+    resp = make_response(render_template(template, lang=g.lang, **context), status)
+    resp.set_cookie(DEVICE_COOKIE, did, max_age=2 * 365 * 86400, httponly=True, samesite="Lax")
+    if request.args.get("lang") == g.lang:
+        resp.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def describe_first(result: ScanResult) -> tuple[str, str]:
+    """(time, place) of the first scan, China time, city-level place."""
+    if result.first_at is None:
+        return "", ""
+    when = result.first_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    region = result.first_region
+    place = (region.city or region.province) if region else ""
+    return when, place
+
+
+@bp.get("/q/<code>")
+@bp.get("/Q/<code>")
+def scan_page(code: str) -> Response:
+    g.lang = choose_language()
+    did = device_id()
+    if len(code) > MAX_INPUT_LENGTH:
+        return _page("not_genuine.html", 404, did)
+    try:
+        result = scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did))
+    except NotGenuine:
+        return _page("not_genuine.html", 404, did)
+    except (RedisError, ScanUnavailable) as exc:
+        current_app.logger.warning("scan page unavailable: %s", exc.__class__.__name__)
+        return _page("unavailable.html", 503, did)
+    if result.status == RATE_LIMITED:
+        return _page("rate_limited.html", 429, did)
+    first_time, first_place = describe_first(result)
+    return _page("scan.html", 200, did, r=result, first_time=first_time, first_place=first_place)

@@ -1,0 +1,80 @@
+"""The event-drain worker: an RQ worker whose job drains the scan-event streams into SQL.
+
+`yima worker` starts an RQ worker on the queue "yima-events" and makes sure a drain job is queued. The
+job drains for `seconds`, then queues its successor unless another one is already waiting, so each
+worker keeps one drain chain going and a killed worker's chain is replaced when it restarts. Several
+workers drain in parallel through the same consumer group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import redis
+from rq import Queue, Worker
+
+from app.config import Config, load_config
+from app.runtime import connect_database, redis_url
+from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
+
+QUEUE = "yima-events"
+log = logging.getLogger("yima.worker")
+
+
+def drain_redis(cfg: Config) -> redis.Redis:
+    # Blocking stream reads wait up to a second: this client's timeout must exceed that.
+    return redis.Redis.from_url(redis_url(cfg), socket_timeout=10, socket_connect_timeout=5)
+
+
+def consumer_name() -> str:
+    """Stable for one worker process (its horses share it), unique across hosts and workers."""
+    return f"{socket.gethostname()}-{os.getppid()}"
+
+
+def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = None) -> dict[str, int]:
+    cfg = load_config()
+    r = drain_redis(cfg)
+    db = connect_database(cfg, migrate=False)
+    drainer = Drainer(r, db.sessions, consumer or consumer_name(), DrainSettings())
+    totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0}
+    deadline = time.monotonic() + seconds
+    backoff = 0.2
+    try:
+        while time.monotonic() < deadline:
+            try:
+                stats = drainer.drain_once(block_ms=1000)
+            except DatabaseUnavailable as exc:
+                totals["db_outages"] += 1
+                log.warning("database unavailable (%s); events stay in Redis, retrying in %.1fs", exc, backoff)
+                time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            for key in ("read", "stored", "acked", "dead"):
+                totals[key] += getattr(stats, key)
+    finally:
+        db.engine.dispose()
+        if chain:
+            queue = Queue(QUEUE, connection=r)
+            if queue.count == 0:
+                enqueue_drain(queue, seconds)
+    return totals
+
+
+def enqueue_drain(queue: Queue, seconds: float = 30.0) -> Any:
+    return queue.enqueue(drain_job, kwargs={"seconds": seconds}, job_timeout=int(seconds) + 120,
+                         result_ttl=600, failure_ttl=86400, description="drain scan events into SQL")
+
+
+def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
+    cfg = cfg or load_config()
+    connect_database(cfg).engine.dispose()  # migrate before draining into the tables
+    r = drain_redis(cfg)
+    queue = Queue(QUEUE, connection=r)
+    if queue.count == 0:
+        enqueue_drain(queue, seconds)
+    Worker([queue], connection=r).work(logging_level="INFO")

@@ -1,0 +1,214 @@
+"""Draining scan events from the Redis streams into SQL: bulk, idempotent, at-least-once.
+
+Each batch has a stream `{b:<id>}:events` (listed in the set `yima:event-streams`) read through the
+consumer group "drain". An entry is acknowledged only after the SQL transaction holding it commits;
+inserts ignore ids already present, so a redelivered entry never duplicates a row. Entries left pending
+by a dead consumer are reclaimed with XAUTOCLAIM. An entry that cannot be stored (malformed) is moved to
+`{b:<id>}:dead` once it has been delivered `max_deliveries` times. A database outage is not the entries'
+fault: they stay pending, undamaged, and the next pass retries them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from codegen.batch_state import EVENT_STREAMS
+from rules.models import ScanEvent
+
+log = logging.getLogger(__name__)
+
+GROUP = "drain"
+
+
+class DatabaseUnavailable(Exception):
+    """SQL refused the connection or the transaction; nothing was acknowledged."""
+
+
+@dataclass
+class DrainStats:
+    read: int = 0
+    stored: int = 0  # rows newly inserted (duplicates of already stored entries are not counted)
+    acked: int = 0
+    reclaimed: int = 0
+    dead: int = 0
+    backlog: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DrainSettings:
+    count: int = 1000  # entries per stream per read
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000  # a consumer silent this long is presumed dead
+    max_deliveries: int = 5
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def dead_key(stream: str) -> str:
+    return stream.rsplit(":", 1)[0] + ":dead"
+
+
+def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
+    """The ScanEvent row of one stream entry; raises ValueError/KeyError when the entry is malformed."""
+    f = {_text(k): _text(v) for k, v in data.items()}
+    batch_id = int(f["batch"])
+    adcode = f.get("adcode") or None
+    if adcode is not None and (len(adcode) != 6 or not adcode.isdigit()):
+        raise ValueError(f"bad adcode {adcode!r}")
+    return {
+        "id": f"{batch_id}-{entry_id}",
+        "batch_id": batch_id,
+        "serial": int(f["serial"]),
+        "role": f["role"][:8],
+        "code": f["code"][:28],
+        "kind": f["kind"][:16],
+        "scan_count": int(f["count"]),
+        "scanned_at": datetime.fromtimestamp(int(f["ts"]), UTC),
+        "adcode": adcode,
+        "ip": f.get("ip", "")[:45],
+        "device_id": f.get("device", "")[:64],
+        "member": f.get("member", "")[:64],
+        "ingested_at": datetime.now(UTC),
+    }
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = pg_insert(ScanEvent).on_conflict_do_nothing(index_elements=["id"])
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(ScanEvent).on_conflict_do_nothing(index_elements=["id"])
+    else:  # other databases: skip ids already stored, then insert
+        ids = [r["id"] for r in rows]
+        stored = set(session.scalars(ScanEvent.__table__.select().with_only_columns(ScanEvent.id)
+                                     .where(ScanEvent.id.in_(ids))))
+        rows = [r for r in rows if r["id"] not in stored]
+        stmt = insert(ScanEvent)
+    if not rows:
+        return 0
+    result: Any = session.execute(stmt, rows)
+    count = getattr(result, "rowcount", -1)
+    return int(count) if count is not None and count >= 0 else len(rows)
+
+
+class Drainer:
+    def __init__(self, redis: Any, sessions: sessionmaker[Session], consumer: str,
+                 settings: DrainSettings = DrainSettings()) -> None:
+        self.redis = redis
+        self.sessions = sessions
+        self.consumer = consumer
+        self.settings = settings
+        self._grouped: set[str] = set()
+
+    def streams(self) -> list[str]:
+        streams = sorted(_text(s) for s in self.redis.smembers(EVENT_STREAMS))
+        for stream in streams:
+            if stream not in self._grouped:
+                try:
+                    self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                except Exception as exc:  # BUSYGROUP: another drainer made it first
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                self._grouped.add(stream)
+        return streams
+
+    def _entries(self, streams: list[str], block_ms: int) -> dict[str, list[tuple[str, dict[Any, Any]]]]:
+        s = self.settings
+        batches: dict[str, list[tuple[str, dict[Any, Any]]]] = {}
+        for stream in streams:
+            # Our own pending entries first (a failed pass, or this consumer restarted under its name) …
+            own = self.redis.xreadgroup(GROUP, self.consumer, {stream: "0"}, count=s.count)
+            # … then entries a dead consumer left behind.
+            _next, claimed, _deleted = self.redis.xautoclaim(stream, GROUP, self.consumer, s.claim_idle_ms,
+                                                             start_id="0-0", count=s.count)
+            entries = [(_text(i), d) for _, items in own for i, d in items if d]
+            entries += [(_text(i), d) for i, d in claimed if d]
+            if entries:
+                batches[stream] = entries
+        if not batches and streams:
+            fresh = self.redis.xreadgroup(GROUP, self.consumer, {st: ">" for st in streams}, count=s.count,
+                                          block=block_ms)
+            for stream, items in fresh or []:
+                batches[_text(stream)] = [(_text(i), d) for i, d in items]
+        return batches
+
+    def drain_once(self, block_ms: int | None = None) -> DrainStats:
+        """One pass over every stream: read, store, acknowledge, trim."""
+        stats = DrainStats()
+        streams = self.streams()
+        batches = self._entries(streams, self.settings.block_ms if block_ms is None else block_ms)
+        for stream, entries in batches.items():
+            stats.read += len(entries)
+            rows, good_ids, poison = [], [], []
+            for entry_id, data in entries:
+                try:
+                    rows.append(event_row(stream, entry_id, data))
+                    good_ids.append(entry_id)
+                except (KeyError, ValueError, TypeError) as exc:
+                    poison.append((entry_id, data, str(exc)))
+            if rows:
+                stats.stored += self._store(rows)
+            ack = list(good_ids)
+            for entry_id, data, why in poison:
+                if self._deliveries(stream, entry_id) >= self.settings.max_deliveries:
+                    self.redis.xadd(dead_key(stream), {**data, "error": why, "source_id": entry_id})
+                    ack.append(entry_id)
+                    stats.dead += 1
+                    log.error("dead-lettered %s %s: %s", stream, entry_id, why)
+            if ack:
+                stats.acked += self.redis.xack(stream, GROUP, *ack)
+            self._trim(stream)
+        stats.backlog = self.backlog(streams)
+        return stats
+
+    def _store(self, rows: list[dict[str, Any]]) -> int:
+        try:
+            with self.sessions() as session, session.begin():
+                return _insert_ignoring_duplicates(session, rows)
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(str(exc.orig.__class__.__name__ if exc.orig else exc)) from exc
+
+    def _deliveries(self, stream: str, entry_id: str) -> int:
+        info = self.redis.xpending_range(stream, GROUP, min=entry_id, max=entry_id, count=1)
+        return int(info[0]["times_delivered"]) if info else 0
+
+    def _trim(self, stream: str) -> None:
+        """Drop entries every consumer has acknowledged: below the oldest pending and last delivered id."""
+        summary = self.redis.xpending(stream, GROUP)
+        groups = {_text(g["name"]): g for g in self.redis.xinfo_groups(stream)}
+        last = _text(groups[GROUP]["last-delivered-id"])
+        ms, seq = (int(x) for x in last.split("-"))
+        floor = f"{ms}-{seq + 1}"
+        if summary["pending"]:
+            oldest = _text(summary["min"])
+            floor = min(floor, oldest, key=lambda i: tuple(int(x) for x in i.split("-")))
+        self.redis.xtrim(stream, minid=floor, approximate=False)
+
+    def backlog(self, streams: list[str] | None = None) -> dict[str, int]:
+        """Entries not yet stored in SQL, per stream (pending plus never delivered)."""
+        names = streams if streams is not None else sorted(_text(s) for s in self.redis.smembers(EVENT_STREAMS))
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in names:
+            pipe.xlen(stream)
+        return {stream: int(n) for stream, n in zip(names, pipe.execute(), strict=True) if n}
+
+
+def total_backlog(redis: Any) -> int:
+    names = [_text(s) for s in redis.smembers(EVENT_STREAMS)]
+    if not names:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for stream in names:
+        pipe.xlen(stream)
+    return sum(int(n) for n in pipe.execute())

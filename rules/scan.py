@@ -1,0 +1,235 @@
+"""The consumer scan, top to bottom: verify (CPU) → batch facts (memory) → one Redis script → result.
+
+Nothing here touches SQL. The only Redis round trip per scan is the `scan.lua` call, except the first
+time a process meets a batch (its metadata is then read once and cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from codegen.batch_state import batch_keys, events_key
+from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify
+from rules.region import Region, RegionIndex
+
+SCAN_LUA = importlib.resources.files("rules").joinpath("scan.lua").read_text("utf-8")
+FIRST_BUCKET = 128  # serials per first-scan hash: keeps each hash in Redis' compact listpack encoding
+
+FIRST = "first"
+REPEAT = "repeat"
+NOT_ON_SALE = "not_on_sale"
+VOID = "void"
+RATE_LIMITED = "rate_limited"
+
+
+class NotGenuine(Exception):
+    """The text is not a genuine code of a batch we know. `reason` says why (for logs and the API)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ScanUnavailable(Exception):
+    """The scan cannot be decided right now (e.g. this node holds no key file); answer 503."""
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    ip_per_window: int = 60  # scans of one batch's codes from one IP per window; 0 = no limit
+    device_per_window: int = 20
+    window_seconds: int = 60
+    replay_seconds: int = 30  # how long a retried script call replays the first reply (retries take ms)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    code: str  # a bare code or a scan URL, as received
+    ip: str = ""
+    device_id: str = ""
+    adcode: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    member_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFacts:
+    batch_id: int
+    brand: str
+    sku: str
+    product: str
+    gtin: str
+    lot: str
+    factory: str
+    production_date: str
+    quantity: int
+    pack: int
+
+    @classmethod
+    def from_meta(cls, batch_id: int, meta: dict[bytes, bytes]) -> BatchFacts:
+        m = {k.decode(): v.decode() for k, v in meta.items()}
+        return cls(
+            batch_id=batch_id, brand=m.get("brand", ""), sku=m.get("sku", ""), product=m.get("product", ""),
+            gtin=m.get("gtin", ""), lot=m.get("lot", ""), factory=m.get("factory", ""),
+            production_date=m.get("production_date", ""), quantity=int(m.get("quantity", "0")),
+            pack=int(m.get("pack", "0")),
+        )
+
+    def serial_limit(self, role: Role) -> int | None:
+        if role in (Role.INNER, Role.OUTER):
+            return self.quantity
+        if role is Role.CASE:
+            return -(-self.quantity // self.pack) if self.pack else 0
+        return None  # pallets: no declared count in v1
+
+    def sale_serial(self, role: Role, serial: int) -> int:
+        """The item serial whose activation decides whether this code is on sale."""
+        return serial * self.pack if role is Role.CASE and self.pack else serial
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    status: str
+    code: str
+    fields: CodeFields
+    batch: BatchFacts
+    scan_count: int
+    first_at: datetime | None
+    first_region: Region | None
+    region: Region | None
+    event_id: str
+
+    @property
+    def genuine(self) -> bool:
+        return True
+
+
+class BatchCache:
+    """Batch metadata from Redis, kept in process memory for `ttl` seconds (misses for `negative_ttl`)."""
+
+    def __init__(self, redis: Any, ttl: float = 30.0, negative_ttl: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis = redis
+        self._ttl, self._negative_ttl, self._clock = ttl, negative_ttl, clock
+        self._entries: dict[int, tuple[float, BatchFacts | None]] = {}
+
+    def get(self, batch_id: int) -> BatchFacts | None:
+        now = self._clock()
+        hit = self._entries.get(batch_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        meta = self._redis.hgetall(batch_keys(batch_id)[0])
+        facts = BatchFacts.from_meta(batch_id, meta) if meta else None
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+        self._entries[batch_id] = (now + (self._ttl if facts else self._negative_ttl), facts)
+        return facts
+
+
+class KeyCache:
+    """Batch keys derived once per (key id, batch id); the derivation costs an HKDF."""
+
+    def __init__(self, derive: Callable[[int, int], bytes | None]) -> None:
+        self._derive = derive
+        self._keys: dict[tuple[int, int], bytes | None] = {}
+
+    def __call__(self, key_id: int, batch_id: int) -> bytes | None:
+        try:
+            return self._keys[key_id, batch_id]
+        except KeyError:
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            key = self._keys[key_id, batch_id] = self._derive(key_id, batch_id)
+            return key
+
+
+def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, device: str, window: int) -> list[str]:
+    """KEYS for scan.lua, in its documented order; all share the batch's hash tag."""
+    tag = f"{{b:{batch_id}}}"
+    _meta, active, void = batch_keys(batch_id)
+    return [
+        f"{tag}:req:{scan_id}",
+        f"{tag}:rl:ip:{ip}:{window}" if ip else f"{tag}:rl:none",
+        f"{tag}:rl:dev:{device}:{window}" if device else f"{tag}:rl:none",
+        active,
+        void,
+        f"{tag}:seen:{role.label}",
+        f"{tag}:first:{role.label}:{serial // FIRST_BUCKET}",
+        f"{tag}:repeats",
+        events_key(batch_id),
+    ]
+
+
+def member_ref(token: str | None) -> str:
+    """What an event keeps of a member token: a digest, never the credential itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32] if token else ""
+
+
+class Scanner:
+    def __init__(self, redis: Any, key_for: Callable[[int, int], bytes | None], regions: RegionIndex,
+                 limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time) -> None:
+        self._script = redis.register_script(SCAN_LUA)
+        self._keys = KeyCache(key_for)
+        self._batches = BatchCache(redis)
+        self._regions = regions
+        self._limits = limits
+        self._clock = clock
+
+    def identify(self, text: str) -> tuple[str, CodeFields, BatchFacts]:
+        """Verify a code and find its batch (CPU + cache); raise NotGenuine otherwise."""
+        try:
+            code = extract_code(text)
+            fields = verify(code, self._keys)
+        except CodeError as exc:
+            raise NotGenuine(exc.reason, str(exc)) from None
+        batch = self._batches.get(fields.batch_id)
+        limit = batch.serial_limit(fields.role) if batch else 0
+        if batch is None or (limit is not None and fields.serial >= limit):
+            raise NotGenuine("unknown_batch", "this code belongs to no batch we know")
+        return code.upper(), fields, batch
+
+    def locate(self, req: ScanRequest) -> Region | None:
+        if req.adcode:
+            return self._regions.lookup(req.adcode)
+        if req.lat is not None and req.lng is not None:
+            return self._regions.nearest(req.lat, req.lng)
+        return None
+
+    def scan(self, req: ScanRequest) -> ScanResult:
+        code, fields, batch = self.identify(req.code)
+        region = self.locate(req)
+        now = int(self._clock())
+        limits = self._limits
+        keys = scan_keys(batch.batch_id, fields.role, fields.serial, uuid.uuid4().hex, req.ip, req.device_id,
+                         now // limits.window_seconds)
+        status, count, first_ts, first_adcode, event_id = self._script(
+            keys=keys,
+            args=[
+                fields.serial, fields.role.label, now, region.adcode if region else "", fields.serial % FIRST_BUCKET,
+                limits.ip_per_window, limits.device_per_window, limits.window_seconds, limits.replay_seconds,
+                code, batch.batch_id, req.ip, req.device_id, member_ref(req.member_token),
+                batch.sale_serial(fields.role, fields.serial),
+            ],
+        )
+        status = status.decode() if isinstance(status, bytes) else status
+        first_ts = first_ts.decode() if isinstance(first_ts, bytes) else str(first_ts)
+        first_adcode = first_adcode.decode() if isinstance(first_adcode, bytes) else str(first_adcode)
+        return ScanResult(
+            status=status,
+            code=code,
+            fields=fields,
+            batch=batch,
+            scan_count=int(count),
+            first_at=datetime.fromtimestamp(int(first_ts), UTC) if first_ts and status == REPEAT else None,
+            first_region=self._regions.lookup(first_adcode) if first_adcode and status == REPEAT else None,
+            region=region,
+            event_id=event_id.decode() if isinstance(event_id, bytes) else str(event_id),
+        )
