@@ -35,11 +35,13 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getppid()}"
 
 
-def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = None) -> dict[str, int]:
+def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = None,
+              batch_size: int = 1000, claim_idle_ms: int = 30_000) -> dict[str, int]:
     cfg = load_config()
     r = drain_redis(cfg)
     db = connect_database(cfg, migrate=False)
-    drainer = Drainer(r, db.sessions, consumer or consumer_name(), DrainSettings())
+    settings = DrainSettings(count=batch_size, claim_idle_ms=claim_idle_ms)
+    drainer = Drainer(r, db.sessions, consumer or consumer_name(), settings)
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0}
     deadline = time.monotonic() + seconds
     backoff = 0.2

@@ -97,9 +97,8 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         stmt = insert(ScanEvent)
     if not rows:
         return 0
-    result: Any = session.execute(stmt, rows)
-    count = getattr(result, "rowcount", -1)
-    return int(count) if count is not None and count >= 0 else len(rows)
+    # RETURNING lists only the rows really inserted (rowcount is unreliable with ON CONFLICT DO NOTHING).
+    return len(session.execute(stmt.returning(ScanEvent.id), rows).all())
 
 
 class Drainer:

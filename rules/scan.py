@@ -214,7 +214,9 @@ class Scanner:
             keys=keys,
             args=[
                 fields.serial, fields.role.label, now, region.adcode if region else "", fields.serial % FIRST_BUCKET,
-                limits.ip_per_window, limits.device_per_window, limits.window_seconds, limits.replay_seconds,
+                # no IP or device: nothing to count (those requests share the unused "rl:none" key)
+                limits.ip_per_window if req.ip else 0, limits.device_per_window if req.device_id else 0,
+                limits.window_seconds, limits.replay_seconds,
                 code, batch.batch_id, req.ip, req.device_id, member_ref(req.member_token),
                 batch.sale_serial(fields.role, fields.serial),
             ],

@@ -1,0 +1,188 @@
+"""Scan events from Redis streams into SQL: exactly the events, once, through failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from codegen.batch_state import EVENT_STREAMS, events_key, write_batch_state
+from codegen.codeformat import Role, encode
+from codegen.db import make_engine, make_sessionmaker, upgrade_schema
+from codegen.keys import Keyring
+from rules.drain import GROUP, DatabaseUnavailable, Drainer, DrainSettings, dead_key
+from rules.models import ScanEvent
+from rules.region import default_index
+from rules.scan import ScanLimits, ScanRequest, Scanner
+from tests.conftest import REDIS_TEST_URL
+from tests.support.proxy import TcpProxy
+
+RING = Keyring(current=1, keys={1: bytes(range(32))})
+META = {"key_id": 1, "brand": "acme", "sku": "S", "product": "P", "gtin": "", "lot": "L", "factory": "",
+        "line": "", "production_date": "", "quantity": 100_000, "pack": 0, "status": "active"}
+
+
+@pytest.fixture
+def sessions(database_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def scan_many(client: redis.Redis, batch_id: int, serials: range, repeat: bool = False) -> None:
+    write_batch_state(client, batch_id, META, active=[(0, 99_999)], void=[])
+    scanner = Scanner(client, RING.batch_key_or_none, default_index(), ScanLimits(0, 0))
+    key = RING.batch_key(1, batch_id)
+    for s in serials:
+        code = encode(key, role=Role.INNER, key_id=1, batch_id=batch_id, serial=s)
+        scanner.scan(ScanRequest(code, ip="1.1.1.1", adcode="440305"))
+        if repeat:
+            scanner.scan(ScanRequest(code, ip="1.1.1.1"))
+
+
+def stored(sessions) -> list[ScanEvent]:  # type: ignore[no-untyped-def]
+    with sessions() as s:
+        return list(s.scalars(select(ScanEvent).order_by(ScanEvent.batch_id, ScanEvent.id)))
+
+
+def test_every_event_lands_once_and_the_stream_is_trimmed(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_client, 1, range(30), repeat=True)
+    scan_many(redis_client, 2, range(5))
+    drainer = Drainer(redis_client, sessions, "c1", DrainSettings(count=7))
+    total = 0
+    while (stats := drainer.drain_once(block_ms=10)).read:
+        total += stats.stored
+    rows = stored(sessions)
+    assert total == len(rows) == 65
+    assert {(r.batch_id, r.kind) for r in rows} == {(1, "first"), (1, "repeat"), (2, "first")}
+    repeat = next(r for r in rows if r.kind == "repeat" and r.serial == 3)
+    assert repeat.scan_count == 2 and repeat.adcode is None and repeat.ip == "1.1.1.1"
+    assert next(r for r in rows if r.kind == "first").adcode == "440305"
+    assert redis_client.xlen(events_key(1)) == 0 and redis_client.xlen(events_key(2)) == 0
+    assert drainer.backlog() == {}
+
+
+def test_redelivered_entries_never_duplicate_rows(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_client, 1, range(10))
+    stream = events_key(1)
+    drainer = Drainer(redis_client, sessions, "c1")
+    drainer.drain_once(block_ms=10)
+    # A drainer that stored the rows but died before XACK: the same entries arrive again.
+    redis_client.xadd(stream, {b"kind": b"first", b"code": b"X", b"batch": b"1", b"serial": b"0",
+                               b"role": b"inner", b"ts": b"1700000000", b"adcode": b"", b"count": b"1"})
+    entries = redis_client.xrange(stream)
+    with sessions() as s, s.begin():
+        from rules.drain import _insert_ignoring_duplicates, event_row
+        first = _insert_ignoring_duplicates(s, [event_row(stream, e[0].decode(), e[1]) for e in entries])
+        again = _insert_ignoring_duplicates(s, [event_row(stream, e[0].decode(), e[1]) for e in entries])
+    assert (first, again) == (1, 0)
+    drainer.drain_once(block_ms=10)
+    assert len(stored(sessions)) == 11
+
+
+def test_entries_of_a_dead_consumer_are_reclaimed(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_client, 1, range(20))
+    victim = Drainer(redis_client, sessions, "victim")
+    victim.streams()
+    redis_client.xreadgroup(GROUP, "victim", {events_key(1): ">"}, count=20)  # read, then "died"
+    assert redis_client.xpending(events_key(1), GROUP)["pending"] == 20
+    rescuer = Drainer(redis_client, sessions, "rescuer", DrainSettings(claim_idle_ms=0))
+    stats = rescuer.drain_once(block_ms=10)
+    assert (stats.read, stats.stored, stats.acked) == (20, 20, 20)
+    assert redis_client.xpending(events_key(1), GROUP)["pending"] == 0
+    assert len(stored(sessions)) == 20
+
+
+def test_a_malformed_entry_is_dead_lettered_after_n_deliveries(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_client, 1, range(3))
+    redis_client.xadd(events_key(1), {"kind": "first", "batch": "1", "serial": "not-a-number"})
+    drainer = Drainer(redis_client, sessions, "c1", DrainSettings(max_deliveries=3))
+    deads = [drainer.drain_once(block_ms=10).dead for _ in range(4)]
+    assert deads == [0, 0, 1, 0]  # delivered 1, 2, 3 times → dead-lettered on the 3rd
+    assert len(stored(sessions)) == 3
+    dead = redis_client.xrange(dead_key(events_key(1)))
+    assert len(dead) == 1 and dead[0][1][b"serial"] == b"not-a-number" and b"error" in dead[0][1]
+    assert redis_client.xpending(events_key(1), GROUP)["pending"] == 0
+
+
+@pytest.fixture
+def pg_behind_proxy(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), proxy
+    proxy.close()
+
+
+def test_database_down_for_a_while_loses_nothing(redis_client: redis.Redis, pg_behind_proxy) -> None:  # type: ignore[no-untyped-def]
+    url, proxy = pg_behind_proxy
+    engine = make_engine(url, connect_args={"connect_timeout": 2})
+    upgrade_schema(engine)
+    sessions = make_sessionmaker(engine)
+    drainer = Drainer(redis_client, sessions, "c1")
+    scan_many(redis_client, 1, range(50))
+    proxy.set_mode("refuse")  # the database goes away; scans go on (they never touch SQL)
+    scan_many(redis_client, 1, range(50, 120), repeat=True)
+    for _ in range(3):
+        with pytest.raises(DatabaseUnavailable):
+            drainer.drain_once(block_ms=10)
+    assert redis_client.xlen(events_key(1)) == 190  # all still in Redis, none acknowledged
+    proxy.set_mode("pass")  # it comes back: the backlog drains
+    while drainer.drain_once(block_ms=10).read:
+        pass
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ScanEvent)) == 190
+        assert s.scalar(select(func.count(func.distinct(ScanEvent.id)))) == 190
+    assert redis_client.xlen(events_key(1)) == 0
+    engine.dispose()
+
+
+def test_kill_9_of_the_worker_mid_drain_loses_and_duplicates_nothing(
+    redis_client: redis.Redis, postgres_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(postgres_url)
+    upgrade_schema(engine)
+    sessions = make_sessionmaker(engine)
+    total = 6000
+    scan_many(redis_client, 1, range(total))
+    env = {**os.environ, "DATABASE_URL": postgres_url, "REDIS_URL": REDIS_TEST_URL, "YIMA_VAR_DIR": str(tmp_path)}
+    worker = subprocess.Popen(
+        [sys.executable, "-c",
+         "from app.worker import drain_job; drain_job(seconds=60, chain=False, consumer='victim', batch_size=50)"],
+        env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        done = 0
+        while time.monotonic() < deadline:
+            with sessions() as s:
+                done = s.scalar(select(func.count()).select_from(ScanEvent)) or 0
+            if done >= 300:
+                break
+            time.sleep(0.01)
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-drain: some stored, some pending, some unread
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    with sessions() as s:
+        at_kill = s.scalar(select(func.count()).select_from(ScanEvent)) or 0
+    assert 0 < at_kill < total, "the kill did not land mid-drain"
+    rescuer = Drainer(redis_client, sessions, "rescuer", DrainSettings(claim_idle_ms=0))
+    while rescuer.drain_once(block_ms=10).read:
+        pass
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ScanEvent)) == total
+        assert s.scalar(select(func.count(func.distinct(ScanEvent.serial)))) == total
+    assert redis_client.xlen(events_key(1)) == 0
+    assert redis_client.smembers(EVENT_STREAMS) == {events_key(1).encode()}
+    engine.dispose()
