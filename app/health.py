@@ -8,6 +8,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from rules.drain import total_backlog
+
 bp = Blueprint("health", __name__)
 
 
@@ -28,6 +30,11 @@ def healthz() -> Any:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    checks = {"redis": _probe(current_app.extensions["yima.redis"].ping), "database": _probe(sql)}
+    r = current_app.extensions["yima.redis"]
+    checks = {"redis": _probe(r.ping), "database": _probe(sql)}
     healthy = all(c["ok"] for c in checks.values())
-    return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", **checks}
+    if checks["redis"]["ok"]:
+        # Scan events not yet in SQL: grows while the database or the worker is down, drains after.
+        body["events"] = {"backlog": total_backlog(r)}
+    return jsonify(body), 200 if healthy else 503

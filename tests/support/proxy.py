@@ -91,7 +91,7 @@ class TcpProxy:
                         return  # the reply is lost with the connection
                     else:
                         client.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # a socket closed under us by set_mode/close
             return
         finally:
             for s in sockets:
