@@ -81,7 +81,12 @@ def run_cmd(workers: int) -> None:
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
-    """Wait until Ctrl-C or a child exits, then stop every child."""
+    """Wait until Ctrl-C, SIGTERM or a child's exit, then stop every child."""
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from typing import Any
 
@@ -45,8 +47,11 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0}
     deadline = time.monotonic() + seconds
     backoff = 0.2
+    # A warm shutdown (SIGTERM) waits for this job: finish the current pass and return within a second.
+    stopping = threading.Event()
+    previous = _on_sigterm(stopping.set)
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stopping.is_set():
             try:
                 stats = drainer.drain_once(block_ms=1000)
             except DatabaseUnavailable as exc:
@@ -59,12 +64,24 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
             for key in ("read", "stored", "acked", "dead"):
                 totals[key] += getattr(stats, key)
     finally:
+        _restore_sigterm(previous)
         db.engine.dispose()
         if chain:
             queue = Queue(QUEUE, connection=r)
             if queue.count == 0:
                 enqueue_drain(queue, seconds)
     return totals
+
+
+def _on_sigterm(callback: Any) -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda _signum, _frame: callback())
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
 
 def enqueue_drain(queue: Queue, seconds: float = 30.0) -> Any:

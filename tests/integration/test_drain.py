@@ -186,3 +186,26 @@ def test_kill_9_of_the_worker_mid_drain_loses_and_duplicates_nothing(
     assert redis_client.xlen(events_key(1)) == 0
     assert redis_client.smembers(EVENT_STREAMS) == {events_key(1).encode()}
     engine.dispose()
+
+
+def test_rq_worker_runs_the_drain_job(redis_client: redis.Redis, sqlite_url: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from rq import Queue, SimpleWorker
+
+    from app.worker import QUEUE, drain_job
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
+    monkeypatch.setenv("YIMA_VAR_DIR", str(tmp_path))
+    engine = make_engine(sqlite_url)
+    upgrade_schema(engine)
+    scan_many(redis_client, 3, range(25))
+    queue = Queue(QUEUE, connection=redis_client)
+    job = queue.enqueue(drain_job, kwargs={"seconds": 1.5, "chain": False})
+    SimpleWorker([queue], connection=redis_client).work(burst=True)
+    job.refresh()
+    assert job.get_status() == "finished", job.latest_result()
+    assert job.return_value()["stored"] == 25
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(ScanEvent)) == 25
+    engine.dispose()
