@@ -59,7 +59,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     var_dir = Path(env.get("YIMA_VAR_DIR") or _default_var_dir()).resolve()
     port = _int(env, "PORT", 8000, 1, 65535)
-    redis_ms = _int(env, "YIMA_REDIS_TIMEOUT_MS", 80, 10, 60_000)
+    redis_ms = _int(env, "YIMA_REDIS_TIMEOUT_MS", 60, 10, 60_000)
     return Config(
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yima.db'}",

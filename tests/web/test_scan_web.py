@@ -175,7 +175,7 @@ def test_redis_unreachable_gives_503_quickly(tmp_path: Path, redis_client: redis
         assert res.status_code == 503 and res.get_json()["error"]["code"] == "unavailable"
         status, page = text(client, path(info.outer_url))
         assert status == 503 and "服务繁忙" in page
-        # The configured budget is 2 x 80 ms socket timeout + 10 ms back-off; bench figures are in the
+        # The configured budget is 2 x 60 ms socket timeout + 10 ms back-off; bench figures are in the
         # note. This bound only proves there is no hang (redis-py's defaults would take seconds).
         assert api_elapsed < 1.0
     finally:
