@@ -36,9 +36,15 @@ def _server_binary() -> str:
 
 def _alive(socket: Path) -> bool:
     import redis  # lazily: the line-side CLI imports this module and never talks to Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
+    if not socket.exists():
+        return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket), socket_timeout=1).ping())
+        # One quick try: redis-py's default retries would sleep seconds on a socket not yet listening.
+        client = redis.Redis(unix_socket_path=str(socket), socket_timeout=1, retry=Retry(NoBackoff(), 0))
+        return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
 

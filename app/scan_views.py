@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 
 from app.i18n import COOKIE, choose_language
 from codegen.codeformat import MAX_INPUT_LENGTH
+from rules.region import default_index
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
 bp = Blueprint("scan", __name__)
 
 DEVICE_COOKIE = "yima_did"
 CHINA = ZoneInfo("Asia/Shanghai")
+VIEW_TOKEN_SECONDS = 600
 
 
 def scanner() -> Scanner:
@@ -28,13 +33,42 @@ def device_id() -> str:
     return did if len(did) == 32 and did.isalnum() else secrets.token_hex(16)
 
 
-def _page(template: str, status: int, did: str, **context: Any) -> Response:
-    resp = make_response(render_template(template, lang=g.lang, **context), status)
+def _page(template: str, status: int, did: str, view: str = "", **context: Any) -> Response:
+    other = "en" if g.lang == "zh" else "zh"
+    switch = "?" + urlencode({"lang": other, **({"v": view} if view else {})})
+    resp = make_response(render_template(template, lang=g.lang, switch_href=switch, **context), status)
     resp.set_cookie(DEVICE_COOKIE, did, max_age=2 * 365 * 86400, httponly=True, samesite="Lax")
     if request.args.get("lang") == g.lang:
         resp.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax")
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _views() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="yima/scan-view")
+
+
+def view_token(result: ScanResult) -> str:
+    """A signed snapshot of what this page showed, so switching language re-renders without re-scanning."""
+    first = result.first_at.timestamp() if result.first_at else None
+    adcode = result.first_region.adcode if result.first_region else None
+    return _views().dumps([result.code, result.status, result.scan_count, first, adcode, result.first_by_this_device])
+
+
+def from_view_token(token: str, code: str) -> ScanResult | None:
+    try:
+        saved, status, count, first, adcode, mine = _views().loads(token, max_age=VIEW_TOKEN_SECONDS)
+        identified, fields, batch = scanner().identify(code)
+    except (BadSignature, NotGenuine, ValueError, TypeError):
+        return None
+    if saved != identified:
+        return None
+    return ScanResult(
+        status=status, code=identified, fields=fields, batch=batch, scan_count=count,
+        first_at=datetime.fromtimestamp(first, UTC) if first else None,
+        first_region=default_index().lookup(adcode) if adcode else None,
+        region=None, event_id="", first_by_this_device=mine,
+    )
 
 
 def describe_first(result: ScanResult) -> tuple[str, str]:
@@ -54,8 +88,10 @@ def scan_page(code: str) -> Response:
     did = device_id()
     if len(code) > MAX_INPUT_LENGTH:
         return _page("not_genuine.html", 404, did)
+    token = request.args.get("v", "")
+    shown = from_view_token(token, code) if token and len(token) < 600 else None
     try:
-        result = scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did))
+        result = shown or scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did))
     except NotGenuine:
         return _page("not_genuine.html", 404, did)
     except (RedisError, ScanUnavailable) as exc:
@@ -64,4 +100,5 @@ def scan_page(code: str) -> Response:
     if result.status == RATE_LIMITED:
         return _page("rate_limited.html", 429, did)
     first_time, first_place = describe_first(result)
-    return _page("scan.html", 200, did, r=result, first_time=first_time, first_place=first_place)
+    return _page("scan.html", 200, did, r=result, first_time=first_time, first_place=first_place,
+                 view=token if shown else view_token(result))

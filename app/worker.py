@@ -8,6 +8,7 @@ workers drain in parallel through the same consumer group.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -89,6 +90,21 @@ def enqueue_drain(queue: Queue, seconds: float = 30.0) -> Any:
                          result_ttl=600, failure_ttl=86400, description="drain scan events into SQL")
 
 
+class DrainWorker(Worker):
+    """An RQ worker whose warm shutdown reaches the running drain job.
+
+    RQ runs each job in a forked work horse in its own process group, and a warm shutdown waits for it;
+    forwarding SIGTERM lets the drain job finish its pass and return within a second instead of
+    draining on for the rest of its 30 s.
+    """
+
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        if self.horse_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.horse_pid, signal.SIGTERM)
+
+
 def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
     cfg = cfg or load_config()
     connect_database(cfg).engine.dispose()  # migrate before draining into the tables
@@ -96,4 +112,4 @@ def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
     queue = Queue(QUEUE, connection=r)
     if queue.count == 0:
         enqueue_drain(queue, seconds)
-    Worker([queue], connection=r).work(logging_level="INFO")
+    DrainWorker([queue], connection=r).work(logging_level="INFO")

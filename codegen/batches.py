@@ -174,6 +174,7 @@ def sync_batch(redis: Any, batch: Batch) -> None:
     meta: dict[str, str | int] = {
         "key_id": batch.key_id,
         "brand": product.brand.slug,
+        "brand_name": product.brand.name,
         "sku": product.sku,
         "product": product.name,
         "gtin": product.gtin or "",

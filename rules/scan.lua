@@ -7,7 +7,7 @@
 -- KEYS[4] = {b:<id>}:active               zset "first-last" scored by first: ranges on sale
 -- KEYS[5] = {b:<id>}:void                 zset, same shape: voided ranges
 -- KEYS[6] = {b:<id>}:seen:<role>          bitmap: bit <serial> set once the code was scanned on sale
--- KEYS[7] = {b:<id>}:first:<role>:<bucket> hash: field <serial % bucket> → "<unix seconds>,<adcode>"
+-- KEYS[7] = {b:<id>}:first:<role>:<bucket> hash: field <serial % bucket> → "<unix s>,<adcode>,<device tag>"
 -- KEYS[8] = {b:<id>}:repeats              hash: field "<role>:<serial>" → scans after the first
 -- KEYS[9] = {b:<id>}:events               stream: the outbox drained into SQL
 --
@@ -18,8 +18,9 @@
 -- ARGV[9] = replay TTL seconds
 -- ARGV[10] = code  ARGV[11] = batch id  ARGV[12] = ip  ARGV[13] = device id  ARGV[14] = member ("" if none)
 -- ARGV[15] = the item serial whose activation puts this code on sale (a case code: its first item)
+-- ARGV[16] = a short tag of the device ("" if none), kept with the first scan
 --
--- Returns {status, scan_count, first_ts, first_adcode, event_id}; status is one of
+-- Returns {status, scan_count, first_ts, first_adcode, event_id, first_device_tag}; status is one of
 -- "first", "repeat", "not_on_sale", "void", "rate_limited".
 
 local replay = redis.call('GET', KEYS[1])
@@ -40,7 +41,7 @@ local function over_limit(key, limit)
   return n > limit
 end
 if over_limit(KEYS[2], tonumber(ARGV[6])) or over_limit(KEYS[3], tonumber(ARGV[7])) then
-  return finish({'rate_limited', 0, '', '', ''})
+  return finish({'rate_limited', 0, '', '', '', ''})
 end
 
 local sale_serial = tonumber(ARGV[15])
@@ -50,26 +51,27 @@ local function in_ranges(key)
   return sale_serial <= tonumber(string.match(hit, '%-(%d+)$'))
 end
 
-local status, count, first_ts, first_adcode = nil, 0, ARGV[3], ARGV[4]
+local status, count, first_ts, first_adcode, first_tag = nil, 0, ARGV[3], ARGV[4], ARGV[16]
 if in_ranges(KEYS[5]) then
   status = 'void'
 elseif not in_ranges(KEYS[4]) then
   status = 'not_on_sale'
 elseif redis.call('SETBIT', KEYS[6], tonumber(ARGV[1]), 1) == 0 then
   status, count = 'first', 1
-  redis.call('HSET', KEYS[7], ARGV[5], ARGV[3] .. ',' .. ARGV[4])
+  redis.call('HSET', KEYS[7], ARGV[5], ARGV[3] .. ',' .. ARGV[4] .. ',' .. ARGV[16])
 else
   status = 'repeat'
   count = redis.call('HINCRBY', KEYS[8], ARGV[2] .. ':' .. ARGV[1], 1) + 1
   local first = redis.call('HGET', KEYS[7], ARGV[5])
   if first then
-    first_ts, first_adcode = string.match(first, '^(%d+),(%d*)$')
+    first_ts, first_adcode, first_tag = string.match(first, '^(%d+),(%d*),?(%w*)$')
+    first_ts, first_adcode, first_tag = first_ts or '', first_adcode or '', first_tag or ''
   else
-    first_ts, first_adcode = '', ''
+    first_ts, first_adcode, first_tag = '', '', ''
   end
 end
 
 local event_id = redis.call('XADD', KEYS[9], '*',
   'kind', status, 'code', ARGV[10], 'batch', ARGV[11], 'serial', ARGV[1], 'role', ARGV[2],
   'ts', ARGV[3], 'adcode', ARGV[4], 'count', count, 'ip', ARGV[12], 'device', ARGV[13], 'member', ARGV[14])
-return finish({status, count, first_ts, first_adcode, event_id})
+return finish({status, count, first_ts, first_adcode, event_id, first_tag})

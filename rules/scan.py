@@ -64,6 +64,7 @@ class ScanRequest:
 class BatchFacts:
     batch_id: int
     brand: str
+    brand_name: str
     sku: str
     product: str
     gtin: str
@@ -77,7 +78,8 @@ class BatchFacts:
     def from_meta(cls, batch_id: int, meta: dict[bytes, bytes]) -> BatchFacts:
         m = {k.decode(): v.decode() for k, v in meta.items()}
         return cls(
-            batch_id=batch_id, brand=m.get("brand", ""), sku=m.get("sku", ""), product=m.get("product", ""),
+            batch_id=batch_id, brand=m.get("brand", ""), brand_name=m.get("brand_name", ""), sku=m.get("sku", ""),
+            product=m.get("product", ""),
             gtin=m.get("gtin", ""), lot=m.get("lot", ""), factory=m.get("factory", ""),
             production_date=m.get("production_date", ""), quantity=int(m.get("quantity", "0")),
             pack=int(m.get("pack", "0")),
@@ -106,6 +108,7 @@ class ScanResult:
     first_region: Region | None
     region: Region | None
     event_id: str
+    first_by_this_device: bool = False  # a repeat scan from the phone that scanned first
 
     @property
     def genuine(self) -> bool:
@@ -168,9 +171,18 @@ def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, dev
     ]
 
 
+def device_tag(device_id: str) -> str:
+    """Five hex digits identifying a device well enough to tell "you scanned this before" (1 in 10^6)."""
+    return hashlib.sha256(device_id.encode()).hexdigest()[:5] if device_id else ""
+
+
 def member_ref(token: str | None) -> str:
     """What an event keeps of a member token: a digest, never the credential itself."""
     return hashlib.sha256(token.encode()).hexdigest()[:32] if token else ""
+
+
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Scanner:
@@ -210,7 +222,8 @@ class Scanner:
         limits = self._limits
         keys = scan_keys(batch.batch_id, fields.role, fields.serial, uuid.uuid4().hex, req.ip, req.device_id,
                          now // limits.window_seconds)
-        status, count, first_ts, first_adcode, event_id = self._script(
+        tag = device_tag(req.device_id)
+        status, count, first_ts, first_adcode, event_id, first_tag = self._script(
             keys=keys,
             args=[
                 fields.serial, fields.role.label, now, region.adcode if region else "", fields.serial % FIRST_BUCKET,
@@ -218,12 +231,10 @@ class Scanner:
                 limits.ip_per_window if req.ip else 0, limits.device_per_window if req.device_id else 0,
                 limits.window_seconds, limits.replay_seconds,
                 code, batch.batch_id, req.ip, req.device_id, member_ref(req.member_token),
-                batch.sale_serial(fields.role, fields.serial),
+                batch.sale_serial(fields.role, fields.serial), tag,
             ],
         )
-        status = status.decode() if isinstance(status, bytes) else status
-        first_ts = first_ts.decode() if isinstance(first_ts, bytes) else str(first_ts)
-        first_adcode = first_adcode.decode() if isinstance(first_adcode, bytes) else str(first_adcode)
+        status, first_ts, first_adcode = _text(status), _text(first_ts), _text(first_adcode)
         return ScanResult(
             status=status,
             code=code,
@@ -234,4 +245,5 @@ class Scanner:
             first_region=self._regions.lookup(first_adcode) if first_adcode and status == REPEAT else None,
             region=region,
             event_id=event_id.decode() if isinstance(event_id, bytes) else str(event_id),
+            first_by_this_device=status == REPEAT and bool(tag) and _text(first_tag) == tag,
         )
