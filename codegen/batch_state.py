@@ -18,7 +18,6 @@ from typing import Any
 
 from codegen.ranges import Range
 
-
 # Every batch's event stream is listed here so the drainer finds it (a plain key: its own slot).
 EVENT_STREAMS = "yima:event-streams"
 

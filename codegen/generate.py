@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from codegen.codeformat import CodeSigner, Role
+from codegen.fileio import file_sha256
 from codegen.ticket import BatchTicket
 
 MANIFEST = "manifest.json"
@@ -123,14 +124,6 @@ def _open_output(path: Path) -> _HashingFile:
     return _HashingFile(path)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _blocks(task: _Task) -> Iterator[range]:
     for first in range(task.first, task.last + 1, _BLOCK):
         yield range(first, min(first + _BLOCK, task.last + 1))
@@ -222,7 +215,7 @@ def _run_task(task: _Task) -> list[FileEntry]:
     for kind, write in extras:
         path = staging / _file_name(kind, task.role, task.chunk)
         write(path)
-        entries.append(entry(kind, path.stat().st_size, _file_sha256(path)))
+        entries.append(entry(kind, path.stat().st_size, file_sha256(path)))
     return entries
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from codegen.codeformat import CodeError, CodeSigner, Role, verify
+from codegen.fileio import file_sha256
 from codegen.generate import CASE_COLUMNS, ITEM_COLUMNS, MANIFEST, PARALLEL_THRESHOLD, role_counts, scan_url
 from codegen.manifest import ManifestError, generated_ranges, load_manifest
 from codegen.ticket import BatchTicket
@@ -22,14 +22,6 @@ class VerifyReport:
     files: int = 0
     codes: int = 0
     problems: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_codes_file(ticket: BatchTicket, path: Path, entry: dict[str, Any]) -> tuple[int, list[str]]:
@@ -98,7 +90,7 @@ def verify_output(out_dir: Path, ticket: BatchTicket, jobs: int = 0) -> VerifyRe
             report.problems.append(f"{entry['name']}: missing")
             continue
         report.files += 1
-        if path.stat().st_size != entry["bytes"] or _sha256(path) != entry["sha256"]:
+        if path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
             report.problems.append(f"{entry['name']}: SHA-256 does not match the manifest (altered or truncated)")
             continue
         if entry["kind"] == "codes":

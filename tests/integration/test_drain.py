@@ -22,7 +22,7 @@ from codegen.keys import Keyring
 from rules.drain import GROUP, DatabaseUnavailable, Drainer, DrainSettings, dead_key
 from rules.models import ScanEvent
 from rules.region import default_index
-from rules.scan import ScanLimits, ScanRequest, Scanner
+from rules.scan import ScanLimits, Scanner, ScanRequest
 from tests.conftest import REDIS_TEST_URL
 from tests.support.proxy import TcpProxy
 

@@ -13,7 +13,7 @@ from codegen.batch_state import events_key, write_batch_state
 from codegen.codeformat import Role, encode
 from codegen.keys import Keyring
 from rules.region import default_index
-from rules.scan import NotGenuine, ScanLimits, ScanRequest, Scanner
+from rules.scan import NotGenuine, ScanLimits, Scanner, ScanRequest
 from tests.conftest import REDIS_TEST_URL
 from tests.support.proxy import TcpProxy
 
@@ -62,7 +62,9 @@ def test_inner_and_outer_codes_of_one_item_have_separate_state(batch: redis.Redi
     assert scanner.scan(ScanRequest(code(7, Role.OUTER))).scan_count == 2
 
 
-@pytest.mark.parametrize(("serial", "status"), [(499, "first"), (500, "not_on_sale"), (105, "void"), (999, "not_on_sale")])
+@pytest.mark.parametrize(
+    ("serial", "status"), [(499, "first"), (500, "not_on_sale"), (105, "void"), (999, "not_on_sale")]
+)
 def test_sale_status_follows_activated_and_void_ranges(batch: redis.Redis, serial: int, status: str) -> None:
     result = make_scanner(batch).scan(ScanRequest(code(serial)))
     assert result.status == status

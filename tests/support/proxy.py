@@ -8,6 +8,7 @@ what makes redis-py retry a command that already took effect.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -47,10 +48,8 @@ class TcpProxy:
         for client, upstream in pairs:
             for s in (client, upstream):
                 if s is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         s.close()
-                    except OSError:
-                        pass
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
@@ -95,7 +94,5 @@ class TcpProxy:
             return
         finally:
             for s in sockets:
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass

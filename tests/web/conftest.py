@@ -8,11 +8,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from codegen import keys
 from tests.conftest import REDIS_TEST_URL
 
 
-@pytest.fixture
-def app(tmp_path: Path, redis_client) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+def make_app(tmp_path: Path, *, with_keys: bool = True, **over: object) -> Flask:
+    """The real app on a temp SQLite file and the test Redis DB; `over` replaces Config fields."""
+    if with_keys:
+        keys.init_keyring(tmp_path / "keys.json")
     app = create_app(
         {
             "var_dir": tmp_path,
@@ -21,9 +24,16 @@ def app(tmp_path: Path, redis_client) -> Iterator[Flask]:  # type: ignore[no-unt
             "keys_file": tmp_path / "keys.json",
             "hq_public_file": tmp_path / "hq-public.json",
             "base_url": "https://q.demo.example",
+            **over,
         }
     )
     app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path, redis_client) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+    app = make_app(tmp_path, with_keys=False)
     yield app
     app.extensions["yima.db"].engine.dispose()
 

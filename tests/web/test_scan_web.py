@@ -15,32 +15,15 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.seed import DemoInfo, seed_demo
-from codegen import keys
 from codegen.batches import void
 from codegen.db import transaction
-from tests.conftest import REDIS_TEST_URL
 from tests.support.proxy import TcpProxy
-
-
-def _make_app(tmp_path: Path, **over: object) -> Flask:
-    keys.init_keyring(tmp_path / "keys.json")
-    cfg = {
-        "var_dir": tmp_path,
-        "database_url": f"sqlite:///{tmp_path / 'web.db'}",
-        "redis_url": REDIS_TEST_URL,
-        "keys_file": tmp_path / "keys.json",
-        "hq_public_file": tmp_path / "hq-public.json",
-        "base_url": "https://q.demo.example",
-        **over,
-    }
-    app = create_app(cfg)
-    app.config["TESTING"] = True
-    return app
+from tests.web.conftest import make_app
 
 
 @pytest.fixture
 def demo(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[Flask, DemoInfo]]:
-    app = _make_app(tmp_path)
+    app = make_app(tmp_path)
     info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
     yield app, info
     app.extensions["yima.db"].engine.dispose()
@@ -150,7 +133,7 @@ def test_oversized_and_non_json_bodies(demo) -> None:  # type: ignore[no-untyped
 
 
 def test_rate_limit_gives_429(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = _make_app(tmp_path, scan_limit_ip=2)
+    app = make_app(tmp_path, scan_limit_ip=2)
     info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
     client = app.test_client()
     statuses = [client.post("/api/v1/scans", json={"code": info.inner_url}).status_code for _ in range(3)]
@@ -164,7 +147,7 @@ def test_rate_limit_gives_429(tmp_path: Path, redis_client: redis.Redis) -> None
 def test_redis_unreachable_gives_503_quickly(tmp_path: Path, redis_client: redis.Redis, mode: str) -> None:
     proxy = TcpProxy("127.0.0.1", 6379)
     try:
-        app = _make_app(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/13")
+        app = make_app(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/13")
         info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
         client = app.test_client()
         app.extensions["yima.scanner"].identify(info.inner_url)  # batch facts cached, as on a warm node
@@ -188,7 +171,7 @@ def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_client: re
     url = make_url(postgres_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     try:
-        app = _make_app(tmp_path, database_url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        app = make_app(tmp_path, database_url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
         info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
         proxy.set_mode("refuse")
         client = app.test_client()
@@ -204,7 +187,7 @@ def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_client: re
 
 
 def test_without_the_key_file_scans_are_503_not_forged(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = _make_app(tmp_path)
+    app = make_app(tmp_path)
     info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
     (tmp_path / "keys.json").unlink()
     app2 = create_app({**{k: v for k, v in vars(app.config["YIMA"]).items()}})
