@@ -21,7 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from app import api, catalog_views, errors, health, i18n, scan_views
+    from app import api, catalog_views, errors, health, i18n, rules_api, scan_views
     from app.runtime import connect_database, connect_redis, make_scanner, secret_key
 
     cfg = load_config()
@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(scan_views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(rules_api.bp)
     if cfg.bench_endpoints:
         from app import bench_views
 

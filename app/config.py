@@ -49,6 +49,7 @@ class Config:
     scan_limit_device: int
     trusted_proxies: int  # load balancers in front that set X-Forwarded-For
     bench_endpoints: bool  # only `make bench-scan` turns these on
+    ops_token: str | None  # Bearer token for the operations API; embedded default: generated into var/
 
     @property
     def redis_socket(self) -> Path:
@@ -76,4 +77,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         scan_limit_device=_int(env, "YIMA_SCAN_LIMIT_DEVICE", 20, 0, 1 << 31),
         trusted_proxies=_int(env, "YIMA_TRUSTED_PROXIES", 0, 0, 5),
         bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
+        ops_token=env.get("YIMA_OPS_TOKEN") or None,
     )

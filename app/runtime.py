@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -16,7 +18,7 @@ from app.config import Config
 from app.embedded import ensure_embedded_redis
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
 from codegen.fileio import atomic_write
-from codegen.keys import KeyFileError, load_keyring
+from codegen.keys import KeyFileError, Keyring, load_keyring
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanUnavailable
 
@@ -37,31 +39,56 @@ def connect_redis(cfg: Config) -> redis.Redis:
     )
 
 
-def secret_key(cfg: Config) -> str:
-    """YIMA_SECRET_KEY, else one generated once into var/ so every worker process signs alike."""
-    if cfg.secret_key:
-        return cfg.secret_key
-    path = cfg.var_dir / "secret_key"
+def _var_secret(cfg: Config, name: str) -> str:
+    path = cfg.var_dir / name
     if not path.exists():
         atomic_write(path, secrets.token_hex(32).encode(), mode=0o600)
     return path.read_text().strip()
 
 
+def secret_key(cfg: Config) -> str:
+    """YIMA_SECRET_KEY, else one generated once into var/ so every worker process signs alike."""
+    return cfg.secret_key or _var_secret(cfg, "secret_key")
+
+
+def ops_token(cfg: Config) -> str:
+    """YIMA_OPS_TOKEN, else one generated once into var/ops_token (the embedded default)."""
+    return cfg.ops_token or _var_secret(cfg, "ops_token")
+
+
+class KeyringLookup:
+    """Batch keys from the master key file. Without the file every lookup raises ScanUnavailable (a 503,
+    never "not genuine": the codes may well be genuine), and the file is looked for again every 5 s, so
+    a node started before `codegen keys init` recovers on its own."""
+
+    def __init__(self, path: Path, log: logging.Logger, retry_seconds: float = 5.0) -> None:
+        self._path, self._log, self._retry = path, log, retry_seconds
+        self._ring: Keyring | None = None
+        self._error = ""
+        self._next_try = 0.0
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            self._ring = load_keyring(self._path)
+        except KeyFileError as exc:
+            if str(exc) != self._error:
+                self._log.error("scans cannot be verified: %s", exc)
+            self._error = str(exc)
+            self._next_try = time.monotonic() + self._retry
+
+    def __call__(self, key_id: int, batch_id: int) -> bytes | None:
+        if self._ring is None and time.monotonic() >= self._next_try:
+            self._load()
+        if self._ring is None:
+            raise ScanUnavailable(self._error)
+        return self._ring.batch_key_or_none(key_id, batch_id)
+
+
 def make_scanner(cfg: Config, redis_client: redis.Redis, log: logging.Logger) -> Scanner:
-    """The scan path's verifier. The app needs the master key file to verify codes; without it, every
-    scan answers 503 (never "not genuine": the codes may well be genuine)."""
-    try:
-        ring = load_keyring(cfg.keys_file)
-        key_for = ring.batch_key_or_none
-    except KeyFileError as exc:
-        log.error("scans cannot be verified: %s", exc)
-        message = str(exc)
-
-        def key_for(_key_id: int, _batch_id: int) -> bytes | None:
-            raise ScanUnavailable(message)
-
+    """The scan path's verifier; app nodes hold the master key file (they are headquarters)."""
     limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device)
-    return Scanner(redis_client, key_for, default_index(), limits)
+    return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits)
 
 
 @dataclass

@@ -174,7 +174,9 @@ def sync_batch(redis: Any, batch: Batch) -> None:
     meta: dict[str, str | int] = {
         "key_id": batch.key_id,
         "brand": product.brand.slug,
+        "brand_id": product.brand_id,
         "brand_name": product.brand.name,
+        "product_id": product.id,
         "sku": product.sku,
         "product": product.name,
         "gtin": product.gtin or "",

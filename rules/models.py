@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codegen.db import Base, utcnow
@@ -29,3 +30,33 @@ class ScanEvent(Base):
     device_id: Mapped[str] = mapped_column(String(64), default="")
     member: Mapped[str] = mapped_column(String(64), default="")
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Campaign(Base):
+    """A campaign as its operator wrote it: the definition JSON (see rules/campaign.py) is the truth."""
+
+    __tablename__ = "campaigns"
+
+    DRAFT, ACTIVE, PAUSED, ENDED = "draft", "active", "paused", "ended"
+    STATUSES = (DRAFT, ACTIVE, PAUSED, ENDED)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    edit_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RulesVersion(Base):
+    """One publish: the compiled snapshot of every active campaign, kept so any version can come back."""
+
+    __tablename__ = "rules_versions"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    campaign_count: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(String(200), default="")

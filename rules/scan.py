@@ -138,7 +138,8 @@ class BatchCache:
 
 
 class KeyCache:
-    """Batch keys derived once per (key id, batch id); the derivation costs an HKDF."""
+    """Batch keys derived once per (key id, batch id); the derivation costs an HKDF. A lookup that
+    raises (no key file yet) caches nothing."""
 
     def __init__(self, derive: Callable[[int, int], bytes | None]) -> None:
         self._derive = derive

@@ -1,0 +1,263 @@
+"""Operations API for campaigns and rules: CRUD, publish, rollback, simulate. Bearer-token protected.
+
+Every route needs `Authorization: Bearer <YIMA_OPS_TOKEN>` until user accounts arrive with the rule
+editor. Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.errors import error_response
+from app.runtime import ops_token
+from codegen.codeformat import Role
+from codegen.db import transaction
+from codegen.models import Batch
+from rules.campaign import CompiledCampaign, InvalidCampaign, Problem
+from rules.campaign_store import (
+    CampaignConflict,
+    CampaignNotFound,
+    compile_row,
+    delete_campaign,
+    get_campaign,
+    list_campaigns,
+    save_campaign,
+    set_status,
+)
+from rules.matcher import Matcher, ScanContext
+from rules.models import Campaign
+from rules.publish import UnknownVersion, current_version, list_versions, publish_rules, rollback_rules
+from rules.region import default_index
+from rules.scan import NotGenuine, Scanner, ScanUnavailable
+
+bp = Blueprint("rules_api", __name__, url_prefix="/api/v1")
+
+
+@bp.before_request
+def require_ops_token() -> Any:
+    expected = ops_token(current_app.config["YIMA"])
+    header = request.headers.get("Authorization", "")
+    given = header[7:] if header.startswith("Bearer ") else ""
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        resp, status = error_response(401, "unauthorized", "send Authorization: Bearer <YIMA_OPS_TOKEN>")
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="yima-ops"'
+        return resp, status
+    return None
+
+
+def _sessions() -> Any:
+    return current_app.extensions["yima.db"].sessions
+
+
+def _redis() -> Any:
+    return current_app.extensions["yima.redis"]
+
+
+def _invalid(exc: InvalidCampaign) -> tuple[Response, int]:
+    resp, status = error_response(400, "invalid_campaign", str(exc))
+    body = resp.get_json()
+    body["error"]["problems"] = [{"field": p.field, "message": p.message} for p in exc.problems]
+    return jsonify(body), status
+
+
+@bp.errorhandler(InvalidCampaign)
+def on_invalid(exc: InvalidCampaign) -> Any:
+    return _invalid(exc)
+
+
+@bp.errorhandler(CampaignNotFound)
+@bp.errorhandler(UnknownVersion)
+def on_not_found(exc: Exception) -> Any:
+    return error_response(404, "not_found", str(exc))
+
+
+@bp.errorhandler(ScanUnavailable)
+def on_unavailable(exc: ScanUnavailable) -> Any:
+    return error_response(503, "unavailable", "codes cannot be verified on this node right now")
+
+
+@bp.errorhandler(CampaignConflict)
+def on_conflict(exc: CampaignConflict) -> Any:
+    return error_response(409, "conflict", str(exc))
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidCampaign([Problem("", "the body must be a JSON object")])
+    return body
+
+
+def campaign_json(row: Campaign) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "edit_version": row.edit_version,
+        "definition": row.definition,
+        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+    }
+
+
+@bp.get("/campaigns")
+def campaigns_index() -> Any:
+    with _sessions()() as s:
+        return jsonify({"campaigns": [campaign_json(c) for c in list_campaigns(s)]})
+
+
+@bp.post("/campaigns")
+def campaigns_create() -> Any:
+    body = _body()
+    with transaction(_sessions()) as s:
+        row = save_campaign(s, body, default_index())
+        return jsonify(campaign_json(row)), 201
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def campaigns_show(campaign_id: int) -> Any:
+    with _sessions()() as s:
+        return jsonify(campaign_json(get_campaign(s, campaign_id)))
+
+
+@bp.put("/campaigns/<int:campaign_id>")
+def campaigns_update(campaign_id: int) -> Any:
+    body = _body()
+    with transaction(_sessions()) as s:
+        return jsonify(campaign_json(save_campaign(s, body, default_index(), campaign_id)))
+
+
+@bp.delete("/campaigns/<int:campaign_id>")
+def campaigns_delete(campaign_id: int) -> Any:
+    with transaction(_sessions()) as s:
+        delete_campaign(s, campaign_id)
+    return "", 204
+
+
+@bp.post("/campaigns/<int:campaign_id>/status")
+def campaigns_status(campaign_id: int) -> Any:
+    status = _body().get("status")
+    with transaction(_sessions()) as s:
+        return jsonify(campaign_json(set_status(s, campaign_id, str(status), default_index())))
+
+
+@bp.post("/rules/publish")
+def rules_publish() -> Any:
+    note = request.get_json(silent=True) or {}
+    with transaction(_sessions()) as s:
+        row = publish_rules(s, _redis(), default_index(), str(note.get("note", "")) if isinstance(note, dict) else "")
+        return jsonify({"version": row.version, "campaigns": row.campaign_count})
+
+
+@bp.post("/rules/rollback")
+def rules_rollback() -> Any:
+    version = _body().get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidCampaign([Problem("version", "must be a rules version number")])
+    with _sessions()() as s:
+        row = rollback_rules(s, _redis(), version)
+        return jsonify({"version": row.version, "campaigns": row.campaign_count})
+
+
+@bp.get("/rules/versions")
+def rules_versions() -> Any:
+    with _sessions()() as s:
+        rows = list_versions(s)
+        return jsonify({
+            "current": current_version(_redis()),
+            "versions": [{"version": r.version, "campaigns": r.campaign_count, "note": r.note,
+                          "created_at": r.created_at.isoformat()} for r in rows],
+        })
+
+
+def _prize_json(prize: Any, multiplier: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": prize.kind, "name": prize.name, "probability": round(prize.weight, 6)}
+    if prize.kind == "cash":
+        out["min_fen"], out["max_fen"] = round(prize.min_fen * multiplier), round(prize.max_fen * multiplier)
+    if prize.kind == "points":
+        out["points"] = prize.points
+    return out
+
+
+def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
+    scanner: Scanner = current_app.extensions["yima.scanner"]
+    if isinstance(body.get("code"), str):
+        try:
+            _code, fields, _facts = scanner.identify(body["code"])
+        except NotGenuine as exc:
+            raise InvalidCampaign([Problem("code", f"not a genuine code ({exc.reason})")]) from None
+        batch_id, serial, role = fields.batch_id, fields.serial, fields.role.label
+    else:
+        batch_id, serial = body.get("batch_id"), body.get("serial", 0)
+        role = body.get("role", "inner")
+        if not isinstance(batch_id, int) or not isinstance(serial, int) or role not in ("inner", "outer"):
+            raise InvalidCampaign([Problem("code", "give a code, or batch_id + serial (+ role inner|outer)")])
+        Role.parse(role)
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise InvalidCampaign([Problem("batch_id", f"unknown batch {batch_id}")])
+    adcode = body.get("adcode")
+    region = default_index().lookup(adcode) if isinstance(adcode, str) else None
+    if adcode is not None and region is None:
+        raise InvalidCampaign([Problem("adcode", f"unknown region {adcode!r}")])
+    at = body.get("at")
+    try:
+        now = datetime.fromisoformat(at).timestamp() if isinstance(at, str) else datetime.now(UTC).timestamp()
+    except ValueError:
+        raise InvalidCampaign([Problem("at", "must be an ISO date-time")]) from None
+    member = body.get("member") if isinstance(body.get("member"), dict) else None
+    tags = member.get("tags", []) if member else []
+    return ScanContext(
+        brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch_id, serial=serial,
+        role=role, now=now, adcode=region.adcode if region else None, member=member is not None,
+        new_member=bool(member and member.get("new")), tier=member.get("tier") if member else None,
+        tags=frozenset(t for t in tags if isinstance(t, str)),
+    )
+
+
+@bp.post("/simulate")
+def simulate() -> Any:
+    """Which campaigns a scan would take part in, why, and the odds. Consumes nothing.
+
+    Campaigns are compiled from SQL (drafts included, each verdict names its status), so a campaign can
+    be tried before it is activated and published.
+    """
+    body = _body()
+    with _sessions()() as s:
+        ctx = _simulation_context(body, s)
+        rows = [c for c in list_campaigns(s) if c.status != Campaign.ENDED]
+        compiled: list[CompiledCampaign] = []
+        problems: dict[int, str] = {}
+        for row in rows:
+            try:
+                compiled.append(compile_row(s, row, default_index()))
+            except InvalidCampaign as exc:
+                problems[row.id] = str(exc)
+        status = {row.id: row.status for row in rows}
+    matcher = Matcher(compiled)
+    multiplier = 1.0
+    verdicts = []
+    for v in matcher.explain(ctx):
+        c = v.campaign
+        multiplier = c.tier_multipliers.get(ctx.tier or "", 1.0)
+        verdicts.append({
+            "id": c.id, "name": c.name, "status": status[c.id], "matched": v.matched, "reason": v.reason,
+            "priority": c.priority, "exclusive": c.exclusive,
+            "needs": [n for n, on in (("first scan of the code", c.ordinal == "first_scan"),
+                                      ("the member's first scan", c.ordinal == "member_first"),
+                                      (f"every {c.nth}th scan", c.ordinal == "every_nth")) if on],
+            "win_probability": 1.0 if c.first_scan_wins else round(c.win_probability, 6),
+            "first_scan_wins": c.first_scan_wins,
+            "prizes": [_prize_json(p, multiplier) for p in c.prizes],
+            "consolation": _prize_json(c.consolation, 1.0) if c.consolation else None,
+        })
+    return jsonify({
+        "context": {"batch_id": ctx.batch_id, "serial": ctx.serial, "role": ctx.role, "adcode": ctx.adcode,
+                    "tier": ctx.tier, "at": datetime.fromtimestamp(ctx.now, UTC).isoformat()},
+        "campaigns": verdicts,
+        "invalid_campaigns": [{"id": k, "problems": v} for k, v in problems.items()],
+        "consumed": False,
+    })

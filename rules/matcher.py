@@ -1,0 +1,132 @@
+"""Which campaigns a scan may win: a pure, indexed matcher over compiled campaigns (no I/O).
+
+Campaigns are indexed by their narrowest scope (batch → product → brand), so a scan looks only at the
+campaigns of its own batch, product and brand, then checks the cheap predicates first. `explain` gives
+the same decision with a reason per campaign, for simulation and for the record kept with each scan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rules.campaign import CompiledCampaign
+
+
+@dataclass(frozen=True, slots=True)
+class ScanContext:
+    brand_id: int
+    product_id: int
+    batch_id: int
+    serial: int
+    role: str
+    now: float  # unix seconds
+    adcode: str | None = None
+    member: bool = False
+    new_member: bool = False
+    tier: str | None = None
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    campaign: CompiledCampaign
+    matched: bool
+    reason: str  # "matched", or the first predicate that failed
+
+
+def _why_not(c: CompiledCampaign, ctx: ScanContext) -> str | None:
+    """None when the campaign matches the scan, else why not (cheapest checks first)."""
+    if ctx.role not in c.roles:
+        return f"code role {ctx.role} not in {sorted(c.roles)}"
+    if not c.starts_at <= ctx.now < c.ends_at:
+        return "outside the campaign window"
+    if c.daily_minutes is not None:
+        minute = int((ctx.now // 60 + c.utc_offset_minutes) % 1440)
+        start, end = c.daily_minutes
+        inside = start <= minute < end if start < end else (minute >= start or minute < end)
+        if not inside:
+            return "outside the daily hours"
+    if c.batch_ids is not None and ctx.batch_id not in c.batch_ids:
+        return "other batch"
+    if c.product_ids is not None and ctx.product_id not in c.product_ids:
+        return "other product"
+    if c.brand_id != ctx.brand_id:
+        return "other brand"
+    if c.serial_ranges is not None and not any(a <= ctx.serial <= b for a, b in c.serial_ranges):
+        return "serial outside the campaign's code segments"
+    if c.region_include or c.region_exclude:
+        if ctx.adcode is None:
+            return "scan region unknown"
+        if c.region_include and not ctx.adcode.startswith(c.region_include):
+            return "outside the campaign's regions"
+        if c.region_exclude and ctx.adcode.startswith(c.region_exclude):
+            return "in an excluded region"
+    if c.audience == "members" and not ctx.member:
+        return "members only"
+    if c.audience == "new_members" and not ctx.new_member:
+        return "new members only"
+    if c.tiers is not None and ctx.tier not in c.tiers:
+        return "member tier not eligible"
+    if c.tags is not None and not (ctx.tags & c.tags):
+        return "member has none of the required tags"
+    return None
+
+
+class Matcher:
+    """Immutable once built; the app swaps a whole new Matcher in when a rules version is published."""
+
+    def __init__(self, campaigns: Iterable[CompiledCampaign], version: int = 0) -> None:
+        self.version = version
+        self.campaigns = tuple(sorted(campaigns, key=lambda c: (-c.priority, c.id)))
+        by_batch: dict[int, list[CompiledCampaign]] = defaultdict(list)
+        by_product: dict[int, list[CompiledCampaign]] = defaultdict(list)
+        by_brand: dict[int, list[CompiledCampaign]] = defaultdict(list)
+        for c in self.campaigns:
+            if c.batch_ids is not None:
+                for b in c.batch_ids:
+                    by_batch[b].append(c)
+            elif c.product_ids is not None:
+                for p in c.product_ids:
+                    by_product[p].append(c)
+            else:
+                by_brand[c.brand_id].append(c)
+        self._by_batch = {k: tuple(v) for k, v in by_batch.items()}
+        self._by_product = {k: tuple(v) for k, v in by_product.items()}
+        self._by_brand = {k: tuple(v) for k, v in by_brand.items()}
+
+    def candidates(self, ctx: ScanContext) -> list[CompiledCampaign]:
+        """Campaigns whose scope index covers this scan, highest priority first."""
+        found = [
+            *self._by_batch.get(ctx.batch_id, ()),
+            *self._by_product.get(ctx.product_id, ()),
+            *self._by_brand.get(ctx.brand_id, ()),
+        ]
+        found.sort(key=lambda c: (-c.priority, c.id))
+        return found
+
+    @staticmethod
+    def _apply_exclusivity(matched: list[CompiledCampaign]) -> list[CompiledCampaign]:
+        # If any exclusive campaign matches, the highest-priority one applies alone; else all stack.
+        for c in matched:
+            if c.exclusive:
+                return [c]
+        return matched
+
+    def match(self, ctx: ScanContext) -> list[CompiledCampaign]:
+        """The campaigns this scan takes part in, in draw order."""
+        return self._apply_exclusivity([c for c in self.candidates(ctx) if _why_not(c, ctx) is None])
+
+    def explain(self, ctx: ScanContext) -> list[Verdict]:
+        """Every campaign of the scan's brand with whether it matched and why (slow path: simulate)."""
+        chosen = {c.id for c in self.match(ctx)}
+        verdicts = []
+        for c in self.campaigns:
+            if c.brand_id != ctx.brand_id:
+                continue
+            reason = _why_not(c, ctx)
+            if reason is None and c.id not in chosen:
+                reason = "an exclusive campaign of higher priority took this scan"
+            verdicts.append(Verdict(c, reason is None, reason or "matched"))
+        return verdicts
