@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -184,11 +185,19 @@ def _write_label_pdf(ticket: BatchTicket, task: _Task, signer: CodeSigner, path:
     write_label_pdf(path, labels, renderer, title=f"{ticket.sku} lot {ticket.lot} {task.role.label}")
 
 
+def default_sigterm() -> None:
+    """In a forked pool worker: a worker inherits its parent's signal handlers (a host app or job runner
+    may catch SIGTERM), and the pool must be able to terminate it whatever the parent installed."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 # Worker state, set once per process (fork start method: inherited, never pickled per task).
 _worker: dict[str, object] = {}
 
 
-def _init_worker(ticket: BatchTicket, staging: Path, options: Options) -> None:
+def _init_worker(ticket: BatchTicket, staging: Path, options: Options, pool: bool = False) -> None:
+    if pool:
+        default_sigterm()
     _worker.update(ticket=ticket, staging=staging, options=options)
 
 
@@ -227,8 +236,13 @@ def _results(ticket: BatchTicket, staging: Path, options: Options, tasks: list[_
         yield from map(_run_task, tasks)
         return
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(ticket, staging, options)) as pool:
+    pool = ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(ticket, staging, options, True))
+    try:
         yield from pool.imap(_run_task, tasks)
+        pool.close()  # every task done: let the workers exit on their own
+        pool.join()
+    finally:
+        pool.terminate()
 
 
 def prepare_output_dir(out_dir: Path) -> None:

@@ -10,7 +10,15 @@ from typing import Any
 
 from codegen.codeformat import CodeError, CodeSigner, Role, verify
 from codegen.fileio import file_sha256
-from codegen.generate import CASE_COLUMNS, ITEM_COLUMNS, MANIFEST, PARALLEL_THRESHOLD, role_counts, scan_url
+from codegen.generate import (
+    CASE_COLUMNS,
+    ITEM_COLUMNS,
+    MANIFEST,
+    PARALLEL_THRESHOLD,
+    default_sigterm,
+    role_counts,
+    scan_url,
+)
 from codegen.manifest import ManifestError, generated_ranges, load_manifest
 from codegen.ticket import BatchTicket
 
@@ -103,8 +111,13 @@ def verify_output(out_dir: Path, ticket: BatchTicket, jobs: int = 0) -> VerifyRe
     total = sum(int(e["rows"]) for _, _, e in code_jobs)
     jobs = jobs or (os.cpu_count() or 1)
     if jobs > 1 and total >= PARALLEL_THRESHOLD and len(code_jobs) > 1:
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(code_jobs))) as pool:
+        pool = multiprocessing.get_context("fork").Pool(min(jobs, len(code_jobs)), initializer=default_sigterm)
+        try:
             results = pool.map(_check_job, code_jobs)
+            pool.close()
+            pool.join()
+        finally:
+            pool.terminate()
     else:
         results = [_check_job(job) for job in code_jobs]
     for rows, problems in results:

@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+# This machine is shared and noisy: hypothesis' per-example deadline would turn load into failures.
+settings.register_profile("yima", deadline=None)
+settings.load_profile("yima")
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 PG_ADMIN_URL = os.environ.get("YIMA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

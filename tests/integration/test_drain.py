@@ -202,7 +202,12 @@ def test_rq_worker_runs_the_drain_job(redis_client: redis.Redis, sqlite_url: str
     scan_many(redis_client, 3, range(25))
     queue = Queue(QUEUE, connection=redis_client)
     job = queue.enqueue(drain_job, kwargs={"seconds": 1.5, "chain": False})
-    SimpleWorker([queue], connection=redis_client).work(burst=True)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        SimpleWorker([queue], connection=redis_client).work(burst=True)
+    finally:  # the in-process worker installs its own handlers; give pytest its own back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     job.refresh()
     assert job.get_status() == "finished", job.latest_result()
     assert job.return_value()["stored"] == 25
