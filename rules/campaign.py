@@ -393,7 +393,7 @@ def parse_definition(doc: Any) -> Definition:
         daily_budget_fen=daily_budget_fen, prizes=tuple(prizes), consolation=consolation,
     )
     worst = definition.worst_case_fen
-    if worst is not None and worst > budget_fen and not r.problems:
+    if worst is not None and worst > budget_fen and "budget.total_fen" not in {p.field for p in r.problems}:
         r.fail("budget.total_fen", f"{budget_fen / 100:.2f} 元 is below the worst case of the prize quantities, "
                                    f"{worst / 100:.2f} 元: raise the budget or lower the quantities")
     if r.problems:

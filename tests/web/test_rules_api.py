@@ -1,0 +1,185 @@
+"""The operations API for campaigns and rules, through Flask on real SQL and Redis."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.seed import DemoInfo, seed_demo
+from rules.snapshot import CURRENT, RulesHolder, snapshot_key
+from tests.web.conftest import make_app
+
+TOKEN = "test-ops-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def ops(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[FlaskClient, DemoInfo, Flask]]:
+    app = make_app(tmp_path, ops_token=TOKEN)
+    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    yield app.test_client(), info, app
+    app.extensions["yima.db"].engine.dispose()
+
+
+def guangdong(batch_id: int, **over: Any) -> dict[str, Any]:
+    """The issue's example: Guangdong, batch L1, serials 0–9999, first scan wins 1–5 元, gold double, 500 元."""
+    doc: dict[str, Any] = {
+        "name": "广东首扫必中",
+        "brand": "demo",
+        "priority": 10,
+        "exclusive": True,
+        "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00"},
+        "scope": {"batches": [batch_id], "serials": [[0, 9999]], "roles": ["inner"]},
+        "regions": {"include": ["44"]},
+        "members": {"tier_multipliers": {"gold": 2}},
+        "ordinal": {"kind": "first_scan"},
+        "first_scan_wins": True,
+        "budget": {"total_fen": 50000},
+        "prizes": [{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 500, "weight": 0.6, "total": 50}],
+        "consolation": {"kind": "thanks"},
+    }
+    doc.update(over)
+    return doc
+
+
+def test_every_route_needs_the_ops_token(ops) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = ops
+    routes = [("get", "/api/v1/campaigns"), ("post", "/api/v1/campaigns"), ("post", "/api/v1/rules/publish"),
+              ("post", "/api/v1/rules/rollback"), ("post", "/api/v1/simulate"), ("get", "/api/v1/rules/versions")]
+    for method, url in routes:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            res = getattr(client, method)(url, headers=headers, json={})
+            assert res.status_code == 401 and res.get_json()["error"]["code"] == "unauthorized"
+            assert "Bearer" in res.headers["WWW-Authenticate"]
+
+
+def test_create_simulate_activate_publish(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, app = ops
+    res = client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH)
+    assert res.status_code == 201, res.get_json()
+    campaign = res.get_json()
+    assert campaign["status"] == "draft" and campaign["edit_version"] == 1
+
+    sim = client.post("/api/v1/simulate", headers=AUTH, json={
+        "code": info.inner_url, "adcode": "440305", "member": {"tier": "gold"}}).get_json()
+    [verdict] = sim["campaigns"]
+    assert verdict["matched"] and verdict["status"] == "draft" and sim["consumed"] is False
+    assert verdict["prizes"][0]["min_fen"] == 200 and verdict["prizes"][0]["max_fen"] == 1000  # gold doubles
+    assert verdict["win_probability"] == 1.0 and verdict["needs"] == ["first scan of the code"]
+    elsewhere = client.post("/api/v1/simulate", headers=AUTH, json={
+        "batch_id": info.batch_id, "serial": 5, "adcode": "110101"}).get_json()
+    assert elsewhere["campaigns"][0]["reason"] == "outside the campaign's regions"
+    outer = client.post("/api/v1/simulate", headers=AUTH, json={"code": info.outer_url, "adcode": "440305"})
+    assert outer.get_json()["campaigns"][0]["matched"] is False
+
+    # Publishing takes only active campaigns.
+    assert client.post("/api/v1/rules/publish", headers=AUTH).get_json() == {"version": 1, "campaigns": 0}
+    assert client.post(f"/api/v1/campaigns/{campaign['id']}/status", json={"status": "active"},
+                       headers=AUTH).status_code == 200
+    assert client.post("/api/v1/rules/publish", json={"note": "go"}, headers=AUTH).get_json() == {
+        "version": 2, "campaigns": 1}
+    versions = client.get("/api/v1/rules/versions", headers=AUTH).get_json()
+    assert versions["current"] == 2 and [v["version"] for v in versions["versions"]] == [2, 1]
+
+    r = app.extensions["yima.redis"]
+    snapshot = json.loads(r.get(snapshot_key(2)))
+    assert [c["id"] for c in snapshot["campaigns"]] == [campaign["id"]]
+
+
+def test_invalid_campaigns_list_every_problem(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, _ = ops
+    bad = guangdong(info.batch_id)
+    bad["scope"]["batches"] = [999]
+    bad["regions"] = {"include": ["99"]}
+    res = client.post("/api/v1/campaigns", json=bad, headers=AUTH)
+    body = res.get_json()["error"]
+    assert res.status_code == 400 and body["code"] == "invalid_campaign"
+    fields = {p["field"] for p in body["problems"]}
+    assert {"scope.batches", "regions.include"} <= fields
+    over = guangdong(info.batch_id, budget={"total_fen": 20000})
+    problems = client.post("/api/v1/campaigns", json=over, headers=AUTH).get_json()["error"]["problems"]
+    assert problems[0]["field"] == "budget.total_fen" and "worst case" in problems[0]["message"]
+    assert client.post("/api/v1/campaigns", data="nope", headers=AUTH).status_code == 400
+
+
+def test_overlapping_exclusive_campaigns_are_refused(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, _ = ops
+    assert client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).status_code == 201
+    res = client.post("/api/v1/campaigns", json=guangdong(info.batch_id, name="again"), headers=AUTH)
+    assert res.status_code == 400 and res.get_json()["error"]["problems"][0]["field"] == "exclusive"
+    later = guangdong(info.batch_id, name="next year",
+                      window={"start": "2031-01-01T00:00:00+08:00", "end": "2032-01-01T00:00:00+08:00"})
+    assert client.post("/api/v1/campaigns", json=later, headers=AUTH).status_code == 201
+    stackable = guangdong(info.batch_id, name="stackable", exclusive=False)
+    assert client.post("/api/v1/campaigns", json=stackable, headers=AUTH).status_code == 201
+
+
+def test_edit_delete_and_status_rules(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, _ = ops
+    cid = client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).get_json()["id"]
+    edited = client.put(f"/api/v1/campaigns/{cid}", json=guangdong(info.batch_id, name="renamed"), headers=AUTH)
+    assert edited.get_json()["name"] == "renamed" and edited.get_json()["edit_version"] == 2
+    assert client.get(f"/api/v1/campaigns/{cid}", headers=AUTH).get_json()["name"] == "renamed"
+    assert client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "bogus"}, headers=AUTH).status_code == 400
+    client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "active"}, headers=AUTH)
+    assert client.delete(f"/api/v1/campaigns/{cid}", headers=AUTH).status_code == 409
+    client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "ended"}, headers=AUTH)
+    again = client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "active"}, headers=AUTH)
+    assert again.status_code == 409
+    assert client.get("/api/v1/campaigns/999", headers=AUTH).status_code == 404
+    draft = client.post("/api/v1/campaigns", json=guangdong(info.batch_id, name="d2", exclusive=False),
+                        headers=AUTH).get_json()["id"]
+    assert client.delete(f"/api/v1/campaigns/{draft}", headers=AUTH).status_code == 204
+
+
+def test_publish_refuses_when_an_active_campaign_became_invalid(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, app = ops
+    cid = client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).get_json()["id"]
+    client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "active"}, headers=AUTH)
+    assert client.post("/api/v1/rules/publish", headers=AUTH).status_code == 200
+    # Someone edits the stored definition behind the API's back: the next publish must refuse, whole.
+    from rules.models import Campaign
+
+    with app.extensions["yima.db"].sessions() as s, s.begin():
+        row = s.get(Campaign, cid)
+        broken = copy.deepcopy(row.definition)
+        broken["prizes"][0]["weight"] = 7
+        row.definition = broken
+    res = client.post("/api/v1/rules/publish", headers=AUTH)
+    assert res.status_code == 400 and res.get_json()["error"]["problems"][0]["field"] == f"campaign {cid}"
+    assert app.extensions["yima.redis"].get(CURRENT) == b"1"  # the published version is untouched
+
+
+def test_rollback_and_hot_swap_between_requests(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, app = ops
+    r = app.extensions["yima.redis"]
+    clock = [0.0]
+    holder = RulesHolder(r, interval=0.5, clock=lambda: clock[0])
+    assert holder.current().version == 0
+    cid = client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).get_json()["id"]
+    client.post("/api/v1/rules/publish", headers=AUTH)  # v1: empty
+    client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "active"}, headers=AUTH)
+    client.post("/api/v1/rules/publish", headers=AUTH)  # v2: the campaign
+    before = holder.current()
+    assert before.version == 0  # not yet time to look again
+    clock[0] += 0.6
+    after = holder.current()
+    assert after.version == 2 and [c.id for c in after.campaigns] == [cid]
+    assert before.version == 0 and before.campaigns == ()  # a request holding the old matcher keeps it
+    assert client.post("/api/v1/rules/rollback", json={"version": 1}, headers=AUTH).get_json()["version"] == 1
+    clock[0] += 0.6
+    assert holder.current().version == 1 and holder.current().campaigns == ()
+    assert client.post("/api/v1/rules/rollback", json={"version": 42}, headers=AUTH).status_code == 404
+    assert client.post("/api/v1/rules/rollback", json={"version": "2"}, headers=AUTH).status_code == 400
+    r.delete(snapshot_key(2))  # Redis lost a snapshot: SQL still has it
+    assert client.post("/api/v1/rules/rollback", json={"version": 2}, headers=AUTH).status_code == 200
+    clock[0] += 0.6
+    assert holder.current().version == 2
