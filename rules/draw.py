@@ -1,0 +1,109 @@
+"""The prize draw: one campaign, one code, one atomic script in the campaign's own Redis slot.
+
+A scan's state lives under the batch's hash tag and a campaign's pool under its own, so a winning scan is
+two idempotent steps (DESIGN §4): the scan script, then `draw.lua` keyed by the code. The draw can run
+again for the same scan or code without paying twice: a replay guard answers a retried call, a bitmap
+allows one draw per code, and the winner's award is kept and shown again on a rescan.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rules.campaign import CompiledCampaign, Prize
+
+DRAW_LUA = importlib.resources.files("rules").joinpath("draw.lua").read_text("utf-8")
+REPLAY_SECONDS = 30
+
+WON, CONSOLATION, LOST = "won", "consolation", "lost"
+ALREADY_WON, ALREADY_DRAWN, CAPPED = "already_won", "already_drawn", "capped"
+
+
+@dataclass(frozen=True, slots=True)
+class DrawResult:
+    campaign_id: int
+    outcome: str
+    prize: Prize | None
+    amount_fen: int = 0
+    points: int = 0
+
+    @property
+    def awarded(self) -> bool:
+        return self.outcome in (WON, ALREADY_WON) or (self.outcome == CONSOLATION and self.points > 0)
+
+
+def campaign_day(campaign: CompiledCampaign, now: float) -> str:
+    """The campaign's local calendar day, for daily quantities, budgets and caps."""
+    local = datetime.fromtimestamp(now, UTC) + timedelta(minutes=campaign.utc_offset_minutes)
+    return local.strftime("%Y%m%d")
+
+
+def draw_keys(campaign_id: int, *, scan_id: str, batch_id: int, role: str, code: str, member: str,
+              day: str) -> list[str]:
+    tag = f"{{c:{campaign_id}}}"
+    who = member or "-"
+    return [
+        f"{tag}:req:{scan_id}",
+        f"{tag}:drawn:{batch_id}:{role}",
+        f"{tag}:award:{code}",
+        f"{tag}:spent",
+        f"{tag}:spent:{day}",
+        f"{tag}:qty",
+        f"{tag}:qty:{day}",
+        f"{tag}:mem:{who}",
+        f"{tag}:mem:{who}:{day}",
+        f"{tag}:nth",
+        f"{tag}:awards",
+    ]
+
+
+def awards_key(campaign_id: int) -> str:
+    return f"{{c:{campaign_id}}}:awards"
+
+
+def _prize_row(p: Prize) -> list[Any]:
+    return [p.index, p.kind, p.weight, p.min_fen, p.max_fen, p.points, p.total or 0, p.daily or 0]
+
+
+class Drawer:
+    def __init__(self, redis: Any) -> None:
+        self._script = redis.register_script(DRAW_LUA)
+
+    def draw(self, campaign: CompiledCampaign, *, code: str, batch_id: int, role: str, serial: int,
+             member: str = "", tier: str | None = None, rules_version: int = 0, scan_event: str = "",
+             scan_id: str | None = None, now: float | None = None, pipeline: Any = None) -> Any:
+        """Run the draw; with `pipeline`, queue it there and return the parse function for the reply."""
+        now = time.time() if now is None else now
+        day = campaign_day(campaign, now)
+        keys = draw_keys(campaign.id, scan_id=scan_id or secrets.token_hex(16), batch_id=batch_id, role=role,
+                         code=code, member=member, day=day)
+        rng = secrets.SystemRandom()
+        args = [
+            code, serial, rng.random(), rng.random(), campaign.budget_fen, campaign.daily_budget_fen or 0,
+            campaign.per_member or 0, campaign.per_member_daily or 0,
+            campaign.nth if campaign.ordinal == "every_nth" else 0, int(campaign.one_per_code),
+            campaign.tier_multipliers.get(tier or "", 1.0), rules_version, int(now), member, batch_id, role,
+            scan_event, json.dumps([_prize_row(p) for p in campaign.prizes]),
+            json.dumps(_prize_row(campaign.consolation)) if campaign.consolation else "", REPLAY_SECONDS,
+        ]
+        if pipeline is not None:
+            self._script(keys=keys, args=args, client=pipeline)
+            return lambda reply: self.parse(campaign, reply)
+        return self.parse(campaign, self._script(keys=keys, args=args))
+
+    @staticmethod
+    def parse(campaign: CompiledCampaign, reply: list[Any]) -> DrawResult:
+        outcome = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        index = int(reply[1])
+        prize = None
+        if index >= 0 and index < len(campaign.prizes):
+            prize = campaign.prizes[index]
+        elif index == -1 and outcome == CONSOLATION:
+            prize = campaign.consolation
+        return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]))
