@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from app.errors import error_response
 from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
+from rules.draw import DrawResult
 from rules.region import Region
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
@@ -77,6 +78,18 @@ def region_json(region: Region | None) -> dict[str, str] | None:
     return {"adcode": region.adcode, "province": region.province, "city": region.city, "district": region.district}
 
 
+def draw_json(d: DrawResult) -> dict[str, Any]:
+    prize = d.prize
+    return {
+        "campaign_id": d.campaign_id,
+        "outcome": d.outcome,
+        "awarded": d.awarded,
+        "prize": None if prize is None else {"kind": prize.kind, "name": prize.name},
+        "amount_fen": d.amount_fen,
+        "points": d.points,
+    }
+
+
 def scan_json(r: ScanResult) -> dict[str, Any]:
     return {
         "genuine": True,
@@ -91,7 +104,8 @@ def scan_json(r: ScanResult) -> dict[str, Any]:
         "region": region_json(r.region),
         "product": {"name": r.batch.product, "sku": r.batch.sku, "gtin": r.batch.gtin or None, "brand": r.batch.brand},
         "batch": {"id": r.batch.batch_id, "lot": r.batch.lot, "production_date": r.batch.production_date or None},
-        "reward": None,
+        "reward": [draw_json(d) for d in r.draws] or None,
+        "rules_version": r.rules_version,
         "event_id": r.event_id,
     }
 

@@ -73,6 +73,19 @@ OPENAPI: dict[str, Any] = {
     "components": {
         "schemas": {
             "Error": _ERROR,
+            "Draw": {
+                "type": "object",
+                "required": ["campaign_id", "outcome", "awarded", "amount_fen", "points"],
+                "properties": {
+                    "campaign_id": {"type": "integer"},
+                    "outcome": {"enum": ["won", "consolation", "lost", "already_won", "already_drawn", "capped"]},
+                    "awarded": {"type": "boolean", "description": "Something of value was (or had been) won."},
+                    "prize": {"type": ["object", "null"],
+                              "properties": {"kind": {"type": "string"}, "name": {"type": "string"}}},
+                    "amount_fen": {"type": "integer", "description": "Cash in fen (1 元 = 100 fen)."},
+                    "points": {"type": "integer"},
+                },
+            },
             "Region": _REGION,
             "ScanRequest": {
                 "type": "object",
@@ -117,7 +130,12 @@ OPENAPI: dict[str, Any] = {
                         "properties": {"id": {"type": "integer"}, "lot": {"type": "string"},
                                        "production_date": {"type": ["string", "null"]}},
                     },
-                    "reward": {"type": ["object", "null"], "description": "Filled in by the rules engine."},
+                    "reward": {
+                        "type": ["array", "null"],
+                        "description": "One entry per campaign this scan drew in (null: none).",
+                        "items": {"$ref": "#/components/schemas/Draw"},
+                    },
+                    "rules_version": {"type": "integer"},
                     "event_id": {"type": "string"},
                 },
             },

@@ -21,6 +21,7 @@ from codegen.fileio import atomic_write
 from codegen.keys import KeyFileError, Keyring, load_keyring
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanUnavailable
+from rules.snapshot import RulesHolder
 
 
 def redis_url(cfg: Config) -> str:
@@ -88,7 +89,8 @@ class KeyringLookup:
 def make_scanner(cfg: Config, redis_client: redis.Redis, log: logging.Logger) -> Scanner:
     """The scan path's verifier; app nodes hold the master key file (they are headquarters)."""
     limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device)
-    return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits)
+    rules = RulesHolder(redis_client)
+    return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits, rules=rules.current)
 
 
 @dataclass

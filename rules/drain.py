@@ -79,6 +79,8 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
         "ip": f.get("ip", "")[:45],
         "device_id": f.get("device", "")[:64],
         "member": f.get("member", "")[:64],
+        "rules_version": int(f["rules_version"]) if f.get("rules_version") else None,
+        "campaigns": f.get("campaigns", "")[:200],
         "ingested_at": datetime.now(UTC),
     }
 

@@ -29,6 +29,8 @@ class ScanEvent(Base):
     ip: Mapped[str] = mapped_column(String(45), default="")
     device_id: Mapped[str] = mapped_column(String(64), default="")
     member: Mapped[str] = mapped_column(String(64), default="")
+    rules_version: Mapped[int | None] = mapped_column(Integer)  # the rules the app matched this scan with
+    campaigns: Mapped[str] = mapped_column(String(200), default="")  # matched campaign ids, comma-separated
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

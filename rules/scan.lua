@@ -19,6 +19,7 @@
 -- ARGV[10] = code  ARGV[11] = batch id  ARGV[12] = ip  ARGV[13] = device id  ARGV[14] = member ("" if none)
 -- ARGV[15] = the item serial whose activation puts this code on sale (a case code: its first item)
 -- ARGV[16] = a short tag of the device ("" if none), kept with the first scan
+-- ARGV[17] = rules version the app matched with   ARGV[18] = matched campaign ids, comma-separated
 --
 -- Returns {status, scan_count, first_ts, first_adcode, event_id, first_device_tag}; status is one of
 -- "first", "repeat", "not_on_sale", "void", "rate_limited".
@@ -73,5 +74,6 @@ end
 
 local event_id = redis.call('XADD', KEYS[9], '*',
   'kind', status, 'code', ARGV[10], 'batch', ARGV[11], 'serial', ARGV[1], 'role', ARGV[2],
-  'ts', ARGV[3], 'adcode', ARGV[4], 'count', count, 'ip', ARGV[12], 'device', ARGV[13], 'member', ARGV[14])
+  'ts', ARGV[3], 'adcode', ARGV[4], 'count', count, 'ip', ARGV[12], 'device', ARGV[13], 'member', ARGV[14],
+  'rules_version', ARGV[17], 'campaigns', ARGV[18])
 return finish({status, count, first_ts, first_adcode, event_id, first_tag})

@@ -17,6 +17,9 @@ from typing import Any
 
 from codegen.batch_state import batch_keys, events_key
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify
+from rules.campaign import CompiledCampaign
+from rules.draw import Drawer, DrawResult
+from rules.matcher import Matcher, ScanContext
 from rules.region import Region, RegionIndex
 
 SCAN_LUA = importlib.resources.files("rules").joinpath("scan.lua").read_text("utf-8")
@@ -63,6 +66,8 @@ class ScanRequest:
 @dataclass(frozen=True, slots=True)
 class BatchFacts:
     batch_id: int
+    brand_id: int
+    product_id: int
     brand: str
     brand_name: str
     sku: str
@@ -78,7 +83,8 @@ class BatchFacts:
     def from_meta(cls, batch_id: int, meta: dict[bytes, bytes]) -> BatchFacts:
         m = {k.decode(): v.decode() for k, v in meta.items()}
         return cls(
-            batch_id=batch_id, brand=m.get("brand", ""), brand_name=m.get("brand_name", ""), sku=m.get("sku", ""),
+            batch_id=batch_id, brand_id=int(m.get("brand_id", "0")), product_id=int(m.get("product_id", "0")),
+            brand=m.get("brand", ""), brand_name=m.get("brand_name", ""), sku=m.get("sku", ""),
             product=m.get("product", ""),
             gtin=m.get("gtin", ""), lot=m.get("lot", ""), factory=m.get("factory", ""),
             production_date=m.get("production_date", ""), quantity=int(m.get("quantity", "0")),
@@ -109,6 +115,8 @@ class ScanResult:
     region: Region | None
     event_id: str
     first_by_this_device: bool = False  # a repeat scan from the phone that scanned first
+    rules_version: int = 0
+    draws: tuple[DrawResult, ...] = ()
 
     @property
     def genuine(self) -> bool:
@@ -186,9 +194,24 @@ def _text(value: bytes | str | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def eligible(campaign: CompiledCampaign, status: str, first_by_this_device: bool, member: str) -> bool:
+    """May this on-sale scan draw in this campaign? (The draw script enforces quantities and caps.)"""
+    if campaign.ordinal == "first_scan":
+        # A repeat from the phone that scanned first may finish a draw its first scan never reached;
+        # the draw is idempotent per code, so this never pays twice.
+        return status == FIRST or first_by_this_device
+    if campaign.ordinal == "member_first":
+        return bool(member) and status == FIRST
+    return True
+
+
 class Scanner:
     def __init__(self, redis: Any, key_for: Callable[[int, int], bytes | None], regions: RegionIndex,
-                 limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time) -> None:
+                 limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time,
+                 rules: Callable[[], Matcher] | None = None) -> None:
+        self._redis = redis
+        self._rules = rules or (lambda: Matcher(()))
+        self._drawer = Drawer(redis)
         self._script = redis.register_script(SCAN_LUA)
         self._keys = KeyCache(key_for)
         self._batches = BatchCache(redis)
@@ -220,6 +243,12 @@ class Scanner:
         code, fields, batch = self.identify(req.code)
         region = self.locate(req)
         now = int(self._clock())
+        member = member_ref(req.member_token)
+        matcher = self._rules()  # this request keeps this rules version even if a publish lands now
+        campaigns = matcher.match(ScanContext(
+            brand_id=batch.brand_id, product_id=batch.product_id, batch_id=batch.batch_id, serial=fields.serial,
+            role=fields.role.label, now=now, adcode=region.adcode if region else None, member=bool(member),
+        ))
         limits = self._limits
         keys = scan_keys(batch.batch_id, fields.role, fields.serial, uuid.uuid4().hex, req.ip, req.device_id,
                          now // limits.window_seconds)
@@ -231,11 +260,17 @@ class Scanner:
                 # no IP or device: nothing to count (those requests share the unused "rl:none" key)
                 limits.ip_per_window if req.ip else 0, limits.device_per_window if req.device_id else 0,
                 limits.window_seconds, limits.replay_seconds,
-                code, batch.batch_id, req.ip, req.device_id, member_ref(req.member_token),
+                code, batch.batch_id, req.ip, req.device_id, member,
                 batch.sale_serial(fields.role, fields.serial), tag,
+                matcher.version, ",".join(str(c.id) for c in campaigns),
             ],
         )
         status, first_ts, first_adcode = _text(status), _text(first_ts), _text(first_adcode)
+        mine = status == REPEAT and bool(tag) and _text(first_tag) == tag
+        draws: tuple[DrawResult, ...] = ()
+        if status in (FIRST, REPEAT) and campaigns:
+            draws = self._draw(campaigns, status, mine, member, code, fields, batch, _text(event_id), now,
+                               matcher.version)
         return ScanResult(
             status=status,
             code=code,
@@ -245,6 +280,24 @@ class Scanner:
             first_at=datetime.fromtimestamp(int(first_ts), UTC) if first_ts and status == REPEAT else None,
             first_region=self._regions.lookup(first_adcode) if first_adcode and status == REPEAT else None,
             region=region,
-            event_id=event_id.decode() if isinstance(event_id, bytes) else str(event_id),
-            first_by_this_device=status == REPEAT and bool(tag) and _text(first_tag) == tag,
+            event_id=_text(event_id),
+            first_by_this_device=mine,
+            rules_version=matcher.version,
+            draws=draws,
         )
+
+    def _draw(self, campaigns: list[CompiledCampaign], status: str, mine: bool, member: str, code: str,
+              fields: CodeFields, batch: BatchFacts, event_id: str, now: int, version: int
+              ) -> tuple[DrawResult, ...]:
+        """The second, idempotent step: every eligible campaign's draw, pipelined into one round trip."""
+        todo = [c for c in campaigns if eligible(c, status, mine, member)]
+        if not todo:
+            return ()
+        pipe = self._redis.pipeline(transaction=False)
+        parsers = [
+            self._drawer.draw(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
+                              member=member, rules_version=version, scan_event=event_id, scan_id=event_id,
+                              now=now, pipeline=pipe)
+            for c in todo
+        ]
+        return tuple(parse(reply) for parse, reply in zip(parsers, pipe.execute(), strict=True))

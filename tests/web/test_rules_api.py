@@ -183,3 +183,47 @@ def test_rollback_and_hot_swap_between_requests(ops) -> None:  # type: ignore[no
     assert client.post("/api/v1/rules/rollback", json={"version": 2}, headers=AUTH).status_code == 200
     clock[0] += 0.6
     assert holder.current().version == 2
+
+
+def test_done_means_create_simulate_publish_scan_and_win(ops) -> None:  # type: ignore[no-untyped-def]
+    """The issue's walkthrough through the API alone, ending with scans that respect every limit."""
+    client, info, app = ops
+    doc = guangdong(info.batch_id, prizes=[
+        {"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 500, "weight": 1.0, "total": 3}])
+    cid = client.post("/api/v1/campaigns", json=doc, headers=AUTH).get_json()["id"]
+    assert client.post("/api/v1/simulate", headers=AUTH, json={
+        "code": info.inner_url, "adcode": "440106"}).get_json()["campaigns"][0]["matched"]
+    client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "active"}, headers=AUTH)
+    version = client.post("/api/v1/rules/publish", headers=AUTH).get_json()["version"]
+
+    from codegen.codeformat import Role, encode
+    from codegen.keys import load_keyring
+    from rules.draw import awards_key
+
+    ring = load_keyring(app.config["YIMA"].keys_file)
+    key = ring.batch_key(1, info.batch_id)
+
+    def url(serial: int, role: Role = Role.INNER) -> str:
+        return f"https://q.demo.example/q/{encode(key, role=role, key_id=1, batch_id=info.batch_id, serial=serial)}"
+
+    import time
+
+    time.sleep(0.6)  # the app's rules holder looks for a new version at most every 0.5 s
+    results = [client.post("/api/v1/scans", json={"code": url(s), "adcode": "440106"}).get_json()
+               for s in range(5)]
+    rewards = [r["reward"][0] for r in results]
+    assert [r["outcome"] for r in rewards] == ["won", "won", "won", "consolation", "consolation"]
+    assert all(100 <= r["amount_fen"] <= 500 for r in rewards[:3]) and results[0]["rules_version"] == version
+    again = client.post("/api/v1/scans", json={"code": url(0), "adcode": "440106"}).get_json()
+    assert again["status"] == "repeat" and again["reward"] is None  # first-scan campaign: repeats draw nothing
+    beijing = client.post("/api/v1/scans", json={"code": url(10), "adcode": "110101"}).get_json()
+    assert beijing["reward"] is None  # outside Guangdong
+    outer = client.post("/api/v1/scans", json={"code": url(11, Role.OUTER), "adcode": "440106"}).get_json()
+    assert outer["reward"] is None  # outer codes never draw in an inner-code campaign
+    r = app.extensions["yima.redis"]
+    assert r.xlen(awards_key(cid)) == 3
+    assert int(r.get(f"{{c:{cid}}}:spent")) == sum(x["amount_fen"] for x in rewards[:3]) <= 50000
+
+    page = client.get(url(20).replace("https://q.demo.example", "") + "?adcode=440106")
+    assert page.status_code == 200  # the H5 page sends no location: no Guangdong draw, no error
+    assert "此码暂无进行中的活动" in page.get_data(as_text=True)
