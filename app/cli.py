@@ -103,6 +103,35 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
                 child.kill()
 
 
+@cli.command("reconcile")
+@click.option("--rebuild", is_flag=True, help="Set the Redis counters from the SQL ledger where they differ.")
+def reconcile_cmd(rebuild: bool) -> None:
+    """Compare every campaign's Redis counters (cash spent, prizes given) with the SQL ledger.
+
+    Run it once the award streams are drained (the worker does that continuously).
+    Exit status 1 when they differ (and --rebuild was not given).
+
+    \b
+    Example:  yima reconcile            # report
+              yima reconcile --rebuild  # after a Redis failover lost writes
+    """
+    from codegen.db import transaction
+    from rules.awards import reconcile
+
+    cfg = load_config()
+    db = connect_database(cfg)
+    with transaction(db.sessions) as session:
+        diffs = reconcile(session, connect_redis(cfg), rebuild=rebuild)
+    for d in diffs:
+        click.echo(f"campaign {d.campaign_id} {d.what}: Redis {d.redis}, SQL {d.sql}")
+    if not diffs:
+        click.echo("Redis counters equal the SQL ledger")
+    elif rebuild:
+        click.echo(f"rebuilt {len({d.campaign_id for d in diffs})} campaign(s) in Redis from SQL")
+    else:
+        sys.exit(1)
+
+
 @cli.command("stop-redis")
 def stop_redis_cmd() -> None:
     """Stop the embedded Redis (its data stays in var/ and is reloaded on the next start).

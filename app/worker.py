@@ -22,6 +22,7 @@ from rq import Queue, Worker
 
 from app.config import Config, load_config
 from app.runtime import connect_database, redis_url
+from rules.awards import AwardSink
 from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
 
 QUEUE = "yima-events"
@@ -44,7 +45,9 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     r = drain_redis(cfg)
     db = connect_database(cfg, migrate=False)
     settings = DrainSettings(count=batch_size, claim_idle_ms=claim_idle_ms)
-    drainer = Drainer(r, db.sessions, consumer or consumer_name(), settings)
+    name = consumer or consumer_name()
+    # Scan events and awards: the same machinery, two families of streams.
+    drainers = [Drainer(r, db.sessions, name, settings), Drainer(r, db.sessions, name, settings, AwardSink())]
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0}
     deadline = time.monotonic() + seconds
     backoff = 0.2
@@ -54,7 +57,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     try:
         while time.monotonic() < deadline and not stopping.is_set():
             try:
-                stats = drainer.drain_once(block_ms=1000)
+                passes = [d.drain_once(block_ms=500) for d in drainers]
             except DatabaseUnavailable as exc:
                 totals["db_outages"] += 1
                 log.warning("database unavailable (%s); events stay in Redis, retrying in %.1fs", exc, backoff)
@@ -62,8 +65,9 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.2
-            for key in ("read", "stored", "acked", "dead"):
-                totals[key] += getattr(stats, key)
+            for stats in passes:
+                for key in ("read", "stored", "acked", "dead"):
+                    totals[key] += getattr(stats, key)
     finally:
         _restore_sigterm(previous)
         db.engine.dispose()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -103,17 +103,40 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     return len(session.execute(stmt.returning(ScanEvent.id), rows).all())
 
 
+class Sink(Protocol):
+    """Where one family of streams goes in SQL: the registry listing its streams, and its rows."""
+
+    registry: str
+
+    def row(self, stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
+        """The row of one entry; raise KeyError/ValueError/TypeError when the entry is malformed."""
+
+    def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
+        """Insert rows idempotently (an id stored before is skipped); return how many are new."""
+
+
+class ScanEventSink:
+    registry = EVENT_STREAMS
+
+    def row(self, stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
+        return event_row(stream, entry_id, data)
+
+    def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
+        return _insert_ignoring_duplicates(session, rows)
+
+
 class Drainer:
     def __init__(self, redis: Any, sessions: sessionmaker[Session], consumer: str,
-                 settings: DrainSettings = DrainSettings()) -> None:
+                 settings: DrainSettings = DrainSettings(), sink: Sink | None = None) -> None:
         self.redis = redis
         self.sessions = sessions
         self.consumer = consumer
         self.settings = settings
+        self.sink: Sink = sink or ScanEventSink()
         self._grouped: set[str] = set()
 
     def streams(self) -> list[str]:
-        streams = sorted(_text(s) for s in self.redis.smembers(EVENT_STREAMS))
+        streams = sorted(_text(s) for s in self.redis.smembers(self.sink.registry))
         for stream in streams:
             if stream not in self._grouped:
                 try:
@@ -154,7 +177,7 @@ class Drainer:
             rows, good_ids, poison = [], [], []
             for entry_id, data in entries:
                 try:
-                    rows.append(event_row(stream, entry_id, data))
+                    rows.append(self.sink.row(stream, entry_id, data))
                     good_ids.append(entry_id)
                 except (KeyError, ValueError, TypeError) as exc:
                     poison.append((entry_id, data, str(exc)))
@@ -176,7 +199,7 @@ class Drainer:
     def _store(self, rows: list[dict[str, Any]]) -> int:
         try:
             with self.sessions() as session, session.begin():
-                return _insert_ignoring_duplicates(session, rows)
+                return self.sink.store(session, rows)
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(str(exc.orig.__class__.__name__ if exc.orig else exc)) from exc
 
@@ -198,15 +221,15 @@ class Drainer:
 
     def backlog(self, streams: list[str] | None = None) -> dict[str, int]:
         """Entries not yet stored in SQL, per stream (pending plus never delivered)."""
-        names = streams if streams is not None else sorted(_text(s) for s in self.redis.smembers(EVENT_STREAMS))
+        names = streams if streams is not None else sorted(_text(s) for s in self.redis.smembers(self.sink.registry))
         pipe = self.redis.pipeline(transaction=False)
         for stream in names:
             pipe.xlen(stream)
         return {stream: int(n) for stream, n in zip(names, pipe.execute(), strict=True) if n}
 
 
-def total_backlog(redis: Any) -> int:
-    names = [_text(s) for s in redis.smembers(EVENT_STREAMS)]
+def total_backlog(redis: Any, registry: str = EVENT_STREAMS) -> int:
+    names = [_text(s) for s in redis.smembers(registry)]
     if not names:
         return 0
     pipe = redis.pipeline(transaction=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codegen.db import Base, utcnow
@@ -62,3 +62,39 @@ class RulesVersion(Base):
     campaign_count: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Award(Base):
+    """An award the draw granted in Redis, as the SQL ledger accepted it.
+
+    SQL is the last guard before value leaves: at most one valid award per (campaign, claim) — the claim is
+    the code for one-draw-per-code campaigns — and never more than the campaign's budget. An award Redis
+    granted that SQL refuses (e.g. Redis lost the claim in a failover and granted it again) is stored as
+    void with the reason: never paid.
+    """
+
+    __tablename__ = "awards"
+    __table_args__ = (
+        Index("uq_awards_valid_claim", "campaign_id", "claim", unique=True,
+              sqlite_where=text("status = 'valid'"), postgresql_where=text("status = 'valid'")),
+    )
+
+    VALID, VOID = "valid", "void"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)  # "<campaign>-<stream entry id>"
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    claim: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(28))
+    batch_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(8))
+    serial: Mapped[int] = mapped_column(Integer)
+    prize_index: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_fen: Mapped[int] = mapped_column(Integer, default=0)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    rules_version: Mapped[int] = mapped_column(Integer, default=0)
+    member: Mapped[str] = mapped_column(String(64), default="")
+    awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(8), default=VALID)
+    void_reason: Mapped[str] = mapped_column(String(200), default="")
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

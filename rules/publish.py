@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rules.awards import register_award_streams
 from rules.campaign import InvalidCampaign, Problem
 from rules.campaign_store import compile_row
 from rules.models import Campaign, RulesVersion
@@ -37,6 +38,7 @@ def publish_rules(session: Session, redis: Any, regions: RegionIndex, note: str 
     session.add(row)
     session.flush()  # a concurrent publish with the same number fails here, before Redis changes
     write_snapshot(redis, version, document)
+    register_award_streams(redis, [c.id for c in compiled])
     return row
 
 
