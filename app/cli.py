@@ -13,7 +13,7 @@ import click
 
 from app.config import load_config
 from app.embedded import stop_embedded_redis
-from app.runtime import connect_database, connect_redis, redis_url
+from app.runtime import connect_database, connect_redis, ops_token, redis_url
 from app.seed import seed_demo
 
 
@@ -76,6 +76,9 @@ def run_cmd(workers: int) -> None:
                f"  inner code (暗码, reward):  {info.inner_url}\n"
                f"  outer code (明码, trace):   {info.outer_url}\n"
                f"  forged code:               {info.forged_url}")
+    token_file = "$YIMA_OPS_TOKEN" if cfg.ops_token else str(cfg.var_dir / "ops_token")
+    ops_token(cfg)  # created now if absent, so the file exists before the first API call
+    click.echo(f"ops API (campaigns, publish, simulate): Authorization: Bearer <token in {token_file}>")
     click.echo(f"yima is up: open {site}/   (Ctrl-C to stop)")
     _supervise(children)
 
