@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast lint fmt typecheck bench-codegen clean
+.PHONY: help venv run test test-fast lint fmt typecheck bench-codegen bench-scan bench-rules clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ typecheck: $(STAMP) ## mypy (strict) on the domain packages
 
 bench-codegen: $(STAMP) ## Codegen benchmark: floor vs generate, QR/s, peak RSS at 1M vs 10M items
 	$(PY) -m bench.bench_codegen
+
+bench-scan: $(STAMP) ## Scan path vs bare Flask vs SQL-per-scan: scans/s, p50/p99, ratios (needs Redis + PostgreSQL)
+	$(PY) -m bench.bench_scan
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts
