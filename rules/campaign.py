@@ -229,9 +229,9 @@ def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[s
 def parse_definition(doc: Any) -> Definition:
     """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem."""
     r = _Reader()
-    top = r.obj(doc, "")
-    if not top:
-        raise InvalidCampaign(r.problems or [Problem("", "the campaign must be a JSON object")])
+    if not isinstance(doc, dict):
+        raise InvalidCampaign([Problem("", "the campaign must be a JSON object")])
+    top = doc
     name = top.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         r.fail("name", "must be 1-200 characters")
@@ -250,28 +250,36 @@ def parse_definition(doc: Any) -> Definition:
     tz_name = window.get("timezone", "Asia/Shanghai")
     try:
         tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: "Asia" is a directory
         r.fail("window.timezone", f"unknown time zone {tz_name!r}")
         tz, tz_name = ZoneInfo("Asia/Shanghai"), "Asia/Shanghai"
     bounds: list[datetime] = []
+    parsed = 0
     for key in ("start", "end"):
         raw = window.get(key)
         try:
             moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
         except ValueError:
             moment = None
-        if moment is None:
+        if moment is not None and not 2000 <= moment.year <= 2100:
+            r.fail(f"window.{key}", "must be between the years 2000 and 2100")
+            moment = None
+        elif moment is None:
             r.fail(f"window.{key}", "must be a date-time like 2026-12-01T00:00:00+08:00")
-            moment = datetime(2000, 1, 1, tzinfo=tz)
+        else:
+            parsed += 1
+        moment = moment or datetime(2000, 1, 1, tzinfo=tz)
         bounds.append(moment if moment.tzinfo else moment.replace(tzinfo=tz))
     starts_at, ends_at = bounds
-    if ends_at <= starts_at:
+    if parsed == 2 and ends_at <= starts_at:
         r.fail("window.end", "ends before it starts")
     daily_minutes = None
     if window.get("daily_hours") is not None:
         hours = window["daily_hours"]
         start = _clock(hours[0]) if isinstance(hours, list) and len(hours) == 2 else None
         end = _clock(hours[1]) if isinstance(hours, list) and len(hours) == 2 else None
+        if start == 24 * 60:
+            start = None  # 24:00 ends a day; it cannot start one
         if start is None or end is None or start == end:
             r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"], two different times (end may be 24:00)')
         else:
@@ -310,7 +318,7 @@ def parse_definition(doc: Any) -> Definition:
     exclude = r.str_list(regions, "exclude", "regions") or []
     for key, prefixes in (("include", include), ("exclude", exclude)):
         for prefix in prefixes:
-            if not prefix.isdigit() or len(prefix) not in (2, 4, 6):
+            if not (prefix.isascii() and prefix.isdigit()) or len(prefix) not in (2, 4, 6):
                 r.fail(f"regions.{key}", f"{prefix!r} is not an adcode prefix (2, 4 or 6 digits)")
     if include and all(any(p.startswith(x) for x in exclude) for p in include):
         r.fail("regions.exclude", "excludes every included region: the campaign could match nothing")
@@ -375,7 +383,7 @@ def parse_definition(doc: Any) -> Definition:
                 prizes.append(prize)
         total_weight = sum(p.weight for p in prizes)
         if total_weight > 1 + 1e-9:
-            r.fail("prizes", f"probabilities add up to {total_weight:.0%}, over 100 %")
+            r.fail("prizes", f"probabilities add up to {total_weight:.1%}, over 100 %")
     consolation = None
     if top.get("consolation") is not None:
         consolation = _parse_prize(r, top["consolation"], "consolation", -1, CONSOLATION_KINDS)
@@ -392,6 +400,11 @@ def parse_definition(doc: Any) -> Definition:
         per_member=per_member, one_per_code=one_per_code, budget_fen=budget_fen,
         daily_budget_fen=daily_budget_fen, prizes=tuple(prizes), consolation=consolation,
     )
+    top_multiplier = max([1.0, *multipliers.values()])
+    for prize in prizes:
+        if prize.kind == "cash" and prize.max_fen * top_multiplier > MAX_CASH_FEN:
+            r.fail("members.tier_multipliers", f"{prize.name}: {prize.max_fen / 100:.2f} 元 × {top_multiplier:g} "
+                                               f"exceeds the 200 元 limit of one red packet")
     worst = definition.worst_case_fen
     if worst is not None and worst > budget_fen and "budget.total_fen" not in {p.field for p in r.problems}:
         r.fail("budget.total_fen", f"{budget_fen / 100:.2f} 元 is below the worst case of the prize quantities, "

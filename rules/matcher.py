@@ -120,13 +120,15 @@ class Matcher:
 
     def explain(self, ctx: ScanContext) -> list[Verdict]:
         """Every campaign of the scan's brand with whether it matched and why (slow path: simulate)."""
-        chosen = {c.id for c in self.match(ctx)}
+        chosen = self.match(ctx)
+        chosen_ids = {c.id for c in chosen}
         verdicts = []
         for c in self.campaigns:
             if c.brand_id != ctx.brand_id:
                 continue
             reason = _why_not(c, ctx)
-            if reason is None and c.id not in chosen:
-                reason = "an exclusive campaign of higher priority took this scan"
+            if reason is None and c.id not in chosen_ids:
+                winner = chosen[0]
+                reason = f"exclusive campaign #{winner.id} {winner.name!r} took this scan"
             verdicts.append(Verdict(c, reason is None, reason or "matched"))
         return verdicts
