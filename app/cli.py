@@ -14,7 +14,7 @@ import click
 from app.config import load_config
 from app.embedded import stop_embedded_redis
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
-from app.seed import seed_demo
+from app.seed import seed_demo, seed_demo_campaign
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,8 +31,10 @@ def seed_cmd() -> None:
     """
     cfg = load_config()
     db = connect_database(cfg)
-    info = seed_demo(cfg, db, connect_redis(cfg))
-    click.echo(f"demo batch {info.batch_id} is active")
+    r = connect_redis(cfg)
+    info = seed_demo(cfg, db, r)
+    seed_demo_campaign(db, r, info.batch_id)
+    click.echo(f"demo batch {info.batch_id} is active, with a published demo campaign")
 
 
 @cli.command("worker")
@@ -59,7 +61,9 @@ def run_cmd(workers: int) -> None:
     cfg = load_config()
     url = redis_url(cfg)
     db = connect_database(cfg)
-    info = seed_demo(cfg, db, connect_redis(cfg))
+    r = connect_redis(cfg)
+    info = seed_demo(cfg, db, r)
+    seed_demo_campaign(db, r, info.batch_id)
     db.engine.dispose()
     host = cfg.host
     click.echo(f"Redis: {url}   database: {cfg.database_url.split('@')[-1]}")

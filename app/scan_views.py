@@ -14,6 +14,8 @@ from redis.exceptions import RedisError
 
 from app.i18n import COOKIE, choose_language
 from codegen.codeformat import MAX_INPUT_LENGTH
+from rules.campaign import Prize
+from rules.draw import DrawResult
 from rules.region import default_index
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
@@ -52,12 +54,15 @@ def view_token(result: ScanResult) -> str:
     """A signed snapshot of what this page showed, so switching language re-renders without re-scanning."""
     first = result.first_at.timestamp() if result.first_at else None
     adcode = result.first_region.adcode if result.first_region else None
-    return _views().dumps([result.code, result.status, result.scan_count, first, adcode, result.first_by_this_device])
+    draws = [[d.campaign_id, d.outcome, d.prize.kind if d.prize else "", d.prize.name if d.prize else "",
+              d.amount_fen, d.points] for d in result.draws]
+    return _views().dumps([result.code, result.status, result.scan_count, first, adcode,
+                           result.first_by_this_device, draws])
 
 
 def from_view_token(token: str, code: str) -> ScanResult | None:
     try:
-        saved, status, count, first, adcode, mine = _views().loads(token, max_age=VIEW_TOKEN_SECONDS)
+        saved, status, count, first, adcode, mine, draws = _views().loads(token, max_age=VIEW_TOKEN_SECONDS)
         identified, fields, batch = scanner().identify(code)
     except (BadSignature, NotGenuine, ValueError, TypeError):
         return None
@@ -68,6 +73,8 @@ def from_view_token(token: str, code: str) -> ScanResult | None:
         first_at=datetime.fromtimestamp(first, UTC) if first else None,
         first_region=default_index().lookup(adcode) if adcode else None,
         region=None, event_id="", first_by_this_device=mine,
+        draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points)
+                    for cid, outcome, kind, name, amount, points in draws),
     )
 
 

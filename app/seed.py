@@ -15,6 +15,10 @@ from codegen.codeformat import Role, encode
 from codegen.db import transaction
 from codegen.generate import scan_url
 from codegen.models import Batch, Brand, Product
+from rules.campaign_store import save_campaign, set_status
+from rules.models import Campaign
+from rules.publish import current_version, publish_rules
+from rules.region import default_index
 
 DEMO_BRAND = "demo"
 DEMO_SKU = "DEMO-500"
@@ -27,6 +31,34 @@ class DemoInfo:
     inner_url: str
     outer_url: str
     forged_url: str
+
+
+DEMO_CAMPAIGN = "演示：扫码有礼 Demo scan-and-win"
+
+
+def demo_campaign(batch_id: int) -> dict[str, Any]:
+    """First scan of a demo inner code always wins: a red packet (30 %) or 5 points."""
+    return {
+        "name": DEMO_CAMPAIGN,
+        "brand": DEMO_BRAND,
+        "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2099-12-31T00:00:00+08:00"},
+        "scope": {"batches": [batch_id], "roles": ["inner"]},
+        "ordinal": {"kind": "first_scan"},
+        "first_scan_wins": True,
+        "budget": {"total_fen": 100_000},
+        "prizes": [{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 500, "weight": 0.3, "total": 200}],
+        "consolation": {"kind": "points", "name": "积分", "points": 5},
+    }
+
+
+def seed_demo_campaign(db: Database, redis: Any, batch_id: int) -> None:
+    """An active, published demo campaign (once): what a new user sees on the demo inner code."""
+    with transaction(db.sessions) as session:
+        if session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN)) is None:
+            row = save_campaign(session, demo_campaign(batch_id), default_index())
+            set_status(session, row.id, Campaign.ACTIVE, default_index())
+        if current_version(redis) == 0:
+            publish_rules(session, redis, default_index(), note="demo")
 
 
 def seed_demo(cfg: Config, db: Database, redis: Any) -> DemoInfo:

@@ -142,7 +142,10 @@ def test_new_user_opens_the_printed_urls(yima: tuple[YimaRun, DemoUrls], phone: 
     assert "首次扫码" in page.inner_text("#scan-state")
     assert "已被扫描" not in text
     assert page.is_visible("#reward"), "the inner code's page has no reward section"
-    assert "扫码有礼" in page.inner_text("#reward")
+    reward = page.inner_text("#reward")
+    # The seeded demo campaign: the first scan always wins, a red packet or 5 points.
+    assert "扫码有礼" in reward and "恭喜您获得" in reward, reward
+    assert "现金红包 ¥" in reward or "5 积分" in reward, reward
     facts = page.inner_text("#facts")
     for fact in ("溯源信息", "演示拉格", "DEMO-L1", "盖内码（兑奖码）"):
         assert fact in facts, f"inner page trace facts lack {fact!r}: {facts!r}"
@@ -158,6 +161,7 @@ def test_new_user_opens_the_printed_urls(yima: tuple[YimaRun, DemoUrls], phone: 
     assert "首次扫描：" in state, state  # when (and where) it was first scanned
     assert "首次扫码" not in state
     assert "首次扫描就是用这台手机完成的" in state, state  # our own reload: no tamper warning
+    assert "此码已中奖" in page.inner_text("#reward")  # the same prize again, not a second one
     assert "商品可能被调换" not in state
 
     # 3. The outer (label) code: genuine, trace facts with the code type, no reward section.
@@ -204,6 +208,7 @@ def test_new_user_opens_the_printed_urls(yima: tuple[YimaRun, DemoUrls], phone: 
     assert verdict(page) == "Genuine product"
     assert "This code has been scanned 4 times" in page.inner_text("#scan-state")
     assert "Rewards" in page.inner_text("#reward")
+    assert "This code has already won" in page.inner_text("#reward")
     assert "Under-cap reward code" in page.inner_text("#facts")
 
     # Everything came from the app: no CDN, no font service, no analytics; no broken asset, no script error.
