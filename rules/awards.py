@@ -95,6 +95,37 @@ class AwardSink:
         return new
 
 
+def init_missing_counters(session: Session, redis: Any, campaign_ids: list[int]) -> list[int]:
+    """Set a campaign's Redis counters from SQL when Redis has none (a new or wiped Redis).
+
+    Counters that exist are left alone: they may hold awards the worker has not drained yet, and
+    lowering them to the SQL figure would let the draw overspend. `reconcile` is the tool for those.
+    """
+    done = []
+    for campaign_id in campaign_ids:
+        tag = f"{{c:{campaign_id}}}"
+        if redis.exists(f"{tag}:spent", f"{tag}:qty"):
+            continue
+        spent, qty = _ledger(session, campaign_id)
+        pipe = redis.pipeline(transaction=True)
+        pipe.set(f"{tag}:spent", spent)
+        if qty:
+            pipe.hset(f"{tag}:qty", mapping={str(k): v for k, v in qty.items()})
+        pipe.execute()
+        done.append(campaign_id)
+    return done
+
+
+def _ledger(session: Session, campaign_id: int) -> tuple[int, dict[int, int]]:
+    """(valid cash paid, valid awards per prize index) of one campaign in SQL."""
+    spent = session.scalar(select(func.coalesce(func.sum(Award.amount_fen), 0)).where(
+        Award.campaign_id == campaign_id, Award.status == Award.VALID)) or 0
+    qty = session.execute(
+        select(Award.prize_index, func.count()).where(Award.campaign_id == campaign_id, Award.status == Award.VALID)
+        .group_by(Award.prize_index)).all()
+    return int(spent), {int(i): int(n) for i, n in qty}
+
+
 @dataclass(frozen=True)
 class Difference:
     campaign_id: int
@@ -111,12 +142,7 @@ def reconcile(session: Session, redis: Any, *, rebuild: bool = False) -> list[Di
     diffs: list[Difference] = []
     for campaign in session.scalars(select(Campaign).order_by(Campaign.id)):
         tag = f"{{c:{campaign.id}}}"
-        spent_sql = session.scalar(select(func.coalesce(func.sum(Award.amount_fen), 0)).where(
-            Award.campaign_id == campaign.id, Award.status == Award.VALID)) or 0
-        qty_sql = dict(session.execute(
-            select(Award.prize_index, func.count()).where(Award.campaign_id == campaign.id,
-                                                          Award.status == Award.VALID)
-            .group_by(Award.prize_index)).all())
+        spent_sql, qty_sql = _ledger(session, campaign.id)
         spent_redis = int(redis.get(f"{tag}:spent") or 0)
         qty_redis = {int(k): int(v) for k, v in redis.hgetall(f"{tag}:qty").items()}
         if spent_redis != spent_sql:

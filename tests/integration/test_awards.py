@@ -143,3 +143,21 @@ def test_random_campaigns_and_scans_never_exceed_limits(redis_client, sessions, 
     assert len(rows) <= len(set(scans))
     with transaction(sessions) as s:
         assert reconcile(s, redis_client) == []
+
+
+def test_publish_initialises_counters_a_wiped_redis_lost(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    from rules.publish import publish_rules
+
+    c = make_campaign(sessions, redis_client, prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0}])
+    drawer = Drawer(redis_client)
+    for i in range(5):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW)
+    drain_all(redis_client, sessions)
+    redis_client.flushdb()  # Redis comes back empty
+    with transaction(sessions) as s:
+        publish_rules(s, redis_client, default_index())
+    assert redis_client.get(f"{{c:{c.id}}}:spent") == b"500" and redis_client.hget(f"{{c:{c.id}}}:qty", 0) == b"5"
+    redis_client.set(f"{{c:{c.id}}}:spent", 700)  # not yet drained awards: a publish must not lower it
+    with transaction(sessions) as s:
+        publish_rules(s, redis_client, default_index())
+    assert redis_client.get(f"{{c:{c.id}}}:spent") == b"700"
