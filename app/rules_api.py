@@ -17,6 +17,7 @@ from app.runtime import ops_token
 from codegen.codeformat import Role
 from codegen.db import transaction
 from codegen.models import Batch
+from rules.backtest import backtest
 from rules.campaign import CompiledCampaign, InvalidCampaign, Problem
 from rules.campaign_store import (
     CampaignConflict,
@@ -142,6 +143,27 @@ def campaigns_status(campaign_id: int) -> Any:
     status = _body().get("status")
     with transaction(_sessions()) as s:
         return jsonify(campaign_json(set_status(s, campaign_id, str(status), default_index())))
+
+
+@bp.post("/campaigns/<int:campaign_id>/backtest")
+def campaigns_backtest(campaign_id: int) -> Any:
+    """Replay stored scans of a period against this campaign (any status): would-be awards and cost."""
+    body = _body()
+    try:
+        start = datetime.fromisoformat(body["from"])
+        end = datetime.fromisoformat(body["to"])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidCampaign([Problem("from", "give from and to as ISO date-times")]) from None
+    seed = body.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise InvalidCampaign([Problem("seed", "must be a whole number")])
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    with _sessions()() as s:
+        compiled = compile_row(s, get_campaign(s, campaign_id), default_index())
+        report = backtest(s, compiled, start, end, seed)
+    return jsonify({"campaign_id": campaign_id, "from": start.isoformat(), "to": end.isoformat(), "seed": seed,
+                    **report.as_dict(compiled)})
 
 
 @bp.post("/rules/publish")

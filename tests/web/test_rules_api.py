@@ -227,3 +227,35 @@ def test_done_means_create_simulate_publish_scan_and_win(ops) -> None:  # type: 
     page = client.get(url(20).replace("https://q.demo.example", "") + "?adcode=440106")
     assert page.status_code == 200  # the H5 page sends no location: no Guangdong draw, no error
     assert "此码暂无进行中的活动" in page.get_data(as_text=True)
+
+
+def test_backtest_replays_stored_scans_against_a_draft(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, app = ops
+    from codegen.codeformat import Role, encode
+    from codegen.keys import load_keyring
+    from rules.drain import Drainer
+
+    key = load_keyring(app.config["YIMA"].keys_file).batch_key(1, info.batch_id)
+    for serial in range(40):  # scans before any campaign existed: 40 first scans, 10 repeats
+        code = encode(key, role=Role.INNER, key_id=1, batch_id=info.batch_id, serial=serial)
+        client.post("/api/v1/scans", json={"code": code, "adcode": "440305" if serial % 2 else "110101"})
+        if serial < 10:
+            client.post("/api/v1/scans", json={"code": code, "adcode": "440305"})
+    drainer = Drainer(app.extensions["yima.redis"], app.extensions["yima.db"].sessions, "t")
+    while drainer.drain_once(block_ms=10).read:
+        pass
+    doc = guangdong(info.batch_id, prizes=[
+        {"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 500, "weight": 1.0, "total": 15}],
+        budget={"total_fen": 15000})
+    cid = client.post("/api/v1/campaigns", json=doc, headers=AUTH).get_json()["id"]
+    body = {"from": "2020-01-01T00:00:00+00:00", "to": "2099-01-01T00:00:00+00:00", "seed": 7}
+    report = client.post(f"/api/v1/campaigns/{cid}/backtest", json=body, headers=AUTH).get_json()
+    assert report["scans"] == 50
+    assert report["draws"] == 20  # first scans in Guangdong (odd serials); repeats never draw here
+    assert report["awards"] == 15 and report["by_prize"] == [{"index": 0, "name": "红包", "awards": 15}]
+    assert 1500 <= report["cost_fen"] <= 7500 and report["expected_awards"] == 20
+    again = client.post(f"/api/v1/campaigns/{cid}/backtest", json=body, headers=AUTH).get_json()
+    assert again == report  # seeded: the same request, the same report
+    assert app.extensions["yima.redis"].exists(f"{{c:{cid}}}:spent") == 0  # consumed nothing
+    bad = client.post(f"/api/v1/campaigns/{cid}/backtest", json={"from": "x"}, headers=AUTH)
+    assert bad.status_code == 400
