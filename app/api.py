@@ -13,6 +13,7 @@ from app.errors import error_response
 from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.draw import DrawResult
+from rules.members import InvalidMemberToken
 from rules.region import Region
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
@@ -124,6 +125,8 @@ def create_scan() -> Any:
         result = scanner.scan(scan_request)
     except NotGenuine as exc:
         return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
+    except InvalidMemberToken as exc:
+        return error_response(400, "invalid_member_token", str(exc))
     except (RedisError, ScanUnavailable):
         return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
     if result.status == RATE_LIMITED:

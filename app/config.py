@@ -50,6 +50,7 @@ class Config:
     trusted_proxies: int  # load balancers in front that set X-Forwarded-For
     bench_endpoints: bool  # only `make bench-scan` turns these on
     ops_token: str | None  # Bearer token for the operations API; embedded default: generated into var/
+    member_secret: str | None  # MAC key of member tokens; embedded default: generated into var/
 
     @property
     def redis_socket(self) -> Path:
@@ -78,4 +79,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         trusted_proxies=_int(env, "YIMA_TRUSTED_PROXIES", 0, 0, 5),
         bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
         ops_token=env.get("YIMA_OPS_TOKEN") or None,
+        member_secret=env.get("YIMA_MEMBER_SECRET") or None,
     )

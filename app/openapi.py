@@ -98,7 +98,8 @@ OPENAPI: dict[str, Any] = {
                     "lng": {"type": "number", "minimum": -180, "maximum": 180},
                     "adcode": {"type": "string", "pattern": "^[0-9]{6}$", "description": "Overrides lat/lng."},
                     "device_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
-                    "member_token": {"type": "string", "maxLength": 256},
+                    "member_token": {"type": "string", "maxLength": 256,
+                                     "description": "Signed member token from POST /api/v1/members/tokens."},
                 },
             },
             "Scan": {

@@ -7,13 +7,14 @@ editor. Invalid campaigns get 400 with every problem listed: {"error": {..., "pr
 from __future__ import annotations
 
 import hmac
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.errors import error_response
-from app.runtime import ops_token
+from app.runtime import member_secret, ops_token
 from codegen.codeformat import Role
 from codegen.db import transaction
 from codegen.models import Batch
@@ -30,6 +31,7 @@ from rules.campaign_store import (
     set_status,
 )
 from rules.matcher import Matcher, ScanContext
+from rules.members import TOKEN_SECONDS, InvalidMemberToken, Member, issue_member_token, validate_member
 from rules.models import Campaign
 from rules.publish import UnknownVersion, current_version, list_versions, publish_rules, rollback_rules
 from rules.region import default_index
@@ -164,6 +166,25 @@ def campaigns_backtest(campaign_id: int) -> Any:
         report = backtest(s, compiled, start, end, seed)
     return jsonify({"campaign_id": campaign_id, "from": start.isoformat(), "to": end.isoformat(), "seed": seed,
                     **report.as_dict(compiled)})
+
+
+@bp.post("/members/tokens")
+def members_token() -> Any:
+    """Issue a member token (for a brand's membership system, or for testing): member_id, tier, tags,
+    joined_at (ISO; default now). The consumer's app sends it as `member_token` with each scan."""
+    body = _body()
+    member_id, tier, tags = body.get("member_id"), body.get("tier"), body.get("tags", [])
+    try:
+        joined = datetime.fromisoformat(body["joined_at"]).timestamp() if "joined_at" in body else time.time()
+        if not isinstance(member_id, str) or (tier is not None and not isinstance(tier, str)) \
+                or not isinstance(tags, list):
+            raise InvalidMemberToken("member_id (string), tier (string) and tags (list) are expected")
+        validate_member(member_id, tier, tags)
+    except (InvalidMemberToken, ValueError, TypeError) as exc:
+        raise InvalidCampaign([Problem("member", str(exc))]) from None
+    member = Member(member_id, tier, frozenset(tags), joined)
+    token = issue_member_token(member_secret(current_app.config["YIMA"]), member)
+    return jsonify({"member_token": token, "expires_in": TOKEN_SECONDS}), 201
 
 
 @bp.post("/rules/publish")

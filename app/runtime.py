@@ -52,6 +52,11 @@ def secret_key(cfg: Config) -> str:
     return cfg.secret_key or _var_secret(cfg, "secret_key")
 
 
+def member_secret(cfg: Config) -> bytes:
+    """YIMA_MEMBER_SECRET, else one generated once into var/member_secret."""
+    return (cfg.member_secret or _var_secret(cfg, "member_secret")).encode()
+
+
 def ops_token(cfg: Config) -> str:
     """YIMA_OPS_TOKEN, else one generated once into var/ops_token (the embedded default)."""
     return cfg.ops_token or _var_secret(cfg, "ops_token")
@@ -90,7 +95,8 @@ def make_scanner(cfg: Config, redis_client: redis.Redis, log: logging.Logger) ->
     """The scan path's verifier; app nodes hold the master key file (they are headquarters)."""
     limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device)
     rules = RulesHolder(redis_client)
-    return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits, rules=rules.current)
+    return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits, rules=rules.current,
+                   member_secret=member_secret(cfg))
 
 
 @dataclass

@@ -20,6 +20,7 @@ from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify
 from rules.campaign import CompiledCampaign
 from rules.draw import Drawer, DrawResult
 from rules.matcher import Matcher, ScanContext
+from rules.members import InvalidMemberToken, Member, read_member_token
 from rules.region import Region, RegionIndex
 
 SCAN_LUA = importlib.resources.files("rules").joinpath("scan.lua").read_text("utf-8")
@@ -60,7 +61,7 @@ class ScanRequest:
     adcode: str | None = None
     lat: float | None = None
     lng: float | None = None
-    member_token: str | None = None
+    member_token: str | None = None  # a signed member token (rules/members.py), never stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +186,6 @@ def device_tag(device_id: str) -> str:
     return hashlib.sha256(device_id.encode()).hexdigest()[:5] if device_id else ""
 
 
-def member_ref(token: str | None) -> str:
-    """What an event keeps of a member token: a digest, never the credential itself."""
-    return hashlib.sha256(token.encode()).hexdigest()[:32] if token else ""
-
-
 def _text(value: bytes | str | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -208,8 +204,9 @@ def eligible(campaign: CompiledCampaign, status: str, first_by_this_device: bool
 class Scanner:
     def __init__(self, redis: Any, key_for: Callable[[int, int], bytes | None], regions: RegionIndex,
                  limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time,
-                 rules: Callable[[], Matcher] | None = None) -> None:
+                 rules: Callable[[], Matcher] | None = None, member_secret: bytes | None = None) -> None:
         self._redis = redis
+        self._member_secret = member_secret
         self._rules = rules or (lambda: Matcher(()))
         self._drawer = Drawer(redis)
         self._script = redis.register_script(SCAN_LUA)
@@ -243,11 +240,14 @@ class Scanner:
         code, fields, batch = self.identify(req.code)
         region = self.locate(req)
         now = int(self._clock())
-        member = member_ref(req.member_token)
+        who = self.member(req.member_token, now)
+        member = who.ref if who else ""
         matcher = self._rules()  # this request keeps this rules version even if a publish lands now
         campaigns = matcher.match(ScanContext(
             brand_id=batch.brand_id, product_id=batch.product_id, batch_id=batch.batch_id, serial=fields.serial,
-            role=fields.role.label, now=now, adcode=region.adcode if region else None, member=bool(member),
+            role=fields.role.label, now=now, adcode=region.adcode if region else None, member=who is not None,
+            new_member=bool(who and who.is_new(now)), tier=who.tier if who else None,
+            tags=who.tags if who else frozenset(),
         ))
         limits = self._limits
         keys = scan_keys(batch.batch_id, fields.role, fields.serial, uuid.uuid4().hex, req.ip, req.device_id,
@@ -269,7 +269,7 @@ class Scanner:
         mine = status == REPEAT and bool(tag) and _text(first_tag) == tag
         draws: tuple[DrawResult, ...] = ()
         if status in (FIRST, REPEAT) and campaigns:
-            draws = self._draw(campaigns, status, mine, member, code, fields, batch, _text(event_id), now,
+            draws = self._draw(campaigns, status, mine, who, code, fields, batch, _text(event_id), now,
                                matcher.version)
         return ScanResult(
             status=status,
@@ -286,17 +286,27 @@ class Scanner:
             draws=draws,
         )
 
-    def _draw(self, campaigns: list[CompiledCampaign], status: str, mine: bool, member: str, code: str,
+    def member(self, token: str | None, now: float) -> Member | None:
+        """The scanning member from a signed member token (CPU only); InvalidMemberToken if it is bad."""
+        if not token:
+            return None
+        if self._member_secret is None:
+            raise InvalidMemberToken("this node accepts no member tokens")
+        return read_member_token(self._member_secret, token, now)
+
+    def _draw(self, campaigns: list[CompiledCampaign], status: str, mine: bool, who: Member | None, code: str,
               fields: CodeFields, batch: BatchFacts, event_id: str, now: int, version: int
               ) -> tuple[DrawResult, ...]:
         """The second, idempotent step: every eligible campaign's draw, pipelined into one round trip."""
+        member = who.ref if who else ""
         todo = [c for c in campaigns if eligible(c, status, mine, member)]
         if not todo:
             return ()
         pipe = self._redis.pipeline(transaction=False)
         parsers = [
             self._drawer.draw(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
-                              member=member, rules_version=version, scan_event=event_id, scan_id=event_id,
+                              member=member, tier=who.tier if who else None, rules_version=version,
+                              scan_event=event_id, scan_id=event_id,
                               now=now, pipeline=pipe)
             for c in todo
         ]

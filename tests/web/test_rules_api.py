@@ -224,6 +224,16 @@ def test_done_means_create_simulate_publish_scan_and_win(ops) -> None:  # type: 
     assert r.xlen(awards_key(cid)) == 3
     assert int(r.get(f"{{c:{cid}}}:spent")) == sum(x["amount_fen"] for x in rewards[:3]) <= 50000
 
+    # Gold members double: a member token from the membership API, then a scan with it.
+    token = client.post("/api/v1/members/tokens", headers=AUTH,
+                        json={"member_id": "wx-1", "tier": "gold"}).get_json()["member_token"]
+    r.hset(f"{{c:{cid}}}:qty", 0, 0)  # refill the pool for this check (counters are Redis' own)
+    gold = client.post("/api/v1/scans", json={"code": url(30), "adcode": "440106", "member_token": token}).get_json()
+    assert gold["reward"][0]["outcome"] == "won" and 200 <= gold["reward"][0]["amount_fen"] <= 1000
+    assert gold["reward"][0]["amount_fen"] % 2 == 0  # doubled
+    bad = client.post("/api/v1/scans", json={"code": url(31), "member_token": token[:-3] + "xyz"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_member_token"
+
     page = client.get(url(20).replace("https://q.demo.example", "") + "?adcode=440106")
     assert page.status_code == 200  # the H5 page sends no location: no Guangdong draw, no error
     assert "此码暂无进行中的活动" in page.get_data(as_text=True)
