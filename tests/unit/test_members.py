@@ -36,8 +36,11 @@ def test_a_token_from_another_secret_or_expired_is_refused() -> None:
         read_member_token(SECRET, token, now=NOW + 61)
 
 
-@pytest.mark.parametrize(("member_id", "tier", "tags"), [("", None, []), ("a b", None, []), ("m", "go ld", []),
-                                                         ("m", None, ["x y"]), ("m", None, [f"t{i}" for i in range(33)])])
+BAD_FIELDS = [("", None, []), ("a b", None, []), ("m", "go ld", []), ("m", None, ["x y"]),
+              ("m", None, [f"t{i}" for i in range(33)])]
+
+
+@pytest.mark.parametrize(("member_id", "tier", "tags"), BAD_FIELDS)
 def test_bad_member_fields(member_id: str, tier: str | None, tags: list[str]) -> None:
     with pytest.raises(InvalidMemberToken):
         issue_member_token(SECRET, Member(member_id, tier, frozenset(tags), NOW))
