@@ -57,7 +57,8 @@ class DrawMachine(RuleBasedStateMachine):
             "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00"},
             "budget": {"total_fen": budget, "daily_fen": max(100, budget // 2)},
             "prizes": [{"kind": "cash", "min_fen": 100, "max_fen": 300, "weight": weight},
-                       {"kind": "points", "points": 5, "weight": 1 - weight, "total": points_total, "daily": min(3, points_total)}],
+                       {"kind": "points", "points": 5, "weight": 1 - weight, "total": points_total,
+                        "daily": min(3, points_total)}],
             "caps": {"one_per_code": one_per_code},
         }
         if cap:
