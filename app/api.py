@@ -88,6 +88,7 @@ def draw_json(d: DrawResult) -> dict[str, Any]:
         "prize": None if prize is None else {"kind": prize.kind, "name": prize.name},
         "amount_fen": d.amount_fen,
         "points": d.points,
+        "coupon": d.coupon or None,
     }
 
 

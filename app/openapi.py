@@ -84,6 +84,7 @@ OPENAPI: dict[str, Any] = {
                               "properties": {"kind": {"type": "string"}, "name": {"type": "string"}}},
                     "amount_fen": {"type": "integer", "description": "Cash in fen (1 元 = 100 fen)."},
                     "points": {"type": "integer"},
+                    "coupon": {"type": ["string", "null"], "description": "The coupon code handed out."},
                 },
             },
             "Region": _REGION,

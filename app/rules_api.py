@@ -30,6 +30,7 @@ from rules.campaign_store import (
     save_campaign,
     set_status,
 )
+from rules.coupons import upload_coupons
 from rules.matcher import Matcher, ScanContext
 from rules.members import TOKEN_SECONDS, InvalidMemberToken, Member, issue_member_token, validate_member
 from rules.models import Campaign
@@ -166,6 +167,15 @@ def campaigns_backtest(campaign_id: int) -> Any:
         report = backtest(s, compiled, start, end, seed)
     return jsonify({"campaign_id": campaign_id, "from": start.isoformat(), "to": end.isoformat(), "seed": seed,
                     **report.as_dict(compiled)})
+
+
+@bp.post("/campaigns/<int:campaign_id>/prizes/<int:prize_index>/coupons")
+def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
+    """Upload coupon codes for a coupon prize (up to 10,000 per call; duplicates are skipped)."""
+    body = _body()
+    with transaction(_sessions()) as s:
+        result = upload_coupons(s, _redis(), campaign_id, prize_index, body.get("codes"))
+    return jsonify({"added": result.added, "duplicates": result.duplicates, "pool_size": result.pool_size}), 201
 
 
 @bp.post("/members/tokens")

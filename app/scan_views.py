@@ -55,7 +55,7 @@ def view_token(result: ScanResult) -> str:
     first = result.first_at.timestamp() if result.first_at else None
     adcode = result.first_region.adcode if result.first_region else None
     draws = [[d.campaign_id, d.outcome, d.prize.kind if d.prize else "", d.prize.name if d.prize else "",
-              d.amount_fen, d.points] for d in result.draws]
+              d.amount_fen, d.points, d.coupon] for d in result.draws]
     return _views().dumps([result.code, result.status, result.scan_count, first, adcode,
                            result.first_by_this_device, draws])
 
@@ -73,8 +73,8 @@ def from_view_token(token: str, code: str) -> ScanResult | None:
         first_at=datetime.fromtimestamp(first, UTC) if first else None,
         first_region=default_index().lookup(adcode) if adcode else None,
         region=None, event_id="", first_by_this_device=mine,
-        draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points)
-                    for cid, outcome, kind, name, amount, points in draws),
+        draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points, coupon)
+                    for cid, outcome, kind, name, amount, points, coupon in draws),
     )
 
 

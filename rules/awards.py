@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from rules.campaign import parse_definition
 from rules.draw import awards_key
-from rules.models import Award, Campaign
+from rules.models import Award, Campaign, CouponCode
 
 AWARD_STREAMS = "yima:award-streams"
 
@@ -54,6 +54,7 @@ class AwardSink:
             "kind": f["kind"][:16],
             "amount_fen": int(f["amount_fen"]),
             "points": int(f["points"]),
+            "coupon": f.get("coupon", "")[:64],
             "rules_version": int(f.get("rules_version") or 0),
             "member": f.get("member", "")[:64],
             "awarded_at": datetime.fromtimestamp(int(f["ts"]), UTC),
@@ -89,7 +90,15 @@ class AwardSink:
                 status, reason = Award.VOID, f"code already awarded by {taken} (Redis lost the claim?)"
             elif spent + row["amount_fen"] > budget:
                 status, reason = Award.VOID, f"over budget: {spent} + {row['amount_fen']} > {budget} fen"
+            coupon = None
+            if row["coupon"]:
+                coupon = session.scalar(select(CouponCode).where(
+                    CouponCode.campaign_id == campaign_id, CouponCode.code == row["coupon"]))
+                if status == Award.VALID and (coupon is None or coupon.status != CouponCode.AVAILABLE):
+                    status, reason = Award.VOID, f"coupon {row['coupon']!r} unknown or already handed out"
             session.add(Award(**row, claim=claim, status=status, void_reason=reason))
+            if coupon is not None and status == Award.VALID:
+                coupon.status, coupon.award_id = CouponCode.ASSIGNED, row["id"]
             session.flush()
             new += 1
         return new

@@ -13,6 +13,7 @@
 -- KEYS[9]  = {c:<id>}:mem:<member>:<day>         awards to this member today
 -- KEYS[10] = {c:<id>}:nth                        scans counted for "every Nth scan"
 -- KEYS[11] = {c:<id>}:awards                     stream: every award, drained into SQL
+-- KEYS[11 + i] = {c:<id>}:coupons:<index of prize i>   list: uploaded coupon codes of prize i (1-based i)
 --
 -- ARGV[1] = code            ARGV[2] = serial        ARGV[3] = r  (0 <= r < 1: which prize)
 -- ARGV[4] = r2 (amount)     ARGV[5] = budget fen    ARGV[6] = daily budget fen (0: none)
@@ -23,7 +24,7 @@
 -- ARGV[18] = prizes JSON [[index, kind, weight, min_fen, max_fen, points, total, daily], ...] (0: unlimited)
 -- ARGV[19] = consolation JSON [index, kind, 0, 0, 0, points, 0, 0] or ""   ARGV[20] = replay TTL s
 --
--- Returns {outcome, prize index, kind, amount fen, points}; outcome is one of
+-- Returns {outcome, prize index, kind, amount fen, points, coupon}; outcome is one of
 -- "won", "consolation", "lost", "already_won", "already_drawn", "capped".
 
 local replay = redis.call('GET', KEYS[1])
@@ -40,10 +41,10 @@ if one_per_code then
   local won = redis.call('GET', KEYS[3])
   if won then
     local w = cjson.decode(won)
-    return finish({'already_won', w[1], w[2], w[3], w[4]})
+    return finish({'already_won', w[1], w[2], w[3], w[4], w[5] or ''})
   end
   if redis.call('GETBIT', KEYS[2], serial) == 1 then
-    return finish({'already_drawn', -1, '', 0, 0})
+    return finish({'already_drawn', -1, '', 0, 0, ''})
   end
 end
 
@@ -51,10 +52,10 @@ local member = ARGV[14]
 local cap, daily_cap = tonumber(ARGV[7]), tonumber(ARGV[8])
 if member ~= '' then
   if cap > 0 and tonumber(redis.call('GET', KEYS[8]) or '0') >= cap then
-    return finish({'capped', -1, '', 0, 0})
+    return finish({'capped', -1, '', 0, 0, ''})
   end
   if daily_cap > 0 and tonumber(redis.call('GET', KEYS[9]) or '0') >= daily_cap then
-    return finish({'capped', -1, '', 0, 0})
+    return finish({'capped', -1, '', 0, 0, ''})
   end
 end
 
@@ -65,7 +66,7 @@ end
 local nth = tonumber(ARGV[9])
 if nth > 0 and redis.call('INCR', KEYS[10]) % nth ~= 0 then
   mark_drawn()
-  return finish({'lost', -1, '', 0, 0})
+  return finish({'lost', -1, '', 0, 0, ''})
 end
 
 local prizes = cjson.decode(ARGV[18])
@@ -75,8 +76,9 @@ local spent_today = tonumber(redis.call('GET', KEYS[5]) or '0')
 local multiplier = tonumber(ARGV[11])
 
 -- The amount a prize would pay now, or nil when its quantities or the budget cannot cover it.
-local function payable(p)
+local function payable(p, position)
   local index, kind, total, daily = p[1], p[2], p[7], p[8]
+  if kind == 'coupon' and redis.call('LLEN', KEYS[11 + position]) == 0 then return nil end
   if total > 0 and tonumber(redis.call('HGET', KEYS[6], index) or '0') >= total then return nil end
   if daily > 0 and tonumber(redis.call('HGET', KEYS[7], index) or '0') >= daily then return nil end
   if kind ~= 'cash' then return 0 end
@@ -94,24 +96,27 @@ for i, p in ipairs(prizes) do
   edge = edge + p[3]
   if r < edge then pick = i break end
 end
-local chosen, amount = nil, 0
+local chosen, amount, chosen_at = nil, 0, nil
 if pick then
   for k = 0, #prizes - 1 do
-    local p = prizes[((pick - 1 + k) % #prizes) + 1]
-    local a = payable(p)
-    if a then chosen, amount = p, a break end
+    local position = ((pick - 1 + k) % #prizes) + 1
+    local p = prizes[position]
+    local a = payable(p, position)
+    if a then chosen, amount, chosen_at = p, a, position break end
   end
 end
 
 mark_drawn()
 local outcome = 'won'
 if not chosen then
-  if ARGV[19] == '' then return finish({'lost', -1, '', 0, 0}) end
+  if ARGV[19] == '' then return finish({'lost', -1, '', 0, 0, ''}) end
   chosen, amount, outcome = cjson.decode(ARGV[19]), 0, 'consolation'
-  if chosen[2] == 'thanks' then return finish({'consolation', chosen[1], 'thanks', 0, 0}) end
+  if chosen[2] == 'thanks' then return finish({'consolation', chosen[1], 'thanks', 0, 0, ''}) end
 end
 
 local index, kind, points = chosen[1], chosen[2], chosen[6]
+local coupon = ''
+if kind == 'coupon' and chosen_at then coupon = redis.call('LPOP', KEYS[11 + chosen_at]) end
 redis.call('HINCRBY', KEYS[6], index, 1)
 redis.call('HINCRBY', KEYS[7], index, 1)
 redis.call('EXPIRE', KEYS[7], 172800)
@@ -125,9 +130,9 @@ if member ~= '' then
   redis.call('INCR', KEYS[9])
   redis.call('EXPIRE', KEYS[9], 172800)
 end
-local award = {index, kind, amount, points}
+local award = {index, kind, amount, points, coupon}
 if one_per_code then redis.call('SET', KEYS[3], cjson.encode(award)) end
 redis.call('XADD', KEYS[11], '*', 'code', ARGV[1], 'batch', ARGV[15], 'role', ARGV[16], 'serial', ARGV[2],
   'prize', index, 'kind', kind, 'amount_fen', amount, 'points', points, 'outcome', outcome,
-  'rules_version', ARGV[12], 'member', member, 'ts', ARGV[13], 'scan_event', ARGV[17])
-return finish({outcome, index, kind, amount, points})
+  'rules_version', ARGV[12], 'member', member, 'ts', ARGV[13], 'scan_event', ARGV[17], 'coupon', coupon)
+return finish({outcome, index, kind, amount, points, coupon})

@@ -32,6 +32,7 @@ class DrawResult:
     prize: Prize | None
     amount_fen: int = 0
     points: int = 0
+    coupon: str = ""  # the coupon code handed out, for a coupon prize
 
     @property
     def awarded(self) -> bool:
@@ -63,6 +64,10 @@ def draw_keys(campaign_id: int, *, scan_id: str, batch_id: int, role: str, code:
     ]
 
 
+def coupon_key(campaign_id: int, prize_index: int) -> str:
+    return f"{{c:{campaign_id}}}:coupons:{prize_index}"
+
+
 def awards_key(campaign_id: int) -> str:
     return f"{{c:{campaign_id}}}:awards"
 
@@ -83,6 +88,7 @@ class Drawer:
         day = campaign_day(campaign, now)
         keys = draw_keys(campaign.id, scan_id=scan_id or secrets.token_hex(16), batch_id=batch_id, role=role,
                          code=code, member=member, day=day)
+        keys += [coupon_key(campaign.id, p.index) for p in campaign.prizes]
         rng = secrets.SystemRandom()
         args = [
             code, serial, rng.random(), rng.random(), campaign.budget_fen, campaign.daily_budget_fen or 0,
@@ -106,4 +112,6 @@ class Drawer:
             prize = campaign.prizes[index]
         elif index == -1 and outcome == CONSOLATION:
             prize = campaign.consolation
-        return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]))
+        coupon = reply[5] if len(reply) > 5 else ""
+        coupon = coupon.decode() if isinstance(coupon, bytes) else str(coupon or "")
+        return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]), coupon)

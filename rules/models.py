@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codegen.db import Base, utcnow
@@ -92,9 +92,27 @@ class Award(Base):
     kind: Mapped[str] = mapped_column(String(16))
     amount_fen: Mapped[int] = mapped_column(Integer, default=0)
     points: Mapped[int] = mapped_column(Integer, default=0)
+    coupon: Mapped[str] = mapped_column(String(64), default="")
     rules_version: Mapped[int] = mapped_column(Integer, default=0)
     member: Mapped[str] = mapped_column(String(64), default="")
     awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(8), default=VALID)
     void_reason: Mapped[str] = mapped_column(String(200), default="")
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CouponCode(Base):
+    """An uploaded coupon code of one coupon prize; handed out by the draw from a Redis list."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (UniqueConstraint("campaign_id", "code"),)
+
+    AVAILABLE, ASSIGNED = "available", "assigned"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    prize_index: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default=AVAILABLE)
+    award_id: Mapped[str | None] = mapped_column(String(48))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

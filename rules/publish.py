@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from rules.awards import init_missing_counters, register_award_streams
 from rules.campaign import InvalidCampaign, Problem
 from rules.campaign_store import compile_row
+from rules.coupons import refill_missing_pools
 from rules.models import Campaign, RulesVersion
 from rules.region import RegionIndex
 from rules.snapshot import CURRENT, snapshot_document, write_snapshot
@@ -38,6 +39,8 @@ def publish_rules(session: Session, redis: Any, regions: RegionIndex, note: str 
     session.add(row)
     session.flush()  # a concurrent publish with the same number fails here, before Redis changes
     init_missing_counters(session, redis, [c.id for c in compiled])  # before any process can draw
+    for c in compiled:
+        refill_missing_pools(session, redis, c.id)
     write_snapshot(redis, version, document)
     register_award_streams(redis, [c.id for c in compiled])
     return row

@@ -161,3 +161,32 @@ def test_publish_initialises_counters_a_wiped_redis_lost(redis_client: redis.Red
     with transaction(sessions) as s:
         publish_rules(s, redis_client, default_index())
     assert redis_client.get(f"{{c:{c.id}}}:spent") == b"700"
+
+
+def test_coupon_pool_hands_out_each_code_once(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    from rules.coupons import upload_coupons
+    from rules.models import CouponCode
+
+    c = make_campaign(sessions, redis_client, prizes=[{"kind": "coupon", "name": "满20减5", "weight": 1.0}],
+                      consolation={"kind": "thanks"})
+    with transaction(sessions) as s:
+        first = upload_coupons(s, redis_client, c.id, 0, ["A1", "A2", "A3", "A2"])
+        again = upload_coupons(s, redis_client, c.id, 0, ["A3", "A4"])
+    assert (first.added, first.duplicates, first.pool_size) == (3, 1, 3)
+    assert (again.added, again.duplicates, again.pool_size) == (1, 1, 4)
+    drawer = Drawer(redis_client)
+    results = [drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW) for i in range(6)]
+    assert [r.coupon for r in results] == ["A1", "A2", "A3", "A4", "", ""]
+    assert [r.outcome for r in results[-2:]] == ["consolation", "consolation"]  # the pool ran dry
+    rescan = drawer.draw(c, code=f"C{0:027d}", batch_id=1, role="inner", serial=0, now=NOW)
+    assert rescan.outcome == "already_won" and rescan.coupon == "A1"
+    drain_all(redis_client, sessions)
+    with sessions() as s:
+        assigned = {code: award for code, award in s.execute(
+            select(CouponCode.code, CouponCode.award_id).where(CouponCode.status == "assigned"))}
+    assert set(assigned) == {"A1", "A2", "A3", "A4"} and all(assigned.values())
+    assert {r.coupon for r in ledger(sessions)} == {"A1", "A2", "A3", "A4"}
+    with pytest.raises(Exception, match="not 1-64 printable"), transaction(sessions) as s:
+        upload_coupons(s, redis_client, c.id, 0, ["ok", "has space"])
+    with pytest.raises(Exception, match="is not a coupon"), transaction(sessions) as s:
+        upload_coupons(s, redis_client, c.id, 5, ["X"])
