@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -33,6 +34,23 @@ def redis_client() -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def lossy_redis() -> Iterator[tuple[redis.Redis, Any]]:
+    """A client of the test Redis through a TcpProxy that can lose a reply (redis-py then retries)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tests.support.proxy import TcpProxy
+
+    url = redis.connection.parse_url(REDIS_TEST_URL)
+    proxy = TcpProxy(url.get("host", "127.0.0.1"), int(url.get("port", 6379)))
+    client = redis.Redis(host="127.0.0.1", port=proxy.port, db=int(url.get("db", 0)), socket_timeout=1,
+                         retry=Retry(NoBackoff(), 2))
+    yield client, proxy
+    client.close()
+    proxy.close()
 
 
 @pytest.fixture

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
 from rules.draw import ALREADY_DRAWN, ALREADY_WON, CAPPED, CONSOLATION, LOST, WON, Drawer, awards_key
 from tests.conftest import REDIS_TEST_URL
-from tests.support.proxy import TcpProxy
 
 NOW = 1_800_000_000.0  # 2027-01-15, inside the window below
 
@@ -92,17 +87,8 @@ def test_one_draw_per_code_and_a_rescan_shows_the_same_award(redis_client: redis
     assert redis_client.xlen(awards_key(1)) == sum(r.outcome == WON for r in first)
 
 
-@pytest.fixture
-def lossy() -> Iterator[tuple[redis.Redis, TcpProxy]]:
-    proxy = TcpProxy("127.0.0.1", 6379)
-    client = redis.Redis(host="127.0.0.1", port=proxy.port, db=13, socket_timeout=1, retry=Retry(NoBackoff(), 2))
-    yield client, proxy
-    client.close()
-    proxy.close()
-
-
-def test_a_timed_out_and_retried_draw_awards_once(redis_client: redis.Redis, lossy) -> None:  # type: ignore[no-untyped-def]
-    client, proxy = lossy
+def test_a_timed_out_and_retried_draw_awards_once(redis_client: redis.Redis, lossy_redis) -> None:  # type: ignore[no-untyped-def]
+    client, proxy = lossy_redis
     drawer = Drawer(client)
     c = campaign()
     client.script_load(drawer._script.script)

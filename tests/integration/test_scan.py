@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from codegen.batch_state import events_key, write_batch_state
 from codegen.codeformat import Role, encode
 from codegen.keys import Keyring
 from rules.region import default_index
 from rules.scan import NotGenuine, ScanLimits, Scanner, ScanRequest
-from tests.conftest import REDIS_TEST_URL
-from tests.support.proxy import TcpProxy
 
 RING = Keyring(current=1, keys={1: bytes(range(32))})
 BATCH = 42
@@ -108,17 +102,6 @@ def test_ip_and_device_rate_limits(batch: redis.Redis) -> None:
                  for s in range(10, 13)]
     assert by_device == ["first", "first", "rate_limited"]
     assert batch.xlen(events_key(BATCH)) == 5
-
-
-@pytest.fixture
-def lossy_redis() -> Iterator[tuple[redis.Redis, TcpProxy]]:
-    url = redis.connection.parse_url(REDIS_TEST_URL)
-    proxy = TcpProxy(url.get("host", "127.0.0.1"), int(url.get("port", 6379)))
-    client = redis.Redis(host="127.0.0.1", port=proxy.port, db=int(url.get("db", 0)), socket_timeout=1,
-                         retry=Retry(NoBackoff(), 2))
-    yield client, proxy
-    client.close()
-    proxy.close()
 
 
 def test_a_retried_script_whose_reply_was_lost_applies_once(batch: redis.Redis, lossy_redis) -> None:  # type: ignore[no-untyped-def]
