@@ -50,8 +50,9 @@ def worker_cmd() -> None:
 
 
 @cli.command("run")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
-def run_cmd(workers: int) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn workers (default: app/gunicorn_conf.py, 2 x cores + 1).")
+def run_cmd(workers: int | None) -> None:
     """Start Redis (embedded unless REDIS_URL is set), migrate, seed the demo, then serve with gunicorn
     and run one event-drain worker beside it, until Ctrl-C.
 
@@ -72,7 +73,8 @@ def run_cmd(workers: int) -> None:
     yima = shutil.which("yima", path=bindir) or "yima"
     children = [
         subprocess.Popen([yima, "worker"]),
-        subprocess.Popen([gunicorn, "--config", "python:app.gunicorn_conf", "--workers", str(workers),
+        subprocess.Popen([gunicorn, "--config", "python:app.gunicorn_conf",
+                          *(["--workers", str(workers)] if workers else []),
                           "--bind", f"{host}:{cfg.port}", "app:create_app()"]),
     ]
     site = f"http://{host}:{cfg.port}"
