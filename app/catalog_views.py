@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.exc import OperationalError
 
+from app.runtime import ops_token
 from codegen.batches import effective_ranges, list_batches
 from codegen.ranges import format_ranges, total
 
 bp = Blueprint("catalog", __name__)
+
+
+@bp.before_request
+def require_ops_login() -> Any:
+    """Headquarters pages show production volumes: HTTP Basic with any user name and the ops token as the
+    password (the browser asks), until user accounts arrive with the rule editor."""
+    auth = request.authorization
+    expected = ops_token(current_app.config["YIMA"]).encode()
+    given = (auth.password or "").encode() if auth and auth.type == "basic" else b""
+    if not given or not hmac.compare_digest(given, expected):
+        return Response("Sign in with the ops token as the password.\n", 401,
+                        {"WWW-Authenticate": 'Basic realm="yima headquarters", charset="UTF-8"'})
+    return None
 
 
 @bp.get("/")

@@ -85,7 +85,7 @@ def run_cmd(workers: int | None) -> None:
     token_file = "$YIMA_OPS_TOKEN" if cfg.ops_token else str(cfg.var_dir / "ops_token")
     ops_token(cfg)  # created now if absent, so the file exists before the first API call
     click.echo(f"ops API (campaigns, publish, simulate): Authorization: Bearer <token in {token_file}>")
-    click.echo(f"yima is up: open {site}/   (Ctrl-C to stop)")
+    click.echo(f"yima is up: open {site}/ (batches; user 'ops', password: the ops token)   (Ctrl-C to stop)")
     _supervise(children)
 
 

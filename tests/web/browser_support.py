@@ -108,6 +108,9 @@ class YimaRun:
         env = {k: v for k, v in os.environ.items() if k not in _OVERRIDES and not k.startswith("YIMA_")}
         env["YIMA_VAR_DIR"] = str(self.var_dir)
         env["PORT"] = str(self.port)
+        # The one departure from a new user's defaults: CI machines are loaded, and a Redis stall past
+        # the production 60 ms budget would turn a page into "service busy" (tested on its own elsewhere).
+        env["YIMA_REDIS_TIMEOUT_MS"] = "1000"
         return env
 
     def output(self) -> str:

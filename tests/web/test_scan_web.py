@@ -147,7 +147,7 @@ def test_rate_limit_gives_429(tmp_path: Path, redis_client: redis.Redis) -> None
 def test_redis_unreachable_gives_503_quickly(tmp_path: Path, redis_client: redis.Redis, mode: str) -> None:
     proxy = TcpProxy("127.0.0.1", 6379)
     try:
-        app = make_app(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/13")
+        app = make_app(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/13", redis_timeout=0.06)
         info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
         client = app.test_client()
         app.extensions["yima.scanner"].identify(info.inner_url)  # batch facts cached, as on a warm node
