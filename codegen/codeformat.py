@@ -94,6 +94,11 @@ def encode(batch_key: bytes, *, role: Role, key_id: int, batch_id: int, serial: 
 
 def parse(text: str) -> tuple[CodeFields, str]:
     """Read the header of a code without checking its tag; returns the fields and the canonical text."""
+    fields, canonical, _header = _parse(text)
+    return fields, canonical
+
+
+def _parse(text: str) -> tuple[CodeFields, str, int]:
     if len(text) != CODE_LENGTH:
         raise CodeError(CodeError.MALFORMED, f"a code has {CODE_LENGTH} symbols, this has {len(text)}")
     canonical = crockford.normalise(text)
@@ -110,7 +115,7 @@ def parse(text: str) -> tuple[CodeFields, str]:
         batch_id=(header >> 30) & MAX_BATCH_ID,
         serial=header & MAX_SERIAL,
     )
-    return fields, canonical
+    return fields, canonical, header
 
 
 def verify(text: str, key_for: Callable[[int, int], bytes | None]) -> CodeFields:
@@ -119,11 +124,10 @@ def verify(text: str, key_for: Callable[[int, int], bytes | None]) -> CodeFields
     `key_for` returns None when it holds no key for that pair (another batch's ticket, an unknown key id).
     The tag comparison is constant-time.
     """
-    fields, canonical = parse(text)
+    fields, canonical, header = _parse(text)  # the header is decoded once, here
     batch_key = key_for(fields.key_id, fields.batch_id)
     if batch_key is None:
         raise CodeError(CodeError.UNKNOWN_KEY, f"no key for key id {fields.key_id}, batch {fields.batch_id}")
-    header = crockford.decode_int(canonical[:HEADER_SYMBOLS])
     if not hmac.compare_digest(_tag(batch_key, header), canonical[HEADER_SYMBOLS:]):
         raise CodeError(CodeError.FORGED, "the code's signature does not match: not a genuine code")
     return fields
