@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast lint fmt typecheck bench-codegen bench-scan bench-rules clean
+.PHONY: help venv run test test-fast lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench-codegen: $(STAMP) ## Codegen benchmark: floor vs generate, QR/s, peak RSS 
 
 bench-scan: $(STAMP) ## Scan path vs bare Flask vs SQL-per-scan: scans/s, p50/p99, ratios (needs Redis + PostgreSQL)
 	$(PY) -m bench.bench_scan
+
+bench-hotscript: $(STAMP) ## The scan script's call path: redis-py register_script vs HotScript, CPU per call
+	$(PY) -m bench.bench_hotscript
 
 bench-rules: $(STAMP) ## Matcher: 10,000 live campaigns, µs per match (median/p99) vs a linear scan
 	$(PY) -m bench.bench_rules

@@ -19,6 +19,7 @@ from codegen.batch_state import batch_keys, events_key
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify
 from rules.campaign import CompiledCampaign
 from rules.draw import Drawer, DrawResult
+from rules.hotscript import HotScript
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
 from rules.region import Region, RegionIndex
@@ -209,7 +210,7 @@ class Scanner:
         self._member_secret = member_secret
         self._rules = rules or (lambda: Matcher(()))
         self._drawer = Drawer(redis)
-        self._script = redis.register_script(SCAN_LUA)
+        self._script = HotScript(redis, SCAN_LUA)
         self._keys = KeyCache(key_for)
         self._batches = BatchCache(redis)
         self._regions = regions
