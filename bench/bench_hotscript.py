@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         totals: dict[str, list[tuple[float, float]]] = {name: [] for name in callers}
         serial = 0
-        for name, call in callers.items():  # warm up: connect, load the script
+        for call in callers.values():  # warm up: connect, load the script
             measure(call, range(serial, serial + 200))
             serial += 200
         for _ in range(args.rounds):
