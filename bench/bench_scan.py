@@ -63,6 +63,8 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench import cpu_layout
+
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
@@ -872,8 +874,9 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report(benv: BenchEnv, args: argparse.Namespace, tool: str, res: dict[str, LoadResult],
-           half: dict[str, LoadResult], models: list[tuple[str, dict[str, LoadResult]]], mix: dict[str, int],
+def report(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layout.Layout,
+           res: dict[str, LoadResult], half: dict[str, LoadResult], models: list[tuple[str, dict[str, LoadResult]]],
+           other: tuple[cpu_layout.Layout, dict[str, LoadResult]] | None, mix: dict[str, int],
            retried: list[str]) -> dict[str, Any]:
     scan, bare, sql = res["scan"], res["bare"], res["sql"]
     r_bare = scan.rps / bare.rps if bare.rps else 0.0
@@ -897,6 +900,7 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, res: dict[str, L
     model_desc = f"gunicorn {benv.shipped_class}, {benv.shipped_workers} workers (app/gunicorn_conf.py as shipped)"
     print()
     print(f"yima scan benchmark: {model_desc}, 127.0.0.1, {NCPU} CPUs")
+    print(f"  layout {layout.describe()}")
     print(f"  Redis {args.redis_url}, PostgreSQL {benv.pg_version} database {benv.db_name}; batch of "
           f"{args.items:,} items ({benv.source.capacity:,} codes, {benv.source.position:,} used)")
     print(f"  max = closed loop, {tool}, {args.connections} connections, {args.duration:g} s after {args.warmup:g} s "
@@ -936,20 +940,36 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, res: dict[str, L
         print(f"  {'model':<18} {'bare r/s':>8} {'scan r/s':>8} {'scan/bare':>9} {'scan p50':>8} {'scan p99':>8}"
               f" {'app us/scan':>11} {'other':>5}")
         for spec, pair in models:
+            if not pair:
+                continue
             b, r = pair["bare"], pair["scan"]
             print(f"  {spec:<18} {b.rps:8.0f} {r.rps:8.0f} {r.rps / b.rps if b.rps else 0:9.2f}"
                   f" {_ms(r.latencies_ms['p50'])} ms {_ms(r.latencies_ms['p99'])} ms {r.cpu_us('app'):8.0f}"
                   f"    {100 * max(b.other_share, r.other_share):3.0f} %")
+    other_doc: dict[str, Any] = {}
+    if other is not None and other[1]:
+        o_layout, pair = other
+        b, r = pair["bare"], pair["scan"]
+        o_ratio = r.rps / b.rps if b.rps else 0.0
+        other_doc = {"layout": o_layout.name, "scan_vs_bare": round(o_ratio, 3),
+                     **{v: x.as_json() for v, x in pair.items()}}
+        print()
+        print(f"other layout, {o_layout.describe()} (closed loop, {tool}, {args.duration:g} s each):")
+        print(f"  bare {b.rps:6.0f} r/s (app {b.cpu_us('app'):4.0f} us/req)   scan {r.rps:6.0f} r/s "
+              f"(app {r.cpu_us('app'):4.0f}, redis {r.cpu_us('redis'):3.0f} us/req)   scan / bare = {o_ratio:5.2f}"
+              f"   (for comparison; the targets above are judged on the {layout.name} layout)")
     if retried:
         print(f"  repeated because other processes were busy: {'; '.join(retried)}")
     doc = {
-        "bench": "scan", "server": model_desc, "cpus": NCPU, "tool": tool, "connections": args.connections,
+        "bench": "scan", "server": model_desc, "cpus": NCPU, "layout": layout.name, "tool": tool,
+        "connections": args.connections,
         "items": args.items,
         "max": {k: v.as_json() for k, v in res.items()},
         "half": {k: v.as_json() for k, v in half.items()},
         "ratios": {"scan_vs_bare": round(r_bare, 3), "scan_vs_sql": round(r_sql, 2)},
         "targets": targets,
         "models": {spec: {v: r.as_json() for v, r in pair.items()} for spec, pair in models},
+        "other_layout": other_doc,
         "repeated": retried,
         "event_mix": mix,
     }
@@ -985,41 +1005,58 @@ def run(args: argparse.Namespace) -> int:
             half[key] = step(f"{label}: open loop {rate:.0f}/s",
                              lambda lb: bench.load(server, variant, args.open_duration, rate=rate, label=lb))
 
-        server = bench.server(shipped, limits=0)
-        try:
-            server.start()
-            for v in ("bare", "scan", "sql"):
-                measure(server, v, v, v)
-            mix = event_mix(args.redis_url, benv.batch_id)
-        finally:
-            server.stop()
-
-        if not args.no_limits_run:
-            server = bench.server(shipped, limits=HIGH_LIMIT)
+        def max_pair(model: Model, label: str, duration: float) -> dict[str, LoadResult]:
+            """Closed-loop bare and scan throughput of one more server."""
+            server = bench.server(model)
             try:
                 server.start()
-                measure(server, "scan_limits", "scan", "scan, limits on")
-            finally:
-                server.stop()
-
-        models: list[tuple[str, dict[str, LoadResult]]] = []
-        if args.models:
-            models.append((f"shipped {benv.shipped_class}:{benv.shipped_workers}",
-                           {"bare": res["bare"], "scan": res["scan"]}))
-        for spec in args.models:
-            server = bench.server(Model(spec))
-            try:
-                server.start()
-                pair = {v: step(f"model {spec}: {v} max",
-                                lambda lb, s=server, v=v: bench.max_throughput(s, v, args.model_duration, lb))
+                return {v: step(f"{label}: {v} max", lambda lb, v=v: bench.max_throughput(server, v, duration, lb))
                         for v in ("bare", "scan")}
-                models.append((spec, pair))
             except RuntimeError as exc:
-                print(f"  model {spec}: skipped ({str(exc).splitlines()[0]})", flush=True)
+                print(f"  {label}: skipped ({str(exc).splitlines()[0]})", flush=True)
+                return {}
             finally:
                 server.stop()
 
-        doc = report(benv, args, tool, res, half, models, mix, bench.retried)
+        layout = cpu_layout.plan(args.layout)
+        why_not = cpu_layout.unusable(layout, benv.redis_pid)
+        if why_not:
+            print(f"layout {layout.name} unavailable ({why_not}): measuring the shared layout", flush=True)
+            layout = cpu_layout.plan("shared")
+        print(f"layout {layout.describe()}", flush=True)
+        with cpu_layout.pinned(layout, benv.redis_pid):
+            server = bench.server(shipped, limits=0)
+            try:
+                server.start()
+                for v in ("bare", "scan", "sql"):
+                    measure(server, v, v, v)
+                mix = event_mix(args.redis_url, benv.batch_id)
+            finally:
+                server.stop()
+
+            if not args.no_limits_run:
+                server = bench.server(shipped, limits=HIGH_LIMIT)
+                try:
+                    server.start()
+                    measure(server, "scan_limits", "scan", "scan, limits on")
+                finally:
+                    server.stop()
+
+            models: list[tuple[str, dict[str, LoadResult]]] = []
+            if args.models:
+                models.append((f"shipped {benv.shipped_class}:{benv.shipped_workers}",
+                               {"bare": res["bare"], "scan": res["scan"]}))
+            for spec in args.models:
+                models.append((spec, max_pair(Model(spec), f"model {spec}", args.model_duration)))
+
+        # The same server on the other layout, so both figures come from this one run.
+        other: tuple[cpu_layout.Layout, dict[str, LoadResult]] | None = None
+        second = cpu_layout.plan("shared" if layout.name == "split" else "split")
+        if not args.no_other_layout and not cpu_layout.unusable(second, benv.redis_pid):
+            with cpu_layout.pinned(second, benv.redis_pid):
+                other = (second, max_pair(shipped, f"layout {second.name}", args.duration))
+
+        doc = report(benv, args, tool, layout, res, half, models, other, mix, bench.retried)
     missed = [k for k, t in doc["targets"].items() if not t["pass"]]
     return 1 if args.strict and missed else 0
 
@@ -1076,6 +1113,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
                    help="closed-loop load generator (auto: wrk when on PATH)")
     p.add_argument("--no-limits-run", action="store_true", help="skip the run with rate limits on")
+    p.add_argument("--layout", choices=("split", "shared"), default="split",
+                   help="split: app + load generator on half the CPUs, Redis + PostgreSQL on the rest (the targets "
+                        "are judged here); shared: no pinning (see bench/cpu_layout.py)")
+    p.add_argument("--no-other-layout", action="store_true",
+                   help="skip the bare/scan comparison on the other layout")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--retry-seconds", type=float, default=40.0,
                    help="time the run may spend repeating measurements disturbed by other processes")
@@ -1088,6 +1130,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.items, args.duration, args.open_duration, args.warmup = 100_000, 4.0, 4.0, 1.0
         args.models = "none"
+        args.no_other_layout = True
     args.models = [] if args.models in ("", "none") else [m.strip() for m in args.models.split(",") if m.strip()]
     for spec in args.models:
         Model(spec).args()  # fail early on a typo

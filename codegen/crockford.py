@@ -12,7 +12,6 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 alphabet, same symbol order
 
 _TO_CROCKFORD = bytes.maketrans(_STD.encode(), ALPHABET.encode())
-_FROM_CROCKFORD = bytes.maketrans(ALPHABET.encode(), _STD.encode())
 # Upper-case, fold the aliases; everything else maps to "?" which no alphabet holds.
 _NORMALISE = str.maketrans(
     {
@@ -22,6 +21,8 @@ _NORMALISE = str.maketrans(
     }
 )
 _VALID = frozenset(ALPHABET)
+# The alphabet is in value order, so int(…, 32) decodes once the symbols are spelled as Python's digits.
+_TO_PY_DIGITS = str.maketrans(ALPHABET, "0123456789abcdefghijklmnopqrstuv")
 
 
 def normalise(text: str) -> str | None:
@@ -43,9 +44,9 @@ def encode_int(value: int, length: int) -> str:
 
 def decode_int(symbols: str) -> int:
     """Decode canonical symbols (see `normalise`) to an integer."""
-    pad = -len(symbols) % 8
-    raw = base64.b32decode(("0" * pad + symbols).encode("ascii").translate(_FROM_CROCKFORD))
-    return int.from_bytes(raw, "big")
+    if not _VALID.issuperset(symbols):  # int() would also take "_", signs, spaces and the letters U, I, L, O
+        raise ValueError(f"not canonical base32 symbols: {symbols!r}")
+    return int(symbols.translate(_TO_PY_DIGITS), 32)
 
 
 def encode_bytes_prefix(data: bytes, length: int) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import itertools
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,21 @@ REPEAT = "repeat"
 NOT_ON_SALE = "not_on_sale"
 VOID = "void"
 RATE_LIMITED = "rate_limited"
+
+
+def _new_id_source() -> tuple[str, itertools.count[int]]:
+    return os.urandom(8).hex(), itertools.count()
+
+
+_ids = _new_id_source()
+os.register_at_fork(after_in_child=lambda: globals().update(_ids=_new_id_source()))
+
+
+def next_scan_id() -> str:
+    """An id for one scan's replay guard, unique across processes, hosts and restarts (a random 64-bit
+    prefix per process, drawn again in a forked child, then a counter) without a syscall per scan."""
+    prefix, counter = _ids
+    return f"{prefix}{next(counter):x}"
 
 
 class NotGenuine(Exception):
@@ -251,7 +267,7 @@ class Scanner:
             tags=who.tags if who else frozenset(),
         ))
         limits = self._limits
-        keys = scan_keys(batch.batch_id, fields.role, fields.serial, uuid.uuid4().hex, req.ip, req.device_id,
+        keys = scan_keys(batch.batch_id, fields.role, fields.serial, next_scan_id(), req.ip, req.device_id,
                          now // limits.window_seconds)
         tag = device_tag(req.device_id)
         status, count, first_ts, first_adcode, event_id, first_tag = self._script(

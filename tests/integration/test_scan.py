@@ -128,3 +128,25 @@ def test_memory_per_scanned_code_is_small(batch: redis.Redis) -> None:
     assert len(keys - per_code) <= 12  # meta, ranges, bitmap, first-scan buckets, events, rate counters
     assert batch.object("encoding", f"{{b:{BATCH}}}:first:inner:0") == b"listpack"
     assert all(batch.ttl(k) > 0 for k in per_code)  # replay guards expire on their own
+
+
+def test_scan_ids_are_unique_and_a_forked_child_draws_a_new_prefix() -> None:
+    import os
+
+    from rules.scan import next_scan_id
+
+    mine = {next_scan_id() for _ in range(1000)}
+    assert len(mine) == 1000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, ",".join(next_scan_id() for _ in range(1000)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as fh:
+        child = set(fh.read().split(","))
+    assert len(child) == 1000 and not child & mine
+    assert {i[:16] for i in child} != {i[:16] for i in mine}

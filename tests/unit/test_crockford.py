@@ -30,3 +30,20 @@ def test_alphabet_is_qr_alphanumeric() -> None:
     qr_alnum = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
     assert set(crockford.ALPHABET) <= qr_alnum
     assert len(set(crockford.ALPHABET)) == 32
+
+
+@given(st.integers(min_value=0, max_value=(1 << 70) - 1))
+def test_decode_int_agrees_with_the_rfc_4648_decoder(value: int) -> None:
+    import base64
+
+    text = crockford.encode_int(value, 14)
+    std = text.translate(str.maketrans(crockford.ALPHABET, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"))
+    assert crockford.decode_int(text) == int.from_bytes(base64.b32decode("AA" + std), "big")
+
+
+def test_decode_int_refuses_what_is_not_a_canonical_symbol() -> None:
+    import pytest
+
+    for bad in ("U", "I", "L", "O", "a", "-1", "1_0", " 1", "+1"):
+        with pytest.raises(ValueError, match="not canonical"):
+            crockford.decode_int(bad)

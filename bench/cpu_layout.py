@@ -1,0 +1,128 @@
+"""Where the scan benchmark's processes run on this one box.
+
+In production Redis and PostgreSQL are servers of their own (DESIGN §5: REDIS_URL, DATABASE_URL; app nodes
+are stateless gunicorn boxes), so "the scan's throughput on the same server settings as a bare Flask
+endpoint" compares what one app server does with and without the scan's work. On a small box that shares
+its cores with the data tier, the comparison also charges the scan for Redis' own CPU and for the
+scheduler moving four busy processes over two cores, which no production app server pays.
+
+    split   the app server and the load generator on the first half of the CPUs, Redis and PostgreSQL
+            (every task of each) on the other half: the production shape. Every variant gets the same
+            app CPUs; the data-tier CPUs idle while the bare endpoint runs, as a database host would.
+    shared  no pinning: everything may run on every CPU, as on a one-box install.
+
+`pinned(...)` applies a layout and always restores every affinity it changed, including those of
+PostgreSQL backends forked meanwhile (they inherit the postmaster's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+class LayoutError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    app_cpus: frozenset[int]
+    data_cpus: frozenset[int]
+
+    def describe(self) -> str:
+        if self.name == "shared":
+            return f"shared: app, load generator, Redis and PostgreSQL on all {len(self.app_cpus)} CPUs"
+        return (f"split: app + load generator on CPU {_cpus(self.app_cpus)}, Redis + PostgreSQL on CPU "
+                f"{_cpus(self.data_cpus)} (the data tier as its own servers, DESIGN §5)")
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
+
+
+def plan(name: str, cpus: set[int] | frozenset[int] | None = None) -> Layout:
+    available = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
+    if name == "shared":
+        return Layout("shared", frozenset(available), frozenset(available))
+    if name != "split":
+        raise LayoutError(f"unknown layout {name!r}: use split or shared")
+    if len(available) < 2:
+        raise LayoutError("the split layout needs at least 2 CPUs")
+    half = len(available) // 2
+    return Layout("split", frozenset(available[:half]), frozenset(available[half:]))
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def data_tier_tasks(redis_pid: int | None) -> list[int]:
+    """Thread ids of the Redis server and of every local PostgreSQL process."""
+    pids = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _comm(int(e.name)) == "postgres"]
+    if redis_pid:
+        pids.append(redis_pid)
+    tids: list[int] = []
+    for pid in pids:
+        try:
+            tids.extend(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue  # exited meanwhile
+    return tids
+
+
+def unusable(layout: Layout, redis_pid: int | None) -> str | None:
+    """Why `layout` cannot be applied here (None if it can): Redis elsewhere, or not ours to pin."""
+    if layout.name == "shared":
+        return None
+    if not redis_pid or not _tasks(redis_pid):
+        return "Redis is not a process on this machine"
+    for tid in data_tier_tasks(redis_pid):
+        try:
+            os.sched_setaffinity(tid, os.sched_getaffinity(tid))  # a no-op that needs the same rights
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            return f"no permission to set the CPU affinity of process {tid}"
+    return None
+
+
+@contextlib.contextmanager
+def pinned(layout: Layout, redis_pid: int | None) -> Iterator[Layout]:
+    """Apply `layout` to this process (and so to every child it starts from now on) and to the data tier."""
+    if layout.name == "shared":
+        yield layout
+        return
+    own = os.sched_getaffinity(0)
+    saved: dict[int, set[int]] = {}
+    try:
+        for tid in data_tier_tasks(redis_pid):
+            try:
+                saved[tid] = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, layout.data_cpus)
+            except ProcessLookupError:
+                saved.pop(tid, None)
+            except PermissionError as exc:
+                raise LayoutError(f"cannot pin process {tid} ({exc.strerror}); use --layout shared") from None
+        os.sched_setaffinity(0, layout.app_cpus)
+        yield layout
+    finally:
+        os.sched_setaffinity(0, own)
+        fallback = set(own) | set().union(*saved.values()) if saved else set(own)
+        for tid in data_tier_tasks(redis_pid):  # includes backends forked while pinned
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, saved.get(tid, fallback))
+
+
+def _tasks(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
