@@ -31,9 +31,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=secret_key(cfg),
         MAX_CONTENT_LENGTH=64 * 1024,
-        JSON_AS_ASCII=False,
         YIMA=cfg,
     )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8 JSON (Flask 3 ignores JSON_AS_ASCII)
     if cfg.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["yima.db"] = connect_database(cfg)

@@ -2,6 +2,8 @@
 
     POST /bench/bare      the bare-Flask floor: parse the same JSON body, answer a JSON object of about the
                           size of a scan reply, nothing else (no validation, no verification, no Redis).
+    POST /bench/bare-redis the floor of any design with one Redis round trip per scan: /bench/bare plus one
+                          trivial script call (`return 1`) over the scan's own call path (HotScript).
     POST /bench/sql-scan  the "database-per-scan" design a naive platform uses: the same body parsing and
                           the same CPU verification as POST /api/v1/scans (`Scanner.identify`), then one SQL
                           transaction per request: SELECT the code's state row, INSERT an event row,
@@ -32,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.api import MAX_BODY, BadRequest, parse_scan_request, scan_json
 from app.errors import error_response
+from rules.hotscript import HotScript
 from rules.region import default_index
 from rules.scan import FIRST, REPEAT, NotGenuine, Scanner, ScanResult, ScanUnavailable
 
@@ -76,11 +79,26 @@ def ensure_tables(engine: Engine) -> None:
 @bp.record_once
 def _create_tables(state: BlueprintSetupState) -> None:
     ensure_tables(state.app.extensions["yima.db"].engine)
+    state.app.extensions["yima.bench.round_trip"] = HotScript(state.app.extensions["yima.redis"], "return 1")
 
 
 @bp.post("/bare")
 def bare() -> Any:
     """The floor: what Flask alone costs for this body and a reply of the same size."""
+    return _bare_reply()
+
+
+@bp.post("/bare-redis")
+def bare_redis() -> Any:
+    """The bare floor plus the one Redis round trip every scan makes, doing nothing in Redis."""
+    try:
+        current_app.extensions["yima.bench.round_trip"]([], [])
+    except RedisError:
+        return error_response(503, "unavailable", "Redis is unavailable")
+    return _bare_reply()
+
+
+def _bare_reply() -> Any:
     body = request.get_json(silent=True)
     code = body.get("code") if isinstance(body, dict) else None
     return jsonify({

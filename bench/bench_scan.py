@@ -2,9 +2,12 @@
 
     python -m bench.bench_scan [--quick] [--items 300000] [--duration 12] [--open-duration 10]
                                [--models sync:3,gthread:2x4 | none] [--tool auto|wrk|python]
+                               [--layout split|shared] [--no-other-layout]
     python -m bench.bench_scan --export-codes FILE --count N      (codes for loadtests/locustfile.py)
 
-One run, everything on 127.0.0.1 and bounded in time:
+One run, everything on 127.0.0.1 and bounded in time. Steps 3-5 run on the --layout (default split: the
+app server alone on half the CPUs; the load generator, Redis and PostgreSQL pinned to the other half, as
+other machines are in production; see bench/cpu_layout.py), step 6 on the other layout:
 
 1. a temp YIMA_VAR_DIR (keys, logs, load plans), the machine's Redis in a dedicated DB number
    (--redis-url, default redis://127.0.0.1:6379/14, flushed at start and end) and a dedicated PostgreSQL
@@ -14,13 +17,16 @@ One run, everything on 127.0.0.1 and bounded in time:
    signed in process with CodeSigner (inner and outer codes of the batch: 2 × --items distinct codes);
 3. gunicorn with the shipped settings (`--config python:app.gunicorn_conf "app:create_app()"`),
    YIMA_BENCH_ENDPOINTS=1 and the scan rate limits off (one client IP would trip them), then for each of
-   POST /bench/bare, POST /api/v1/scans and POST /bench/sql-scan:
+   POST /bench/bare, POST /api/v1/scans and POST /bench/sql-scan (and, max throughput only,
+   POST /bench/bare-redis: the bare endpoint plus one trivial Redis script call, the floor of any design
+   that goes to Redis once per scan):
    (a) max throughput: closed loop, --connections connections for --duration s after a warm-up;
    (b) latency at half load: open loop at 50 % of that variant's own max for --open-duration s, latency
        measured from each request's scheduled send time (no coordinated omission);
 4. the same scan measurements once more with the limits ON but set very high (the counters are the real
    production path: two INCRs in the scan script);
-5. unless --models none, closed-loop scan throughput under other gunicorn worker models.
+5. unless --models none, closed-loop scan throughput under other gunicorn worker models;
+6. unless --no-other-layout, bare, floor and scan max throughput on the other layout, for comparison.
 
 Every request body is the scan body a phone sends (code, device_id, lat/lng). The code mix is the
 locustfile's: 85 % first scans of distinct genuine codes, 10 % repeats of codes scanned a moment
@@ -88,8 +94,9 @@ TARGET_P99_MS = 10.0
 POSITIONS = ((31.2304, 121.4737), (39.9042, 116.4074), (23.1291, 113.2644), (30.5728, 104.0668),
              (22.5431, 114.0579), (30.2741, 120.1551), (34.3416, 108.9398), (36.0671, 120.3826))
 
-ENDPOINTS = {"bare": "/bench/bare", "scan": "/api/v1/scans", "sql": "/bench/sql-scan"}
-LABELS = {"bare": "bare Flask  POST /bench/bare", "scan": "yima scan   POST /api/v1/scans",
+ENDPOINTS = {"bare": "/bench/bare", "floor": "/bench/bare-redis", "scan": "/api/v1/scans", "sql": "/bench/sql-scan"}
+LABELS = {"bare": "bare Flask  POST /bench/bare", "floor": "bare + 1 Redis round trip",
+          "scan": "yima scan   POST /api/v1/scans",
           "sql": "SQL-per-scan POST /bench/sql-scan", "scan_limits": "yima scan, limits ON (1e9)"}
 
 
@@ -615,8 +622,9 @@ class Model:
 class Server:
     """gunicorn with the shipped config (+ model flags), in its own session; always killed in stop()."""
 
-    def __init__(self, env: dict[str, str], log: Path, model: Model, shipped_workers: int) -> None:
-        self.env, self.log, self.model = env, log, model
+    def __init__(self, env: dict[str, str], log: Path, model: Model, shipped_workers: int,
+                 cpus: frozenset[int] | None = None) -> None:
+        self.env, self.log, self.model, self.cpus = env, log, model, cpus
         self.port = free_port()
         self.workers = model.workers(shipped_workers)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -625,9 +633,11 @@ class Server:
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
         cmd = [gunicorn, "--config", "python:app.gunicorn_conf", "--bind", f"127.0.0.1:{self.port}",
                *self.model.args(), "app:create_app()"]
+        cpus = self.cpus
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -774,9 +784,10 @@ class Bench:
         # Seconds the run may spend repeating measurements that other processes disturbed.
         self.retry_seconds = args.retry_seconds
         self.retried: list[str] = []
+        self.app_cpus: frozenset[int] | None = None  # where servers start (the split layout), None = anywhere
 
     def _bodies(self, variant: str, n: int) -> tuple[Plan | None, list[bytes]]:
-        if variant == "bare":  # the bare endpoint keeps no state: one fixed plan serves every run
+        if variant in ("bare", "floor"):  # these keep no state: one fixed plan serves every run
             if self._bare_bodies is None:
                 position = self.benv.source.position
                 self._bare_bodies = make_plan(self.benv.source, min(n, 50_000), seed=1).bodies
@@ -836,7 +847,7 @@ class Bench:
         env = dict(self.benv.env)
         env["YIMA_SCAN_LIMIT_IP"] = env["YIMA_SCAN_LIMIT_DEVICE"] = str(limits)
         log = self.benv.workdir / f"gunicorn-{model.spec.replace(':', '-')}-{limits}.log"
-        return Server(env, log, model, self.benv.shipped_workers)
+        return Server(env, log, model, self.benv.shipped_workers, self.app_cpus)
 
 
 def event_mix(redis_url: str, batch_id: int, last: int = 3000) -> dict[str, int]:
@@ -912,7 +923,7 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layo
     print(f"{'variant':<32} {'max r/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'bad':>5} |"
           f" {'rate':>6} {'r/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'bad':>5} | CPU us/req at max:"
           f"  app redis    pg  load other")
-    for key in ("bare", "scan", "sql", "scan_limits"):
+    for key in ("bare", "floor", "scan", "sql", "scan_limits"):
         if key in res:
             print(_row(LABELS[key], res[key], half.get(key)))
     print()
@@ -926,6 +937,10 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layo
           f"{_verdict(targets['scan_vs_sql']['pass'])})")
     print(f"  scan p99 @50%  = {p99_half:5.2f} ms (target <= {TARGET_P99_MS:g} ms: "
           f"{_verdict(targets['scan_p99_at_half_ms']['pass'])})")
+    if "floor" in res and res["floor"].rps:
+        fl = res["floor"].rps
+        print(f"  floor / bare   = {fl / bare.rps:5.2f}   (what one trivial Redis round trip costs the bare endpoint); "
+              f"scan / floor = {scan.rps / fl:5.2f}")
     if "limits_on_scan_vs_bare" in targets:
         t = targets["limits_on_scan_vs_bare"]
         line = f"  limits ON: scan / bare = {t['value']:5.2f} ({_verdict(t['pass'])})"
@@ -951,13 +966,16 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layo
         o_layout, pair = other
         b, r = pair["bare"], pair["scan"]
         o_ratio = r.rps / b.rps if b.rps else 0.0
-        other_doc = {"layout": o_layout.name, "scan_vs_bare": round(o_ratio, 3),
+        f_ratio = pair["floor"].rps / b.rps if "floor" in pair and b.rps else 0.0
+        other_doc = {"layout": o_layout.name, "scan_vs_bare": round(o_ratio, 3), "floor_vs_bare": round(f_ratio, 3),
                      **{v: x.as_json() for v, x in pair.items()}}
         print()
         print(f"other layout, {o_layout.describe()} (closed loop, {tool}, {args.duration:g} s each):")
         print(f"  bare {b.rps:6.0f} r/s (app {b.cpu_us('app'):4.0f} us/req)   scan {r.rps:6.0f} r/s "
               f"(app {r.cpu_us('app'):4.0f}, redis {r.cpu_us('redis'):3.0f} us/req)   scan / bare = {o_ratio:5.2f}"
               f"   (for comparison; the targets above are judged on the {layout.name} layout)")
+        if f_ratio:
+            print(f"  bare + 1 Redis round trip {pair['floor'].rps:6.0f} r/s: floor / bare = {f_ratio:5.2f}")
     if retried:
         print(f"  repeated because other processes were busy: {'; '.join(retried)}")
     doc = {
@@ -966,7 +984,8 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layo
         "items": args.items,
         "max": {k: v.as_json() for k, v in res.items()},
         "half": {k: v.as_json() for k, v in half.items()},
-        "ratios": {"scan_vs_bare": round(r_bare, 3), "scan_vs_sql": round(r_sql, 2)},
+        "ratios": {"scan_vs_bare": round(r_bare, 3), "scan_vs_sql": round(r_sql, 2),
+                   **({"floor_vs_bare": round(res["floor"].rps / bare.rps, 3)} if "floor" in res and bare.rps else {})},
         "targets": targets,
         "models": {spec: {v: r.as_json() for v, r in pair.items()} for spec, pair in models},
         "other_layout": other_doc,
@@ -1005,13 +1024,14 @@ def run(args: argparse.Namespace) -> int:
             half[key] = step(f"{label}: open loop {rate:.0f}/s",
                              lambda lb: bench.load(server, variant, args.open_duration, rate=rate, label=lb))
 
-        def max_pair(model: Model, label: str, duration: float) -> dict[str, LoadResult]:
-            """Closed-loop bare and scan throughput of one more server."""
+        def max_pair(model: Model, label: str, duration: float,
+                     variants: tuple[str, ...] = ("bare", "scan")) -> dict[str, LoadResult]:
+            """Closed-loop bare and scan throughput of one more server (and the round-trip floor, if asked)."""
             server = bench.server(model)
             try:
                 server.start()
                 return {v: step(f"{label}: {v} max", lambda lb, v=v: bench.max_throughput(server, v, duration, lb))
-                        for v in ("bare", "scan")}
+                        for v in variants}
             except RuntimeError as exc:
                 print(f"  {label}: skipped ({str(exc).splitlines()[0]})", flush=True)
                 return {}
@@ -1024,12 +1044,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"layout {layout.name} unavailable ({why_not}): measuring the shared layout", flush=True)
             layout = cpu_layout.plan("shared")
         print(f"layout {layout.describe()}", flush=True)
+        bench.app_cpus = layout.app_cpus if layout.name == "split" else None
         with cpu_layout.pinned(layout, benv.redis_pid):
             server = bench.server(shipped, limits=0)
             try:
                 server.start()
                 for v in ("bare", "scan", "sql"):
                     measure(server, v, v, v)
+                    if v == "bare":
+                        res["floor"] = step("floor: max", lambda lb: bench.max_throughput(server, "floor",
+                                                                                          args.duration, lb))
                 mix = event_mix(args.redis_url, benv.batch_id)
             finally:
                 server.stop()
@@ -1053,8 +1077,9 @@ def run(args: argparse.Namespace) -> int:
         other: tuple[cpu_layout.Layout, dict[str, LoadResult]] | None = None
         second = cpu_layout.plan("shared" if layout.name == "split" else "split")
         if not args.no_other_layout and not cpu_layout.unusable(second, benv.redis_pid):
+            bench.app_cpus = second.app_cpus if second.name == "split" else None
             with cpu_layout.pinned(second, benv.redis_pid):
-                other = (second, max_pair(shipped, f"layout {second.name}", args.duration))
+                other = (second, max_pair(shipped, f"layout {second.name}", args.duration, ("bare", "floor", "scan")))
 
         doc = report(benv, args, tool, layout, res, half, models, other, mix, bench.retried)
     missed = [k for k, t in doc["targets"].items() if not t["pass"]]
@@ -1114,8 +1139,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="closed-loop load generator (auto: wrk when on PATH)")
     p.add_argument("--no-limits-run", action="store_true", help="skip the run with rate limits on")
     p.add_argument("--layout", choices=("split", "shared"), default="split",
-                   help="split: app + load generator on half the CPUs, Redis + PostgreSQL on the rest (the targets "
-                        "are judged here); shared: no pinning (see bench/cpu_layout.py)")
+                   help="split: the app server alone on half the CPUs; load generator, Redis and PostgreSQL on the "
+                        "rest (the targets are judged here); shared: no pinning (see bench/cpu_layout.py)")
     p.add_argument("--no-other-layout", action="store_true",
                    help="skip the bare/scan comparison on the other layout")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

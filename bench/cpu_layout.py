@@ -6,13 +6,14 @@ endpoint" compares what one app server does with and without the scan's work. On
 its cores with the data tier, the comparison also charges the scan for Redis' own CPU and for the
 scheduler moving four busy processes over two cores, which no production app server pays.
 
-    split   the app server and the load generator on the first half of the CPUs, Redis and PostgreSQL
-            (every task of each) on the other half: the production shape. Every variant gets the same
-            app CPUs; the data-tier CPUs idle while the bare endpoint runs, as a database host would.
+    split   the app server alone on the first half of the CPUs; the load generator, Redis and PostgreSQL
+            (every task of each) on the other half: the production shape, where clients and the data
+            tier are other machines. Every variant gets the same app CPUs.
     shared  no pinning: everything may run on every CPU, as on a one-box install.
 
-`pinned(...)` applies a layout and always restores every affinity it changed, including those of
-PostgreSQL backends forked meanwhile (they inherit the postmaster's).
+`pinned(...)` pins the data tier and this process (so the load generators it starts) to `rest_cpus` and
+always restores every affinity it changed, including those of PostgreSQL backends forked meanwhile (they
+inherit the postmaster's). The caller starts the app server on `app_cpus`.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ class LayoutError(Exception):
 class Layout:
     name: str
     app_cpus: frozenset[int]
-    data_cpus: frozenset[int]
+    rest_cpus: frozenset[int]
 
     def describe(self) -> str:
         if self.name == "shared":
             return f"shared: app, load generator, Redis and PostgreSQL on all {len(self.app_cpus)} CPUs"
-        return (f"split: app + load generator on CPU {_cpus(self.app_cpus)}, Redis + PostgreSQL on CPU "
-                f"{_cpus(self.data_cpus)} (the data tier as its own servers, DESIGN §5)")
+        return (f"split: the app server alone on CPU {_cpus(self.app_cpus)}; load generator, Redis and PostgreSQL "
+                f"on CPU {_cpus(self.rest_cpus)} (other machines in production, DESIGN §5)")
 
 
 def _cpus(cpus: frozenset[int]) -> str:
@@ -96,7 +97,7 @@ def unusable(layout: Layout, redis_pid: int | None) -> str | None:
 
 @contextlib.contextmanager
 def pinned(layout: Layout, redis_pid: int | None) -> Iterator[Layout]:
-    """Apply `layout` to this process (and so to every child it starts from now on) and to the data tier."""
+    """Pin the data tier and this process (and so every child it starts from now on) to `rest_cpus`."""
     if layout.name == "shared":
         yield layout
         return
@@ -106,12 +107,12 @@ def pinned(layout: Layout, redis_pid: int | None) -> Iterator[Layout]:
         for tid in data_tier_tasks(redis_pid):
             try:
                 saved[tid] = os.sched_getaffinity(tid)
-                os.sched_setaffinity(tid, layout.data_cpus)
+                os.sched_setaffinity(tid, layout.rest_cpus)
             except ProcessLookupError:
                 saved.pop(tid, None)
             except PermissionError as exc:
                 raise LayoutError(f"cannot pin process {tid} ({exc.strerror}); use --layout shared") from None
-        os.sched_setaffinity(0, layout.app_cpus)
+        os.sched_setaffinity(0, layout.rest_cpus)
         yield layout
     finally:
         os.sched_setaffinity(0, own)

@@ -54,6 +54,12 @@ def test_bench_endpoints_answer_on_sqlite(bench_app: Flask) -> None:
     bare = client.post("/bench/bare", json={"code": code, "device_id": "dev-1"})
     assert bare.status_code == 200 and bare.get_json()["code"] == code
 
+    redis_client = bench_app.extensions["yima.redis"]
+    calls = int(redis_client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    floor = client.post("/bench/bare-redis", json={"code": code, "device_id": "dev-1"})
+    assert floor.status_code == 200 and floor.get_json() == bare.get_json()
+    assert int(redis_client.info("commandstats")["cmdstat_evalsha"]["calls"]) >= calls + 1  # it went to Redis
+
     first = client.post("/bench/sql-scan", json={"code": code, "device_id": "dev-1", "adcode": "310101"})
     body = first.get_json()
     assert first.status_code == 200, body

@@ -1,0 +1,38 @@
+"""bench/cpu_layout.pinned on real processes: a stand-in "Redis" child is pinned and everything is restored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from bench import cpu_layout
+
+pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+
+
+def test_pinned_splits_and_restores_every_affinity() -> None:
+    before_self = os.sched_getaffinity(0)
+    stand_in = subprocess.Popen(["sleep", "30"])
+    try:
+        before_child = os.sched_getaffinity(stand_in.pid)
+        before_pg = {t: os.sched_getaffinity(t) for t in cpu_layout.data_tier_tasks(None)}
+        layout = cpu_layout.plan("split")
+        assert cpu_layout.unusable(layout, stand_in.pid) is None
+        with cpu_layout.pinned(layout, stand_in.pid):
+            assert os.sched_getaffinity(0) == layout.rest_cpus
+            assert os.sched_getaffinity(stand_in.pid) == layout.rest_cpus
+            with subprocess.Popen(["sleep", "30"]) as load_child:  # started while pinned: a load generator
+                assert os.sched_getaffinity(load_child.pid) == layout.rest_cpus
+                load_child.kill()
+        assert os.sched_getaffinity(0) == before_self
+        assert os.sched_getaffinity(stand_in.pid) == before_child
+        for tid, cpus in before_pg.items():
+            try:
+                assert os.sched_getaffinity(tid) == cpus
+            except ProcessLookupError:
+                continue  # a PostgreSQL backend that ended meanwhile
+    finally:
+        stand_in.kill()
+        stand_in.wait()
