@@ -1,10 +1,13 @@
 """gunicorn settings shared by `make run` and deploy/ (values here are defaults; flags override)."""
 
-# Chosen by `make bench-scan` on the 2-core box (2026-11-23), scans/s at saturation and p99 at half of it:
-# sync:2 2,309-2,646/s, p99 3.9-8 ms; sync:5 (gunicorn's 2 x cores + 1) 2,095-2,766/s, p99 15 ms;
-# gthread 2x4 unstable run to run; gevent 2x100 at best 10-30 % more but p99 70-300 ms under saturation
-# and a monkey-patching dependency. With Redis on another host (one network round trip per scan) more
-# sync workers per core should pay off: measure there before changing this.
+# Chosen by `make bench-scan` on the 2-core box, scans/s at saturation and p99 at half of it.
+# 2026-11-23, everything on both cores: sync:2 2,309-2,646/s, p99 3.9-8 ms; sync:5 (gunicorn's 2 x cores
+# + 1) 2,095-2,766/s, p99 15 ms; gevent 2x100 at best 10-30 % more, p99 70-300 ms under saturation and a
+# monkey-patching dependency. 2026-12-01, the app alone on one core (Redis, PostgreSQL and the load
+# generator on the other), scan / bare: sync:2 0.57-0.65, sync:4 0.60-0.64 with a saturated p99 of
+# 85-135 ms, gthread 2x4 0.53-0.64 (keep-alive: 5-20 % more of both), gevent 2x100 0.52-0.58. None is
+# clearly better, so the conservative sync baseline stays. With Redis on another host (a network round
+# trip per scan) more sync workers per core should pay off: measure there before changing this.
 workers = 2
 worker_class = "sync"
 timeout = 30
