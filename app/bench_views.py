@@ -77,7 +77,7 @@ def ensure_tables(engine: Engine) -> None:
 
 
 @bp.record_once
-def _create_tables(state: BlueprintSetupState) -> None:
+def _set_up(state: BlueprintSetupState) -> None:
     ensure_tables(state.app.extensions["yima.db"].engine)
     state.app.extensions["yima.bench.round_trip"] = HotScript(state.app.extensions["yima.redis"], "return 1")
 

@@ -55,6 +55,7 @@ import select
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -893,9 +894,7 @@ def report(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layo
            other: tuple[cpu_layout.Layout, dict[str, LoadResult]] | None, mix: dict[str, int],
            retried: list[str]) -> dict[str, Any]:
     scan, bare, sql = res["scan"], res["bare"], res["sql"]
-    pair_ratios = sorted(s.rps / b.rps for b, s in pairs if b.rps) or [scan.rps / bare.rps if bare.rps else 0.0]
-    r_bare = pair_ratios[len(pair_ratios) // 2] if len(pair_ratios) % 2 else (
-        sum(pair_ratios[len(pair_ratios) // 2 - 1:len(pair_ratios) // 2 + 1]) / 2)
+    r_bare = statistics.median([s.rps / b.rps for b, s in pairs if b.rps] or [0.0])
     r_sql = scan.rps / sql.rps if sql.rps else float("inf")
     p99_half = half["scan"].latencies_ms["p99"]
     targets = {
@@ -1052,7 +1051,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"layout {layout.name} unavailable ({why_not}): measuring the shared layout", flush=True)
             layout = cpu_layout.plan("shared")
         print(f"layout {layout.describe()}", flush=True)
-        bench.app_cpus = layout.app_cpus if layout.name == "split" else None
+        bench.app_cpus = layout.server_cpus
         with cpu_layout.pinned(layout, benv.redis_pid):
             server = bench.server(shipped, limits=0)
             try:
@@ -1093,7 +1092,7 @@ def run(args: argparse.Namespace) -> int:
         other: tuple[cpu_layout.Layout, dict[str, LoadResult]] | None = None
         second = cpu_layout.plan("shared" if layout.name == "split" else "split")
         if not args.no_other_layout and not cpu_layout.unusable(second, benv.redis_pid):
-            bench.app_cpus = second.app_cpus if second.name == "split" else None
+            bench.app_cpus = second.server_cpus
             with cpu_layout.pinned(second, benv.redis_pid):
                 other = (second, max_pair(shipped, f"layout {second.name}", args.duration, ("bare", "floor", "scan")))
 

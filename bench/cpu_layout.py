@@ -34,6 +34,11 @@ class Layout:
     app_cpus: frozenset[int]
     rest_cpus: frozenset[int]
 
+    @property
+    def server_cpus(self) -> frozenset[int] | None:
+        """Where to start the app server: its own CPUs when split, anywhere (None) when shared."""
+        return self.app_cpus if self.name == "split" else None
+
     def describe(self) -> str:
         if self.name == "shared":
             return f"shared: app, load generator, Redis and PostgreSQL on all {len(self.app_cpus)} CPUs"
@@ -70,13 +75,7 @@ def data_tier_tasks(redis_pid: int | None) -> list[int]:
     pids = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _comm(int(e.name)) == "postgres"]
     if redis_pid:
         pids.append(redis_pid)
-    tids: list[int] = []
-    for pid in pids:
-        try:
-            tids.extend(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-        except OSError:
-            continue  # exited meanwhile
-    return tids
+    return [tid for pid in pids for tid in _tasks(pid)]
 
 
 def unusable(layout: Layout, redis_pid: int | None) -> str | None:
@@ -116,13 +115,14 @@ def pinned(layout: Layout, redis_pid: int | None) -> Iterator[Layout]:
         yield layout
     finally:
         os.sched_setaffinity(0, own)
-        fallback = set(own) | set().union(*saved.values()) if saved else set(own)
+        fallback = set(own).union(*saved.values())
         for tid in data_tier_tasks(redis_pid):  # includes backends forked while pinned
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(tid, saved.get(tid, fallback))
 
 
 def _tasks(pid: int) -> list[int]:
+    """Thread ids of a process ([] if it exited)."""
     try:
         return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
     except OSError:

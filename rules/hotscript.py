@@ -17,10 +17,11 @@ the rest:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hiredis import pack_command
@@ -35,6 +36,11 @@ def _forget_connections_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+def _with_retry(conn: Any, do: Callable[[], Any]) -> Any:
+    """`do()` under the connection's own retry policy, reconnecting after each failure."""
+    return conn.retry.call_with_retry(do, lambda _error: conn.disconnect())
 
 
 class HotScript:
@@ -56,12 +62,13 @@ class HotScript:
             conn = self._idle.pop()
         except IndexError:
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
+        send = functools.partial(self._send, conn, command)
         try:
             try:
-                return conn.retry.call_with_retry(lambda: self._send(conn, command), lambda _e: conn.disconnect())
+                return _with_retry(conn, send)
             except NoScriptError:
-                conn.retry.call_with_retry(lambda: self._load(conn), lambda _e: conn.disconnect())
-                return conn.retry.call_with_retry(lambda: self._send(conn, command), lambda _e: conn.disconnect())
+                _with_retry(conn, lambda: self._load(conn))
+                return _with_retry(conn, send)
         finally:
             # After a socket error redis-py has already disconnected it: the next call reconnects.
             self._idle.append(conn)
