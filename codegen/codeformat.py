@@ -24,6 +24,7 @@ CODE_LENGTH = 28
 HEADER_SYMBOLS = 14
 TAG_SYMBOLS = 14
 TAG_BITS = TAG_SYMBOLS * 5
+TAG_MASK = (1 << TAG_BITS) - 1
 MAX_KEY_ID = (1 << 5) - 1
 MAX_BATCH_ID = (1 << 28) - 1
 MAX_SERIAL = (1 << 30) - 1
@@ -39,7 +40,7 @@ class Role(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _ROLE_LABELS[self]  # a table: Enum.name is a descriptor call, and this runs on every scan
 
     @classmethod
     def parse(cls, name: str) -> Role:
@@ -47,6 +48,10 @@ class Role(IntEnum):
             return cls[name.upper()]
         except KeyError:
             raise ValueError(f"unknown role {name!r}: use inner, outer, case or pallet") from None
+
+
+_ROLES = tuple(Role)  # by value
+_ROLE_LABELS = tuple(role.name.lower() for role in _ROLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,28 +99,30 @@ def encode(batch_key: bytes, *, role: Role, key_id: int, batch_id: int, serial: 
 
 def parse(text: str) -> tuple[CodeFields, str]:
     """Read the header of a code without checking its tag; returns the fields and the canonical text."""
-    fields, canonical, _header = _parse(text)
+    fields, canonical, _header, _tag_value = _parse(text)
     return fields, canonical
 
 
-def _parse(text: str) -> tuple[CodeFields, str, int]:
+def _parse(text: str) -> tuple[CodeFields, str, int, int]:
+    """(fields, canonical text, header, tag): the whole code is decoded once, as one 140-bit number."""
     if len(text) != CODE_LENGTH:
         raise CodeError(CodeError.MALFORMED, f"a code has {CODE_LENGTH} symbols, this has {len(text)}")
     canonical = crockford.normalise(text)
     if canonical is None:
         raise CodeError(CodeError.MALFORMED, "a code holds only the symbols 0-9 and A-Z without U")
-    header = crockford.decode_int(canonical[:HEADER_SYMBOLS])
+    value = crockford.decode_canonical(canonical)
+    header = value >> TAG_BITS
     version = header >> 65
     if version != VERSION:
         raise CodeError(CodeError.UNSUPPORTED, f"code format version {version} is not supported")
     fields = CodeFields(
         version=version,
-        role=Role((header >> 63) & 0b11),
+        role=_ROLES[(header >> 63) & 0b11],
         key_id=(header >> 58) & MAX_KEY_ID,
         batch_id=(header >> 30) & MAX_BATCH_ID,
         serial=header & MAX_SERIAL,
     )
-    return fields, canonical, header
+    return fields, canonical, header, value & TAG_MASK
 
 
 def verify(text: str, key_for: Callable[[int, int], bytes | None]) -> CodeFields:
@@ -124,13 +131,22 @@ def verify(text: str, key_for: Callable[[int, int], bytes | None]) -> CodeFields
     `key_for` returns None when it holds no key for that pair (another batch's ticket, an unknown key id).
     The tag comparison is constant-time.
     """
-    fields, canonical, header = _parse(text)  # the header is decoded once, here
+    return verify_canonical(text, key_for)[0]
+
+
+def verify_canonical(text: str, key_for: Callable[[int, int], bytes | None]) -> tuple[CodeFields, str]:
+    """`verify`, also returning the canonical text (upper case, aliases I/L/O folded): the one spelling
+    under which a code is counted, drawn and stored, however it was typed."""
+    fields, canonical, header, tag = _parse(text)
     batch_key = key_for(fields.key_id, fields.batch_id)
     if batch_key is None:
         raise CodeError(CodeError.UNKNOWN_KEY, f"no key for key id {fields.key_id}, batch {fields.batch_id}")
-    if not hmac.compare_digest(_tag(batch_key, header), canonical[HEADER_SYMBOLS:]):
+    # The tag is the MAC's first 70 bits. Compared as bits, so the MAC is never turned into text: the
+    # MAC's first 9 bytes against the code's 70 bits followed by the MAC's own last 2 bits.
+    mac = hmac.digest(batch_key, header.to_bytes(9, "big"), sha256)[:9]
+    if not hmac.compare_digest(mac, (tag << 2 | mac[8] & 0b11).to_bytes(9, "big")):
         raise CodeError(CodeError.FORGED, "the code's signature does not match: not a genuine code")
-    return fields
+    return fields, canonical
 
 
 def extract_code(code_or_url: str) -> str:

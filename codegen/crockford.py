@@ -49,6 +49,11 @@ def decode_int(symbols: str) -> int:
     return int(symbols.translate(_TO_PY_DIGITS), 32)
 
 
+def decode_canonical(symbols: str) -> int:
+    """Decode what `normalise` returned (it has checked every symbol) without checking again."""
+    return int(symbols.translate(_TO_PY_DIGITS), 32)
+
+
 def encode_bytes_prefix(data: bytes, length: int) -> str:
     """The first `length` symbols of `data` read as a bit string (5*length <= 8*len(data))."""
     return base64.b32encode(data).translate(_TO_CROCKFORD)[:length].decode("ascii")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from codegen.batch_state import batch_keys, events_key
-from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify
+from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify_canonical
 from rules.campaign import CompiledCampaign
 from rules.draw import Drawer, DrawResult
 from rules.hotscript import HotScript
@@ -236,15 +236,14 @@ class Scanner:
     def identify(self, text: str) -> tuple[str, CodeFields, BatchFacts]:
         """Verify a code and find its batch (CPU + cache); raise NotGenuine otherwise."""
         try:
-            code = extract_code(text)
-            fields = verify(code, self._keys)
+            fields, code = verify_canonical(extract_code(text), self._keys)
         except CodeError as exc:
             raise NotGenuine(exc.reason, str(exc)) from None
         batch = self._batches.get(fields.batch_id)
         limit = batch.serial_limit(fields.role) if batch else 0
         if batch is None or (limit is not None and fields.serial >= limit):
             raise NotGenuine("unknown_batch", "this code belongs to no batch we know")
-        return code.upper(), fields, batch
+        return code, fields, batch
 
     def locate(self, req: ScanRequest) -> Region | None:
         if req.adcode:

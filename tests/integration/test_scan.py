@@ -150,3 +150,15 @@ def test_scan_ids_are_unique_and_a_forked_child_draws_a_new_prefix() -> None:
         child = set(fh.read().split(","))
     assert len(child) == 1000 and not child & mine
     assert {i[:16] for i in child} != {i[:16] for i in mine}
+
+
+def test_a_code_typed_with_alias_letters_is_counted_and_stored_as_the_same_code(batch: redis.Redis) -> None:
+    scanner = make_scanner(batch)
+    genuine = next(c for c in (code(s) for s in range(20, 60)) if "0" in c[1:] and "1" in c[1:])
+    typed = genuine[0] + genuine[1:].replace("0", "o").replace("1", "L")  # what a consumer copies by hand
+    first = scanner.scan(ScanRequest(genuine))
+    again = scanner.scan(ScanRequest(typed))
+    assert (first.code, again.code) == (genuine, genuine)
+    assert (again.status, again.scan_count) == ("repeat", 2)
+    stored = [e[1][b"code"].decode() for e in batch.xrange(events_key(BATCH))]
+    assert stored == [genuine, genuine]
