@@ -6,6 +6,7 @@ time a process meets a batch (its metadata is then read once and cached).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import itertools
@@ -181,20 +182,28 @@ class KeyCache:
             return key
 
 
-def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, device: str, window: int) -> list[str]:
-    """KEYS for scan.lua, in its documented order; all share the batch's hash tag."""
+@functools.lru_cache(maxsize=4096)
+def _batch_role_keys(batch_id: int, role: str) -> tuple[str, str, str, str, str, str, str]:
+    """The keys of one batch and role that every scan names alike, built once."""
     tag = f"{{b:{batch_id}}}"
     _meta, active, void = batch_keys(batch_id)
+    return (tag, f"{tag}:rl:none", active, void, f"{tag}:seen:{role}", f"{tag}:repeats", events_key(batch_id))
+
+
+def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, device: str, window: int) -> list[str]:
+    """KEYS for scan.lua, in its documented order; all share the batch's hash tag."""
+    label = role.label
+    tag, none, active, void, seen, repeats, events = _batch_role_keys(batch_id, label)
     return [
         f"{tag}:req:{scan_id}",
-        f"{tag}:rl:ip:{ip}:{window}" if ip else f"{tag}:rl:none",
-        f"{tag}:rl:dev:{device}:{window}" if device else f"{tag}:rl:none",
+        f"{tag}:rl:ip:{ip}:{window}" if ip else none,
+        f"{tag}:rl:dev:{device}:{window}" if device else none,
         active,
         void,
-        f"{tag}:seen:{role.label}",
-        f"{tag}:first:{role.label}:{serial // FIRST_BUCKET}",
-        f"{tag}:repeats",
-        events_key(batch_id),
+        seen,
+        f"{tag}:first:{label}:{serial // FIRST_BUCKET}",
+        repeats,
+        events,
     ]
 
 
@@ -278,7 +287,7 @@ class Scanner:
                 limits.window_seconds, limits.replay_seconds,
                 code, batch.batch_id, req.ip, req.device_id, member,
                 batch.sale_serial(fields.role, fields.serial), tag,
-                matcher.version, ",".join(str(c.id) for c in campaigns),
+                matcher.version, ",".join([str(c.id) for c in campaigns]) if campaigns else "",
             ],
         )
         status, first_ts, first_adcode = _text(status), _text(first_ts), _text(first_adcode)
