@@ -12,6 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from rules import hotscript
 from rules.hotscript import HotScript
 from tests.conftest import REDIS_TEST_URL
 
@@ -120,3 +121,22 @@ def test_close_drops_the_connection(redis_client: redis.Redis) -> None:
     script.close()
     assert not conn.is_connected
     assert script(["{t}:n"], ["a", 1])[0] == 2  # reconnects on demand
+
+
+@pytest.mark.parametrize("exchange", [hotscript._exchange, hotscript._public_exchange], ids=["direct", "public-api"])
+def test_both_exchanges_reply_load_and_raise_alike(redis_client: redis.Redis, exchange) -> None:  # type: ignore[no-untyped-def]
+    script = HotScript(redis_client, ECHO)
+    script._exchange = exchange
+    assert script(["{t}:n"], ["a", 1]) == [1, b"a", 2]
+    redis_client.script_flush()
+    assert script(["{t}:n"], ["b", 2]) == [2, b"b", 4]  # NOSCRIPT → load → again
+    failing = HotScript(redis_client, "return redis.call('INCR', KEYS[1])")
+    failing._exchange = exchange
+    redis_client.set("{t}:s", "x")
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        failing(["{t}:s"], [])
+    assert failing(["{t}:n"], []) == 3  # the connection that carried the error is still usable
+
+
+def test_the_direct_exchange_is_chosen_for_redis_py_connections(redis_client: redis.Redis) -> None:
+    assert HotScript(redis_client, ECHO)._exchange is hotscript._exchange
