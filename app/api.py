@@ -20,8 +20,10 @@ from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResul
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_BODY = 4096
-_DEVICE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_ADCODE = re.compile(r"^\d{6}$")
+# fullmatch, ASCII only: "$" alone would let a trailing newline through, and \d any script's digits.
+_DEVICE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_ADCODE = re.compile(r"[0-9]{6}")
+_FIELDS = frozenset({"code", "lat", "lng", "adcode", "device_id", "member_token"})
 
 
 class BadRequest(Exception):
@@ -45,7 +47,7 @@ def _string(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None, ma
         return None
     if not isinstance(value, str) or not value or len(value) > max_len:
         raise BadRequest(f"{name} must be a non-empty string of at most {max_len} characters")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise BadRequest(f"{name} has an invalid format")
     return value
 
@@ -53,7 +55,7 @@ def _string(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None, ma
 def parse_scan_request(body: Any) -> ScanRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    unknown = set(body) - {"code", "lat", "lng", "adcode", "device_id", "member_token"}
+    unknown = body.keys() - _FIELDS
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
     code = _string(body, "code", None, MAX_INPUT_LENGTH)

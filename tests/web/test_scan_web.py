@@ -108,6 +108,9 @@ def test_scan_api_answers_with_the_same_facts(demo) -> None:  # type: ignore[no-
         ({"code": "x", "lat": 10}, 400, "invalid_request"),
         ({"code": "x", "adcode": "12"}, 400, "invalid_request"),
         ({"code": "x", "device_id": "bad id!"}, 400, "invalid_request"),
+        ({"code": "x", "device_id": "dev-1\n"}, 400, "invalid_request"),  # "$" would let the newline in
+        ({"code": "x", "adcode": "110101\n"}, 400, "invalid_request"),
+        ({"code": "x", "adcode": "١١٠١٠١"}, 400, "invalid_request"),  # digits, but not ASCII ones
         ({"code": "x", "extra": 1}, 400, "invalid_request"),
         ([1, 2], 400, "invalid_request"),
     ],
