@@ -6,7 +6,9 @@
 # monkey-patching dependency. 2026-12-01, the app alone on one core (Redis, PostgreSQL and the load
 # generator on the other), scan / bare: sync:2 0.57-0.65, sync:4 0.60-0.64 with a saturated p99 of
 # 85-135 ms, gthread 2x4 0.53-0.64 (keep-alive: 5-20 % more of both), gevent 2x100 0.52-0.58. None is
-# clearly better, so the conservative sync baseline stays. With Redis on another host (a network round
+# clearly better, so the conservative sync baseline stays. 2026-12-02, same layout, alternating runs:
+# gthread 1x4 raises bare and scan alike (scan / bare 0.59-0.64 against sync:2's 0.58-0.64); sync:4
+# 0.59 with a saturated p99 of 60-90 ms; SCHED_BATCH workers no different. With Redis on another host (a network round
 # trip per scan) more sync workers per core should pay off: measure there before changing this.
 workers = 2
 worker_class = "sync"
