@@ -8,8 +8,9 @@
 # 85-135 ms, gthread 2x4 0.53-0.64 (keep-alive: 5-20 % more of both), gevent 2x100 0.52-0.58. None is
 # clearly better, so the conservative sync baseline stays. 2026-12-02, same layout, alternating runs:
 # gthread 1x4 raises bare and scan alike (scan / bare 0.59-0.64 against sync:2's 0.58-0.64); sync:4
-# 0.59 with a saturated p99 of 60-90 ms; SCHED_BATCH workers no different. With Redis on another host (a network round
-# trip per scan) more sync workers per core should pay off: measure there before changing this.
+# 0.59 with a saturated p99 of 60-90 ms; SCHED_BATCH workers no different. With Redis on another host
+# (a network round trip per scan) more sync workers per core should pay off: measure there before
+# changing this.
 workers = 2
 worker_class = "sync"
 timeout = 30
