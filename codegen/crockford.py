@@ -46,7 +46,7 @@ def decode_int(symbols: str) -> int:
     """Decode canonical symbols (see `normalise`) to an integer."""
     if not _VALID.issuperset(symbols):  # int() would also take "_", signs, spaces and the letters U, I, L, O
         raise ValueError(f"not canonical base32 symbols: {symbols!r}")
-    return int(symbols.translate(_TO_PY_DIGITS), 32)
+    return decode_canonical(symbols)
 
 
 def decode_canonical(symbols: str) -> int:
