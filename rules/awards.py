@@ -8,13 +8,13 @@ its budget; otherwise the award is stored void with the reason, so it is never p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from rules.campaign import parse_definition
+from rules.campaign import Definition, InvalidCampaign, parse_definition
 from rules.draw import awards_key
 from rules.models import Award, Campaign, CouponCode
 
@@ -37,14 +37,15 @@ def register_award_streams(redis: Any, campaign_ids: list[int]) -> None:
 class AwardSink:
     registry = AWARD_STREAMS
 
-    def __init__(self) -> None:
-        self._budgets: dict[int, int] = {}
-
     def row(self, stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
         f = {_text(k): _text(v) for k, v in data.items()}
         campaign_id = campaign_of(stream)
+        # A receipt's restored award keeps the id it was drawn under, so a second restore stores nothing.
+        award_id = f.get("award_id") or f"{campaign_id}-{entry_id}"
+        if not award_id.startswith(f"{campaign_id}-") or len(award_id) > 48:
+            raise ValueError(f"award id {award_id!r} does not belong to campaign {campaign_id}")
         return {
-            "id": f"{campaign_id}-{entry_id}",
+            "id": award_id,
             "campaign_id": campaign_id,
             "code": f["code"][:28],
             "batch_id": int(f["batch"]),
@@ -61,47 +62,85 @@ class AwardSink:
             "ingested_at": datetime.now(UTC),
         }
 
-    def _budget(self, session: Session, campaign_id: int) -> int | None:
-        row = session.get(Campaign, campaign_id, with_for_update=True)  # one ledger writer per campaign
-        if row is None:
-            return None
-        return int(parse_definition(row.definition).budget_fen)
-
-    def _one_per_code(self, session: Session, campaign_id: int) -> bool:
-        row = session.get(Campaign, campaign_id)
-        return bool(row is None or row.definition.get("caps", {}).get("one_per_code", True))
-
     def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
         new = 0
+        definitions: dict[int, Definition | None] = {}
         for row in sorted(rows, key=lambda r: r["id"]):
             if session.get(Award, row["id"]) is not None:
                 continue  # redelivered: stored before
             campaign_id = row["campaign_id"]
-            claim = row["code"] if self._one_per_code(session, campaign_id) else row["id"]
-            budget = self._budget(session, campaign_id)
-            status, reason = Award.VALID, ""
-            taken = session.scalar(select(Award.id).where(
-                Award.campaign_id == campaign_id, Award.claim == claim, Award.status == Award.VALID))
-            spent = session.scalar(select(func.coalesce(func.sum(Award.amount_fen), 0)).where(
-                Award.campaign_id == campaign_id, Award.status == Award.VALID)) or 0
-            if budget is None:
-                status, reason = Award.VOID, "unknown campaign"
-            elif taken is not None:
-                status, reason = Award.VOID, f"code already awarded by {taken} (Redis lost the claim?)"
-            elif spent + row["amount_fen"] > budget:
-                status, reason = Award.VOID, f"over budget: {spent} + {row['amount_fen']} > {budget} fen"
+            if campaign_id not in definitions:
+                definitions[campaign_id] = _definition(session, campaign_id)
+            d = definitions[campaign_id]
+            claim = row["code"] if d is None or d.one_per_code else row["id"]
+            reason = "unknown campaign" if d is None else refusal(session, d, row, claim)
             coupon = None
             if row["coupon"]:
                 coupon = session.scalar(select(CouponCode).where(
                     CouponCode.campaign_id == campaign_id, CouponCode.code == row["coupon"]))
-                if status == Award.VALID and (coupon is None or coupon.status != CouponCode.AVAILABLE):
-                    status, reason = Award.VOID, f"coupon {row['coupon']!r} unknown or already handed out"
-            session.add(Award(**row, claim=claim, status=status, void_reason=reason))
+                if not reason and (coupon is None or coupon.status != CouponCode.AVAILABLE):
+                    reason = f"coupon {row['coupon']!r} unknown or already handed out"
+            status = Award.VOID if reason else Award.VALID
+            session.add(Award(**row, claim=claim, status=status, void_reason=reason[:200]))
             if coupon is not None and status == Award.VALID:
                 coupon.status, coupon.award_id = CouponCode.ASSIGNED, row["id"]
             session.flush()
             new += 1
         return new
+
+
+def _definition(session: Session, campaign_id: int) -> Definition | None:
+    row = session.get(Campaign, campaign_id, with_for_update=True)  # one ledger writer per campaign
+    if row is None:
+        return None
+    try:
+        return parse_definition(row.definition)
+    except InvalidCampaign:
+        return None
+
+
+def local_day(d: Definition, at: datetime) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the campaign's local calendar day holding `at` (as the draw counts days)."""
+    offset = timedelta(minutes=d.utc_offset_minutes)
+    local = at.astimezone(UTC) + offset
+    start = datetime(local.year, local.month, local.day, tzinfo=UTC) - offset
+    return start, start + timedelta(days=1)
+
+
+def refusal(session: Session, d: Definition, row: dict[str, Any], claim: str) -> str:
+    """Why SQL refuses this award ("" when it is valid): the same limits the draw enforces in Redis.
+
+    Redis decides fast; these checks hold when Redis lost writes and granted beyond them.
+    """
+    campaign_id, amount = row["campaign_id"], row["amount_fen"]
+    valid = (Award.campaign_id == campaign_id, Award.status == Award.VALID)
+    taken = session.scalar(select(Award.id).where(*valid, Award.claim == claim))
+    if taken is not None:
+        return f"code already awarded by {taken} (Redis lost the claim?)"
+    day = local_day(d, row["awarded_at"])
+    today = (Award.awarded_at >= day[0], Award.awarded_at < day[1])
+    if amount:
+        spent = session.scalar(select(func.coalesce(func.sum(Award.amount_fen), 0)).where(*valid)) or 0
+        if spent + amount > d.budget_fen:
+            return f"over budget: {spent} + {amount} > {d.budget_fen} fen"
+        if d.daily_budget_fen is not None:
+            spent_today = session.scalar(
+                select(func.coalesce(func.sum(Award.amount_fen), 0)).where(*valid, *today)) or 0
+            if spent_today + amount > d.daily_budget_fen:
+                return f"over the daily budget: {spent_today} + {amount} > {d.daily_budget_fen} fen"
+    prize = next((p for p in d.prizes if p.index == row["prize_index"]), None)
+    if prize is None:
+        return ""  # the consolation (no quantities), or a prize since removed from the table
+    of_prize = (*valid, Award.prize_index == prize.index)
+    if prize.total is not None:
+        given = session.scalar(select(func.count()).select_from(Award).where(*of_prize)) or 0
+        if given >= prize.total:
+            return f"prize {prize.index} is out: {given} of {prize.total} given"
+    if prize.daily is not None:
+        given = session.scalar(select(func.count()).select_from(Award).where(*of_prize, *today)) or 0
+        if given >= prize.daily:
+            return f"prize {prize.index} is out today: {given} of {prize.daily} given"
+    return ""
 
 
 def init_missing_counters(session: Session, redis: Any, campaign_ids: list[int]) -> list[int]:

@@ -167,6 +167,12 @@ class Definition:
     consolation: Prize | None
 
     @property
+    def utc_offset_minutes(self) -> int:
+        """The campaign's UTC offset, fixed for its window: the offset in force when it starts."""
+        offset = self.starts_at.astimezone(ZoneInfo(self.timezone)).utcoffset()
+        return int(offset.total_seconds() // 60) if offset else 0
+
+    @property
     def worst_case_fen(self) -> int | None:
         """Most the prize quantities could pay in cash; None when a cash prize has no total quantity."""
         top = max([1.0, *self.tier_multipliers.values()])
@@ -416,11 +422,10 @@ def parse_definition(doc: Any) -> Definition:
 
 def compile_campaign(campaign_id: int, version: int, d: Definition, *, brand_id: int,
                      product_ids: frozenset[int] | None) -> CompiledCampaign:
-    offset = d.starts_at.astimezone(ZoneInfo(d.timezone)).utcoffset()
     return CompiledCampaign(
         id=campaign_id, name=d.name, brand_id=brand_id, priority=d.priority, exclusive=d.exclusive,
         starts_at=d.starts_at.timestamp(), ends_at=d.ends_at.timestamp(), daily_minutes=d.daily_minutes,
-        utc_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
+        utc_offset_minutes=d.utc_offset_minutes,
         product_ids=product_ids, batch_ids=frozenset(d.batches) if d.batches else None,
         serial_ranges=d.serials, roles=frozenset(d.roles), region_include=d.region_include,
         region_exclude=d.region_exclude, audience=d.audience, tiers=frozenset(d.tiers) if d.tiers else None,

@@ -16,7 +16,7 @@ from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_sche
 from rules.awards import AwardSink, reconcile, register_award_streams
 from rules.campaign_store import compile_row, save_campaign, set_status
 from rules.drain import Drainer
-from rules.draw import WON, Drawer
+from rules.draw import WON, Drawer, campaign_day
 from rules.models import Award
 from rules.region import default_index
 
@@ -190,3 +190,54 @@ def test_coupon_pool_hands_out_each_code_once(redis_client: redis.Redis, session
         upload_coupons(s, redis_client, c.id, 0, ["ok", "has space"])
     with pytest.raises(Exception, match="is not a coupon"), transaction(sessions) as s:
         upload_coupons(s, redis_client, c.id, 5, ["X"])
+
+
+def test_sql_refuses_awards_beyond_a_prizes_total_after_redis_lost_its_counts(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    c = make_campaign(sessions, redis_client, budget={"total_fen": 1_000_000},
+                      prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0, "total": 50}])
+    drawer = Drawer(redis_client)
+    for i in range(50):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW)
+    # An older AOF comes back: the prize's count is 20 lower than what was given, so Redis grants 20 more.
+    redis_client.hincrby(f"{{c:{c.id}}}:qty", 0, -20)
+    won = [drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW) for i in range(50, 80)]
+    assert sum(w.outcome == WON for w in won) == 20
+    drain_all(redis_client, sessions)
+    rows = ledger(sessions)
+    assert len(rows) == 70 and sum(r.status == "valid" for r in rows) == 50
+    assert {r.void_reason for r in rows if r.status == "void"} == {"prize 0 is out: 50 of 50 given"}
+
+
+def test_sql_refuses_awards_beyond_a_prizes_daily_quantity_and_the_daily_budget(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    c = make_campaign(sessions, redis_client, budget={"total_fen": 1_000_000, "daily_fen": 2_000},
+                      prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 0.5, "daily": 10},
+                              {"kind": "points", "points": 5, "weight": 0.5, "daily": 3}])
+    drawer = Drawer(redis_client)
+    day = f"{{c:{c.id}}}:qty:" + campaign_day(c, NOW)
+    for i in range(60):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW)
+        redis_client.delete(day, f"{{c:{c.id}}}:spent:" + campaign_day(c, NOW))  # Redis keeps losing today's counts
+    tomorrow = NOW + 86_400
+    for i in range(60, 70):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=tomorrow)
+    drain_all(redis_client, sessions)
+    rows = ledger(sessions)
+    valid = [r for r in rows if r.status == "valid"]
+    first_day = [r for r in valid if r.awarded_at.timestamp() < NOW + 3600]
+    assert sum(r.kind == "cash" for r in first_day) == 10 and sum(r.kind == "points" for r in first_day) == 3
+    reasons = {r.void_reason.split(":")[0] for r in rows if r.status == "void"}
+    assert reasons == {"prize 0 is out today", "prize 1 is out today"}
+    assert any(r.awarded_at.timestamp() >= tomorrow - 1 for r in valid)  # a new day counts afresh
+
+
+def test_sql_refuses_cash_beyond_the_daily_budget(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    c = make_campaign(sessions, redis_client, budget={"total_fen": 1_000_000, "daily_fen": 1_000},
+                      prizes=[{"kind": "cash", "min_fen": 300, "max_fen": 300, "weight": 1.0}])
+    drawer = Drawer(redis_client)
+    for i in range(8):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW)
+        redis_client.delete(f"{{c:{c.id}}}:spent:" + campaign_day(c, NOW))
+    drain_all(redis_client, sessions)
+    rows = ledger(sessions)
+    assert len(rows) == 8 and sum(r.amount_fen for r in rows if r.status == "valid") == 900
+    assert all(r.void_reason.startswith("over the daily budget: 900 + 300 > 1000") for r in rows[3:])
