@@ -14,16 +14,19 @@ from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.draw import DrawResult
 from rules.members import InvalidMemberToken
+from rules.receipts import MAX_LENGTH as RECEIPT_LENGTH
+from rules.receipts import InvalidReceipt
 from rules.region import Region
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-MAX_BODY = 4096
+MAX_BODY = 8192
 # fullmatch, ASCII only: "$" alone would let a trailing newline through, and \d any script's digits.
 _DEVICE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _ADCODE = re.compile(r"[0-9]{6}")
-_FIELDS = frozenset({"code", "lat", "lng", "adcode", "device_id", "member_token"})
+_FIELDS = frozenset({"code", "lat", "lng", "adcode", "device_id", "member_token", "receipts"})
+MAX_RECEIPTS = 5
 
 
 class BadRequest(Exception):
@@ -64,7 +67,12 @@ def parse_scan_request(body: Any) -> ScanRequest:
     lat, lng = _number(body, "lat", -90, 90), _number(body, "lng", -180, 180)
     if (lat is None) != (lng is None):
         raise BadRequest("lat and lng go together")
+    receipts = body.get("receipts", [])
+    if not isinstance(receipts, list) or len(receipts) > MAX_RECEIPTS or not all(
+            isinstance(t, str) and 0 < len(t) <= RECEIPT_LENGTH for t in receipts):
+        raise BadRequest(f"receipts must be a list of at most {MAX_RECEIPTS} award receipts")
     return ScanRequest(
+        receipts=tuple(receipts),
         code=code,
         ip=request.remote_addr or "",
         device_id=_string(body, "device_id", _DEVICE, 64) or "",
@@ -91,6 +99,8 @@ def draw_json(d: DrawResult) -> dict[str, Any]:
         "amount_fen": d.amount_fen,
         "points": d.points,
         "coupon": d.coupon or None,
+        "award_id": d.award_id or None,
+        "receipt": d.receipt or None,
     }
 
 
@@ -130,6 +140,8 @@ def create_scan() -> Any:
         return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
     except InvalidMemberToken as exc:
         return error_response(400, "invalid_member_token", str(exc))
+    except InvalidReceipt as exc:
+        return error_response(400, "invalid_receipt", str(exc))
     except (RedisError, ScanUnavailable):
         return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
     if result.status == RATE_LIMITED:

@@ -78,13 +78,20 @@ OPENAPI: dict[str, Any] = {
                 "required": ["campaign_id", "outcome", "awarded", "amount_fen", "points"],
                 "properties": {
                     "campaign_id": {"type": "integer"},
-                    "outcome": {"enum": ["won", "consolation", "lost", "already_won", "already_drawn", "capped"]},
+                    "outcome": {"enum": ["won", "consolation", "lost", "already_won", "already_drawn", "capped",
+                                         "unavailable"],
+                                "description": "unavailable: the campaign cannot draw right now (its Redis "
+                                               "counters are being restored); scan again shortly."},
                     "awarded": {"type": "boolean", "description": "Something of value was (or had been) won."},
                     "prize": {"type": ["object", "null"],
                               "properties": {"kind": {"type": "string"}, "name": {"type": "string"}}},
                     "amount_fen": {"type": "integer", "description": "Cash in fen (1 元 = 100 fen)."},
                     "points": {"type": "integer"},
                     "coupon": {"type": ["string", "null"], "description": "The coupon code handed out."},
+                    "award_id": {"type": ["string", "null"], "description": "The award's id in the ledger."},
+                    "receipt": {"type": ["string", "null"], "maxLength": 600,
+                                "description": "Signed award receipt: keep it and send it in `receipts` with a "
+                                               "later scan of this code to restore an award Redis lost."},
                 },
             },
             "Region": _REGION,
@@ -101,6 +108,9 @@ OPENAPI: dict[str, Any] = {
                     "device_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
                     "member_token": {"type": "string", "maxLength": 256,
                                      "description": "Signed member token from POST /api/v1/members/tokens."},
+                    "receipts": {"type": "array", "maxItems": 5,
+                                 "items": {"type": "string", "minLength": 1, "maxLength": 600},
+                                 "description": "Award receipts this device kept from earlier scans of the code."},
                 },
             },
             "Scan": {

@@ -16,12 +16,15 @@ from app.i18n import COOKIE, choose_language
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.campaign import Prize
 from rules.draw import DrawResult
+from rules.receipts import InvalidReceipt
 from rules.region import default_index
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
 bp = Blueprint("scan", __name__)
 
 DEVICE_COOKIE = "yima_did"
+RECEIPTS_COOKIE = "yima_rc"  # award receipts this phone won, newest first, "~"-separated
+KEEP_RECEIPTS = 4  # ~300 characters each: well inside a browser's 4 KB per cookie
 CHINA = ZoneInfo("Asia/Shanghai")
 VIEW_TOKEN_SECONDS = 600
 
@@ -35,11 +38,28 @@ def device_id() -> str:
     return did if len(did) == 32 and did.isalnum() else secrets.token_hex(16)
 
 
-def _page(template: str, status: int, did: str, view: str = "", **context: Any) -> Response:
+def kept_receipts() -> list[str]:
+    """The receipts this phone's cookie holds that this deployment signed (others are dropped quietly)."""
+    raw = request.cookies.get(RECEIPTS_COOKIE, "")
+    good = []
+    for token in raw.split("~")[:KEEP_RECEIPTS] if raw and len(raw) < 4096 else []:
+        try:
+            scanner().receipts_for("", (token,))
+        except InvalidReceipt:
+            continue
+        good.append(token)
+    return good
+
+
+def _page(template: str, status: int, did: str, view: str = "", receipts: list[str] | None = None,
+          **context: Any) -> Response:
     other = "en" if g.lang == "zh" else "zh"
     switch = "?" + urlencode({"lang": other, **({"v": view} if view else {})})
     resp = make_response(render_template(template, lang=g.lang, switch_href=switch, **context), status)
     resp.set_cookie(DEVICE_COOKIE, did, max_age=2 * 365 * 86400, httponly=True, samesite="Lax")
+    if receipts is not None:
+        resp.set_cookie(RECEIPTS_COOKIE, "~".join(receipts[:KEEP_RECEIPTS]), max_age=365 * 86400, httponly=True,
+                        samesite="Lax")
     if request.args.get("lang") == g.lang:
         resp.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax")
     resp.headers["Cache-Control"] = "no-store"
@@ -55,7 +75,7 @@ def view_token(result: ScanResult) -> str:
     first = result.first_at.timestamp() if result.first_at else None
     adcode = result.first_region.adcode if result.first_region else None
     draws = [[d.campaign_id, d.outcome, d.prize.kind if d.prize else "", d.prize.name if d.prize else "",
-              d.amount_fen, d.points, d.coupon] for d in result.draws]
+              d.amount_fen, d.points, d.coupon, d.award_id] for d in result.draws]
     return _views().dumps([result.code, result.status, result.scan_count, first, adcode,
                            result.first_by_this_device, draws])
 
@@ -73,8 +93,8 @@ def from_view_token(token: str, code: str) -> ScanResult | None:
         first_at=datetime.fromtimestamp(first, UTC) if first else None,
         first_region=default_index().lookup(adcode) if adcode else None,
         region=None, event_id="", first_by_this_device=mine,
-        draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points, coupon)
-                    for cid, outcome, kind, name, amount, points, coupon in draws),
+        draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points, coupon,
+                               award_id) for cid, outcome, kind, name, amount, points, coupon, award_id in draws),
     )
 
 
@@ -97,8 +117,10 @@ def scan_page(code: str) -> Response:
         return _page("not_genuine.html", 404, did)
     token = request.args.get("v", "")
     shown = from_view_token(token, code) if token and len(token) < 600 else None
+    kept = kept_receipts()
     try:
-        result = shown or scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did))
+        result = shown or scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did,
+                                                     receipts=tuple(kept)))
     except NotGenuine:
         return _page("not_genuine.html", 404, did)
     except (RedisError, ScanUnavailable) as exc:
@@ -107,5 +129,7 @@ def scan_page(code: str) -> Response:
     if result.status == RATE_LIMITED:
         return _page("rate_limited.html", 429, did)
     first_time, first_place = describe_first(result)
+    won = [d.receipt for d in result.draws if d.receipt]
+    receipts = [*won, *(t for t in kept if t not in won)] if won else None
     return _page("scan.html", 200, did, r=result, first_time=first_time, first_place=first_place,
-                 view=token if shown else view_token(result))
+                 view=token if shown else view_token(result), receipts=receipts)

@@ -7,6 +7,10 @@ its budget; otherwise the award is stored void with the reason, so it is never p
 
 from __future__ import annotations
 
+import importlib.resources
+import json
+import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,10 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rules.campaign import Definition, InvalidCampaign, parse_definition
-from rules.draw import awards_key
+from rules.draw import awards_key, counter_keys, drawn_key, memo_key
 from rules.models import Award, Campaign, CouponCode
 
 AWARD_STREAMS = "yima:award-streams"
+log = logging.getLogger(__name__)
 
 
 def _text(value: bytes | str) -> str:
@@ -143,34 +148,78 @@ def refusal(session: Session, d: Definition, row: dict[str, Any], claim: str) ->
     return ""
 
 
-def init_missing_counters(session: Session, redis: Any, campaign_ids: list[int]) -> list[int]:
-    """Set a campaign's Redis counters from SQL when Redis has none (a new or wiped Redis).
+RAISE_LUA = importlib.resources.files("rules").joinpath("raise_counters.lua").read_text("utf-8")
+DAY_KEY_SECONDS = 172_800  # as draw.lua keeps a day's counters
 
-    Counters that exist are left alone: they may hold awards the worker has not drained yet, and
-    lowering them to the SQL figure would let the draw overspend. `reconcile` is the tool for those.
+
+@dataclass(frozen=True)
+class Repair:
+    campaign_id: int
+    raised: int  # counters raised to the SQL figure
+    memos: int  # award memos and drawn marks put back (only when counters were found lost)
+
+
+def repair_counters(session: Session, redis: Any, campaign_ids: list[int], now: float | None = None) -> list[Repair]:
+    """Restore from SQL what Redis is found to have lost: raise every counter below the ledger's figure.
+
+    Safe at any time, beside live draws: a counter is only ever raised (Redis may hold awards the worker
+    has not drained yet; lowering it would let the draw overspend). When a counter had to be raised,
+    Redis lost writes, so the codes of every valid award get their memo and drawn mark back too: such a
+    code answers "already won", never draws again. A campaign whose counters are missing altogether is
+    recreated here; until then its draws answer "unavailable" (draw.lua).
     """
-    done = []
+    script = redis.register_script(RAISE_LUA)
+    at = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    repairs = []
     for campaign_id in campaign_ids:
-        tag = f"{{c:{campaign_id}}}"
-        if redis.exists(f"{tag}:spent", f"{tag}:qty"):
+        d = _definition(session, campaign_id)
+        if d is None:
             continue
+        start, end = local_day(d, at)
+        day = (start + timedelta(minutes=d.utc_offset_minutes)).strftime("%Y%m%d")
         spent, qty = _ledger(session, campaign_id)
-        pipe = redis.pipeline(transaction=True)
-        pipe.set(f"{tag}:spent", spent)
-        if qty:
-            pipe.hset(f"{tag}:qty", mapping={str(k): v for k, v in qty.items()})
+        spent_today, qty_today = _ledger(session, campaign_id, (start, end))
+        raised = int(script(keys=list(counter_keys(campaign_id, day)), args=[
+            spent, spent_today, json.dumps({str(k): v for k, v in qty.items()}),
+            json.dumps({str(k): v for k, v in qty_today.items()}), DAY_KEY_SECONDS]))
+        memos = _restore_memos(session, redis, campaign_id) if raised and d.one_per_code else 0
+        if raised and (spent or qty):
+            log.warning("campaign %s: Redis had lost awards; %s counters raised to the SQL ledger, %s codes "
+                        "marked won again", campaign_id, raised, memos)
+        repairs.append(Repair(campaign_id, raised, memos))
+    return repairs
+
+
+def _restore_memos(session: Session, redis: Any, campaign_id: int, chunk: int = 1000) -> int:
+    """Put back the memo and drawn mark of every valid award (SET NX: a memo Redis kept stays)."""
+    rows = session.execute(select(
+        Award.id, Award.code, Award.batch_id, Award.role, Award.serial, Award.prize_index, Award.kind,
+        Award.amount_fen, Award.points, Award.coupon,
+    ).where(Award.campaign_id == campaign_id, Award.status == Award.VALID)).all()
+    for i in range(0, len(rows), chunk):
+        pipe = redis.pipeline(transaction=False)
+        for award_id, code, batch_id, role, serial, index, kind, amount, points, coupon in rows[i:i + chunk]:
+            entry = award_id.split("-", 1)[1]
+            pipe.set(memo_key(campaign_id, code), json.dumps([index, kind, amount, points, coupon, entry]), nx=True)
+            pipe.setbit(drawn_key(campaign_id, batch_id, role), serial, 1)
         pipe.execute()
-        done.append(campaign_id)
-    return done
+    return len(rows)
 
 
-def _ledger(session: Session, campaign_id: int) -> tuple[int, dict[int, int]]:
-    """(valid cash paid, valid awards per prize index) of one campaign in SQL."""
-    spent = session.scalar(select(func.coalesce(func.sum(Award.amount_fen), 0)).where(
-        Award.campaign_id == campaign_id, Award.status == Award.VALID)) or 0
-    qty = session.execute(
-        select(Award.prize_index, func.count()).where(Award.campaign_id == campaign_id, Award.status == Award.VALID)
-        .group_by(Award.prize_index)).all()
+def repair_published(session: Session, redis: Any) -> list[Repair]:
+    """`repair_counters` for every campaign whose award stream is registered (every published one)."""
+    ids = sorted(campaign_of(_text(s)) for s in redis.smembers(AWARD_STREAMS))
+    return [r for r in repair_counters(session, redis, ids) if r.raised]
+
+
+def _ledger(session: Session, campaign_id: int, period: tuple[datetime, datetime] | None = None
+            ) -> tuple[int, dict[int, int]]:
+    """(valid cash paid, valid awards per prize index) of one campaign in SQL, over all time or a period."""
+    where = [Award.campaign_id == campaign_id, Award.status == Award.VALID]
+    if period is not None:
+        where += [Award.awarded_at >= period[0], Award.awarded_at < period[1]]
+    spent = session.scalar(select(func.coalesce(func.sum(Award.amount_fen), 0)).where(*where)) or 0
+    qty = session.execute(select(Award.prize_index, func.count()).where(*where).group_by(Award.prize_index)).all()
     return int(spent), {int(i): int(n) for i, n in qty}
 
 

@@ -24,8 +24,10 @@
 -- ARGV[18] = prizes JSON [[index, kind, weight, min_fen, max_fen, points, total, daily], ...] (0: unlimited)
 -- ARGV[19] = consolation JSON [index, kind, 0, 0, 0, points, 0, 0] or ""   ARGV[20] = replay TTL s
 --
--- Returns {outcome, prize index, kind, amount fen, points, coupon}; outcome is one of
--- "won", "consolation", "lost", "already_won", "already_drawn", "capped".
+-- Returns {outcome, prize index, kind, amount fen, points, coupon, award entry id ("" when no award)};
+-- outcome is one of "won", "consolation", "lost", "already_won", "already_drawn", "capped", or
+-- "unavailable": the campaign's counters are gone from Redis (wiped, or never set up by a publish), so
+-- nothing is drawn and nothing is marked until the worker restores them from the SQL ledger.
 
 local replay = redis.call('GET', KEYS[1])
 if replay then return cjson.decode(replay) end
@@ -41,21 +43,24 @@ if one_per_code then
   local won = redis.call('GET', KEYS[3])
   if won then
     local w = cjson.decode(won)
-    return finish({'already_won', w[1], w[2], w[3], w[4], w[5] or ''})
+    return finish({'already_won', w[1], w[2], w[3], w[4], w[5] or '', w[6] or ''})
   end
   if redis.call('GETBIT', KEYS[2], serial) == 1 then
-    return finish({'already_drawn', -1, '', 0, 0, ''})
+    return finish({'already_drawn', -1, '', 0, 0, '', ''})
   end
+end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return {'unavailable', -1, '', 0, 0, '', ''}
 end
 
 local member = ARGV[14]
 local cap, daily_cap = tonumber(ARGV[7]), tonumber(ARGV[8])
 if member ~= '' then
   if cap > 0 and tonumber(redis.call('GET', KEYS[8]) or '0') >= cap then
-    return finish({'capped', -1, '', 0, 0, ''})
+    return finish({'capped', -1, '', 0, 0, '', ''})
   end
   if daily_cap > 0 and tonumber(redis.call('GET', KEYS[9]) or '0') >= daily_cap then
-    return finish({'capped', -1, '', 0, 0, ''})
+    return finish({'capped', -1, '', 0, 0, '', ''})
   end
 end
 
@@ -66,7 +71,7 @@ end
 local nth = tonumber(ARGV[9])
 if nth > 0 and redis.call('INCR', KEYS[10]) % nth ~= 0 then
   mark_drawn()
-  return finish({'lost', -1, '', 0, 0, ''})
+  return finish({'lost', -1, '', 0, 0, '', ''})
 end
 
 local prizes = cjson.decode(ARGV[18])
@@ -109,9 +114,9 @@ end
 mark_drawn()
 local outcome = 'won'
 if not chosen then
-  if ARGV[19] == '' then return finish({'lost', -1, '', 0, 0, ''}) end
+  if ARGV[19] == '' then return finish({'lost', -1, '', 0, 0, '', ''}) end
   chosen, amount, outcome = cjson.decode(ARGV[19]), 0, 'consolation'
-  if chosen[2] == 'thanks' then return finish({'consolation', chosen[1], 'thanks', 0, 0, ''}) end
+  if chosen[2] == 'thanks' then return finish({'consolation', chosen[1], 'thanks', 0, 0, '', ''}) end
 end
 
 local index, kind, points = chosen[1], chosen[2], chosen[6]
@@ -130,9 +135,8 @@ if member ~= '' then
   redis.call('INCR', KEYS[9])
   redis.call('EXPIRE', KEYS[9], 172800)
 end
-local award = {index, kind, amount, points, coupon}
-if one_per_code then redis.call('SET', KEYS[3], cjson.encode(award)) end
-redis.call('XADD', KEYS[11], '*', 'code', ARGV[1], 'batch', ARGV[15], 'role', ARGV[16], 'serial', ARGV[2],
-  'prize', index, 'kind', kind, 'amount_fen', amount, 'points', points, 'outcome', outcome,
+local entry = redis.call('XADD', KEYS[11], '*', 'code', ARGV[1], 'batch', ARGV[15], 'role', ARGV[16],
+  'serial', ARGV[2], 'prize', index, 'kind', kind, 'amount_fen', amount, 'points', points, 'outcome', outcome,
   'rules_version', ARGV[12], 'member', member, 'ts', ARGV[13], 'scan_event', ARGV[17], 'coupon', coupon)
-return finish({outcome, index, kind, amount, points, coupon})
+if one_per_code then redis.call('SET', KEYS[3], cjson.encode({index, kind, amount, points, coupon, entry})) end
+return finish({outcome, index, kind, amount, points, coupon, entry})

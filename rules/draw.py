@@ -17,12 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.campaign import CompiledCampaign, Prize
+from rules.receipts import AwardReceipt
 
 DRAW_LUA = importlib.resources.files("rules").joinpath("draw.lua").read_text("utf-8")
+RESTORE_LUA = importlib.resources.files("rules").joinpath("restore.lua").read_text("utf-8")
 REPLAY_SECONDS = 30
 
 WON, CONSOLATION, LOST = "won", "consolation", "lost"
 ALREADY_WON, ALREADY_DRAWN, CAPPED = "already_won", "already_drawn", "capped"
+UNAVAILABLE = "unavailable"  # the campaign's counters are gone from Redis until the worker restores them
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ class DrawResult:
     amount_fen: int = 0
     points: int = 0
     coupon: str = ""  # the coupon code handed out, for a coupon prize
+    award_id: str = ""  # "<campaign>-<entry id>": the award's id in the SQL ledger ("" when no award)
+    receipt: str = ""  # the signed receipt of the award (rules/receipts.py), when the scanner has a key
 
     @property
     def awarded(self) -> bool:
@@ -64,6 +69,46 @@ def draw_keys(campaign_id: int, *, scan_id: str, batch_id: int, role: str, code:
     ]
 
 
+def restore_keys(campaign_id: int, *, batch_id: int, role: str, code: str, member: str, day: str) -> list[str]:
+    """KEYS for restore.lua: the same key family as the draw's, for the award's own day."""
+    tag = f"{{c:{campaign_id}}}"
+    who = member or "-"
+    return [
+        f"{tag}:drawn:{batch_id}:{role}",
+        f"{tag}:award:{code}",
+        f"{tag}:spent",
+        f"{tag}:spent:{day}",
+        f"{tag}:qty",
+        f"{tag}:qty:{day}",
+        f"{tag}:mem:{who}",
+        f"{tag}:mem:{who}:{day}",
+        f"{tag}:awards",
+    ]
+
+
+def counter_keys(campaign_id: int, day: str) -> tuple[str, str, str, str]:
+    """(spent, spent today, quantities, quantities today) of a campaign: what the ledger guards."""
+    tag = f"{{c:{campaign_id}}}"
+    return f"{tag}:spent", f"{tag}:spent:{day}", f"{tag}:qty", f"{tag}:qty:{day}"
+
+
+def open_counters(redis: Any, campaign_id: int) -> None:
+    """Let a campaign draw from empty counters (a new campaign with nothing in the ledger yet).
+
+    The draw answers "unavailable" while `{c:<id>}:spent` is missing, so a campaign whose counters Redis
+    lost never draws from zero; publish and the worker's repair set them from the SQL ledger instead.
+    """
+    redis.set(counter_keys(campaign_id, "")[0], 0, nx=True)
+
+
+def memo_key(campaign_id: int, code: str) -> str:
+    return f"{{c:{campaign_id}}}:award:{code}"
+
+
+def drawn_key(campaign_id: int, batch_id: int, role: str) -> str:
+    return f"{{c:{campaign_id}}}:drawn:{batch_id}:{role}"
+
+
 def coupon_key(campaign_id: int, prize_index: int) -> str:
     return f"{{c:{campaign_id}}}:coupons:{prize_index}"
 
@@ -79,6 +124,7 @@ def _prize_row(p: Prize) -> list[Any]:
 class Drawer:
     def __init__(self, redis: Any) -> None:
         self._script = redis.register_script(DRAW_LUA)
+        self._restore = redis.register_script(RESTORE_LUA)
 
     def draw(self, campaign: CompiledCampaign, *, code: str, batch_id: int, role: str, serial: int,
              member: str = "", tier: str | None = None, rules_version: int = 0, scan_event: str = "",
@@ -112,6 +158,31 @@ class Drawer:
             prize = campaign.prizes[index]
         elif index == -1 and outcome == CONSOLATION:
             prize = campaign.consolation
-        coupon = reply[5] if len(reply) > 5 else ""
-        coupon = coupon.decode() if isinstance(coupon, bytes) else str(coupon or "")
-        return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]), coupon)
+        coupon = _text(reply[5]) if len(reply) > 5 else ""
+        entry = _text(reply[6]) if len(reply) > 6 else ""
+        return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]), coupon,
+                          f"{campaign.id}-{entry}" if entry else "")
+
+    def restore(self, receipt: AwardReceipt, pipeline: Any = None) -> Any:
+        """Bring back the award of a receipt that Redis lost (restore.lua); with `pipeline`, queue it there
+        and return the parse function for the reply."""
+        r = receipt
+        keys = restore_keys(r.campaign_id, batch_id=r.batch_id, role=r.role, code=r.code, member=r.member,
+                            day=r.day)
+        args = [r.code, r.serial, r.entry_id, r.prize_index, r.kind, r.amount_fen, r.points, r.coupon,
+                r.rules_version, r.awarded_at, r.member, r.batch_id, r.role, r.campaign_id]
+
+        def parse(reply: list[Any]) -> DrawResult:
+            outcome, entry = _text(reply[0]), _text(reply[6])
+            prize = Prize(r.prize_index, r.kind, r.name, 0.0)
+            return DrawResult(r.campaign_id, outcome, prize if outcome == ALREADY_WON else None, int(reply[3]),
+                              int(reply[4]), _text(reply[5]), f"{r.campaign_id}-{entry}" if entry else "")
+
+        if pipeline is not None:
+            self._restore(keys=keys, args=args, client=pipeline)
+            return parse
+        return parse(self._restore(keys=keys, args=args))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from rules.awards import init_missing_counters, register_award_streams
+from rules.awards import register_award_streams, repair_counters
 from rules.campaign import InvalidCampaign, Problem
 from rules.campaign_store import compile_row
 from rules.coupons import refill_missing_pools
@@ -38,7 +38,7 @@ def publish_rules(session: Session, redis: Any, regions: RegionIndex, note: str 
     row = RulesVersion(version=version, campaign_count=len(compiled), snapshot=document, note=note[:200])
     session.add(row)
     session.flush()  # a concurrent publish with the same number fails here, before Redis changes
-    init_missing_counters(session, redis, [c.id for c in compiled])  # before any process can draw
+    repair_counters(session, redis, [c.id for c in compiled])  # before any process can draw
     for c in compiled:
         refill_missing_pools(session, redis, c.id)
     write_snapshot(redis, version, document)

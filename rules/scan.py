@@ -13,17 +13,18 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from codegen.batch_state import batch_keys, events_key
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify_canonical
 from rules.campaign import CompiledCampaign
-from rules.draw import Drawer, DrawResult
+from rules.draw import ALREADY_WON, Drawer, DrawResult, campaign_day
 from rules.hotscript import HotScript
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
+from rules.receipts import AwardReceipt, InvalidReceipt, issue_receipt, read_receipt
 from rules.region import Region, RegionIndex
 
 SCAN_LUA = importlib.resources.files("rules").joinpath("scan.lua").read_text("utf-8")
@@ -80,6 +81,7 @@ class ScanRequest:
     lat: float | None = None
     lng: float | None = None
     member_token: str | None = None  # a signed member token (rules/members.py), never stored
+    receipts: tuple[str, ...] = ()  # award receipts the device kept (rules/receipts.py); others' codes ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +232,11 @@ def eligible(campaign: CompiledCampaign, status: str, first_by_this_device: bool
 class Scanner:
     def __init__(self, redis: Any, key_for: Callable[[int, int], bytes | None], regions: RegionIndex,
                  limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time,
-                 rules: Callable[[], Matcher] | None = None, member_secret: bytes | None = None) -> None:
+                 rules: Callable[[], Matcher] | None = None, member_secret: bytes | None = None,
+                 receipt_key: bytes | None = None) -> None:
         self._redis = redis
         self._member_secret = member_secret
+        self._receipt_key = receipt_key
         self._rules = rules or (lambda: Matcher(()))
         self._drawer = Drawer(redis)
         self._script = HotScript(redis, SCAN_LUA)
@@ -293,8 +297,9 @@ class Scanner:
         status, first_ts, first_adcode = _text(status), _text(first_ts), _text(first_adcode)
         mine = status == REPEAT and bool(tag) and _text(first_tag) == tag
         draws: tuple[DrawResult, ...] = ()
-        if status in (FIRST, REPEAT) and campaigns:
-            draws = self._draw(campaigns, status, mine, who, code, fields, batch, _text(event_id), now,
+        kept = self.receipts_for(code, req.receipts)
+        if status in (FIRST, REPEAT) and (campaigns or kept):
+            draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, _text(event_id), now,
                                matcher.version)
         return ScanResult(
             status=status,
@@ -319,20 +324,51 @@ class Scanner:
             raise InvalidMemberToken("this node accepts no member tokens")
         return read_member_token(self._member_secret, token, now)
 
-    def _draw(self, campaigns: list[CompiledCampaign], status: str, mine: bool, who: Member | None, code: str,
-              fields: CodeFields, batch: BatchFacts, event_id: str, now: int, version: int
-              ) -> tuple[DrawResult, ...]:
-        """The second, idempotent step: every eligible campaign's draw, pipelined into one round trip."""
+    def receipts_for(self, code: str, tokens: tuple[str, ...]) -> dict[int, tuple[AwardReceipt, str]]:
+        """The presented receipts of this code, by campaign; InvalidReceipt when one is not ours."""
+        if not tokens:
+            return {}
+        if self._receipt_key is None:
+            raise InvalidReceipt("this node accepts no award receipts")
+        kept = {}
+        for token in tokens:
+            receipt = read_receipt(self._receipt_key, token)
+            if receipt.code == code and receipt.one_per_code:
+                kept[receipt.campaign_id] = (receipt, token)
+        return kept
+
+    def _draw(self, campaigns: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
+              mine: bool, who: Member | None, code: str, fields: CodeFields, batch: BatchFacts, event_id: str,
+              now: int, version: int) -> tuple[DrawResult, ...]:
+        """The second, idempotent step: every eligible campaign's draw, pipelined into one round trip.
+
+        A campaign whose receipt the device presented is not drawn again: its award is restored if Redis
+        lost it (restore.lua) and shown as already won."""
         member = who.ref if who else ""
-        todo = [c for c in campaigns if eligible(c, status, mine, member)]
-        if not todo:
+        todo = [c for c in campaigns if c.id not in kept and eligible(c, status, mine, member)]
+        if not todo and not kept:
             return ()
         pipe = self._redis.pipeline(transaction=False)
-        parsers = [
+        parsers = [self._drawer.restore(receipt, pipeline=pipe) for receipt, _token in kept.values()]
+        parsers += [
             self._drawer.draw(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
                               member=member, tier=who.tier if who else None, rules_version=version,
                               scan_event=event_id, scan_id=event_id,
                               now=now, pipeline=pipe)
             for c in todo
         ]
-        return tuple(parse(reply) for parse, reply in zip(parsers, pipe.execute(), strict=True))
+        results = [parse(reply) for parse, reply in zip(parsers, pipe.execute(), strict=True)]
+        tokens = [token for _receipt, token in kept.values()]
+        for i, result in enumerate(results):
+            if i < len(tokens):
+                results[i] = replace(result, receipt=tokens[i]) if result.outcome == ALREADY_WON else result
+            elif result.award_id and result.outcome != ALREADY_WON and self._receipt_key is not None:
+                c = todo[i - len(tokens)]
+                results[i] = replace(result, receipt=issue_receipt(self._receipt_key, AwardReceipt(
+                    award_id=result.award_id, campaign_id=c.id, code=code, batch_id=batch.batch_id,
+                    role=fields.role.label, serial=fields.serial,
+                    prize_index=result.prize.index if result.prize else -1,
+                    kind=result.prize.kind if result.prize else "", name=result.prize.name if result.prize else "",
+                    amount_fen=result.amount_fen, points=result.points, coupon=result.coupon, rules_version=version,
+                    member=member, awarded_at=now, day=campaign_day(c, now), one_per_code=c.one_per_code)))
+        return tuple(results)

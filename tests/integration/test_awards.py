@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import pytest
@@ -13,10 +14,10 @@ from sqlalchemy import select
 
 from codegen import batches
 from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
-from rules.awards import AwardSink, reconcile, register_award_streams
+from rules.awards import AwardSink, reconcile, register_award_streams, repair_counters, repair_published
 from rules.campaign_store import compile_row, save_campaign, set_status
 from rules.drain import Drainer
-from rules.draw import WON, Drawer, campaign_day
+from rules.draw import WON, Drawer, campaign_day, open_counters
 from rules.models import Award
 from rules.region import default_index
 
@@ -54,6 +55,7 @@ def make_campaign(sessions, redis_client: redis.Redis, **over: Any):  # type: ig
         set_status(s, row.id, "active", default_index())
         compiled = compile_row(s, row, default_index())
     register_award_streams(redis_client, [compiled.id])
+    open_counters(redis_client, compiled.id)
     return compiled
 
 
@@ -192,7 +194,7 @@ def test_coupon_pool_hands_out_each_code_once(redis_client: redis.Redis, session
         upload_coupons(s, redis_client, c.id, 5, ["X"])
 
 
-def test_sql_refuses_awards_beyond_a_prizes_total_after_redis_lost_its_counts(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_sql_refuses_awards_beyond_a_prizes_total_after_redis_lost_counts(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     c = make_campaign(sessions, redis_client, budget={"total_fen": 1_000_000},
                       prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0, "total": 50}])
     drawer = Drawer(redis_client)
@@ -208,7 +210,7 @@ def test_sql_refuses_awards_beyond_a_prizes_total_after_redis_lost_its_counts(re
     assert {r.void_reason for r in rows if r.status == "void"} == {"prize 0 is out: 50 of 50 given"}
 
 
-def test_sql_refuses_awards_beyond_a_prizes_daily_quantity_and_the_daily_budget(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_sql_refuses_awards_beyond_a_prizes_daily_quantity(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     c = make_campaign(sessions, redis_client, budget={"total_fen": 1_000_000, "daily_fen": 2_000},
                       prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 0.5, "daily": 10},
                               {"kind": "points", "points": 5, "weight": 0.5, "daily": 3}])
@@ -241,3 +243,50 @@ def test_sql_refuses_cash_beyond_the_daily_budget(redis_client: redis.Redis, ses
     rows = ledger(sessions)
     assert len(rows) == 8 and sum(r.amount_fen for r in rows if r.status == "valid") == 900
     assert all(r.void_reason.startswith("over the daily budget: 900 + 300 > 1000") for r in rows[3:])
+
+
+def test_a_campaign_whose_counters_redis_lost_stops_drawing_until_repaired(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    c = make_campaign(sessions, redis_client, prizes=[
+        {"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0, "total": 10}])
+    drawer = Drawer(redis_client)
+    for i in range(6):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW)
+    drain_all(redis_client, sessions)
+    for key in redis_client.scan_iter(f"{{c:{c.id}}}:*"):  # the campaign's keys are gone (a wipe, a bad restore)
+        if not key.endswith(b":awards"):
+            redis_client.delete(key)
+    lost = drawer.draw(c, code=f"C{0:027d}", batch_id=1, role="inner", serial=0, now=NOW)
+    assert lost.outcome == "unavailable" and redis_client.getbit(f"{{c:{c.id}}}:drawn:1:inner", 0) == 0
+    with transaction(sessions) as s:
+        [repair] = repair_published(s, redis_client)
+    assert (repair.campaign_id, repair.memos) == (c.id, 6)
+    assert redis_client.get(f"{{c:{c.id}}}:spent") == b"600" and redis_client.hget(f"{{c:{c.id}}}:qty", "0") == b"6"
+    # The codes SQL holds awards for answer "already won"; the pool has 4 left, not 10.
+    again = drawer.draw(c, code=f"C{0:027d}", batch_id=1, role="inner", serial=0, now=NOW)
+    assert again.outcome == "already_won" and again.award_id
+    fresh = [drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW).outcome
+             for i in range(6, 12)]
+    assert fresh.count(WON) == 4
+    with transaction(sessions) as s:
+        assert repair_published(s, redis_client) == []  # nothing lost: nothing to do
+
+
+def test_repair_raises_counters_an_older_aof_lowered_never_lowers(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    c = make_campaign(sessions, redis_client, budget={"total_fen": 100_000, "daily_fen": 50_000},
+                      prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0}])
+    drawer = Drawer(redis_client)
+    now = time.time()
+    for i in range(5):
+        drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=now)
+    drain_all(redis_client, sessions)
+    today = campaign_day(c, now)
+    redis_client.set(f"{{c:{c.id}}}:spent", 200)  # an older AOF: two awards behind
+    redis_client.delete(f"{{c:{c.id}}}:spent:{today}")
+    redis_client.hset(f"{{c:{c.id}}}:qty:{today}", "0", 9)  # more than SQL knows (undrained): must stay
+    with transaction(sessions) as s:
+        [repair] = repair_counters(s, redis_client, [c.id], now=now)
+    assert repair.raised == 2  # spent and spent today; qty today stays above SQL
+    assert redis_client.get(f"{{c:{c.id}}}:spent") == b"500"
+    assert redis_client.get(f"{{c:{c.id}}}:spent:{today}") == b"500"
+    assert redis_client.hget(f"{{c:{c.id}}}:qty:{today}", "0") == b"9"
+    assert 0 < redis_client.ttl(f"{{c:{c.id}}}:spent:{today}") <= 172_800

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 import redis
 
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
-from rules.draw import ALREADY_DRAWN, ALREADY_WON, CAPPED, CONSOLATION, LOST, WON, Drawer, awards_key
+from rules.draw import ALREADY_DRAWN, ALREADY_WON, CAPPED, CONSOLATION, LOST, WON, Drawer, awards_key, open_counters
 from tests.conftest import REDIS_TEST_URL
 
 NOW = 1_800_000_000.0  # 2027-01-15, inside the window below
@@ -23,6 +24,13 @@ def campaign(cid: int = 1, **over: Any) -> CompiledCampaign:
     }
     doc.update(over)
     return compile_campaign(cid, 1, parse_definition(doc), brand_id=1, product_ids=None)
+
+
+@pytest.fixture(autouse=True)
+def opened(redis_client: redis.Redis) -> None:
+    """The campaigns of these tests have empty ledgers: open their counters, as a publish would."""
+    for cid in range(1, 6):
+        open_counters(redis_client, cid)
 
 
 def code(i: int) -> str:

@@ -21,7 +21,7 @@ from rules.awards import AwardSink, reconcile, register_award_streams
 from rules.campaign import CompiledCampaign
 from rules.campaign_store import compile_row, save_campaign, set_status
 from rules.drain import Drainer
-from rules.draw import Drawer
+from rules.draw import Drawer, open_counters
 from rules.models import Award
 from rules.region import default_index
 from tests.conftest import REDIS_TEST_URL
@@ -69,6 +69,7 @@ class DrawMachine(RuleBasedStateMachine):
             set_status(s, row.id, "active", default_index())
             self.campaigns.append(compile_row(s, row, default_index()))
         register_award_streams(self.redis, [self.campaigns[-1].id])
+        open_counters(self.redis, self.campaigns[-1].id)
 
     @rule(data=st.data())
     @precondition(lambda self: self.campaigns)

@@ -125,7 +125,7 @@ def test_scan_api_rejects_bad_input_with_one_error_shape(demo, body, status, cod
 def test_oversized_and_non_json_bodies(demo) -> None:  # type: ignore[no-untyped-def]
     app, _ = demo
     client = app.test_client()
-    res = client.post("/api/v1/scans", data="x" * 5000, content_type="application/json")
+    res = client.post("/api/v1/scans", data="x" * 9000, content_type="application/json")
     assert res.status_code == 413 and res.get_json()["error"]["code"] == "too_large"
     res = client.post("/api/v1/scans", data="code=1", content_type="application/x-www-form-urlencoded")
     assert res.status_code == 400
