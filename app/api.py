@@ -13,6 +13,7 @@ from app.errors import error_response
 from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.draw import DrawResult
+from rules.enumeration import SourceBlocked
 from rules.members import InvalidMemberToken
 from rules.receipts import MAX_LENGTH as RECEIPT_LENGTH
 from rules.receipts import InvalidReceipt
@@ -142,6 +143,10 @@ def create_scan() -> Any:
         return error_response(400, "invalid_member_token", str(exc))
     except InvalidReceipt as exc:
         return error_response(400, "invalid_receipt", str(exc))
+    except SourceBlocked as exc:
+        resp, status = error_response(429, "too_many_invalid_codes", str(exc))
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp, status
     except (RedisError, ScanUnavailable):
         return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
     if result.status == RATE_LIMITED:

@@ -47,6 +47,8 @@ class Config:
     redis_timeout: float
     scan_limit_ip: int  # scans of one batch from one IP per minute; 0 = off
     scan_limit_device: int
+    invalid_limit_ip: int  # invalid codes from one address (IPv6: /64) per 10 minutes before a block; 0 = off
+    invalid_limit_device: int
     trusted_proxies: int  # load balancers in front that set X-Forwarded-For
     bench_endpoints: bool  # only `make bench-scan` turns these on
     ops_token: str | None  # Bearer token for the operations API; embedded default: generated into var/
@@ -76,6 +78,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         redis_timeout=redis_ms / 1000,
         scan_limit_ip=_int(env, "YIMA_SCAN_LIMIT_IP", 60, 0, 1 << 31),
         scan_limit_device=_int(env, "YIMA_SCAN_LIMIT_DEVICE", 20, 0, 1 << 31),
+        invalid_limit_ip=_int(env, "YIMA_INVALID_LIMIT_IP", 30, 0, 1 << 31),
+        invalid_limit_device=_int(env, "YIMA_INVALID_LIMIT_DEVICE", 10, 0, 1 << 31),
         trusted_proxies=_int(env, "YIMA_TRUSTED_PROXIES", 0, 0, 5),
         bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
         ops_token=env.get("YIMA_OPS_TOKEN") or None,

@@ -56,7 +56,8 @@ OPENAPI: dict[str, Any] = {
                     "400": _error("Malformed request body or field."),
                     "404": _error("Not a genuine code (forged, mangled, or unknown batch)."),
                     "413": _error("Request body too large."),
-                    "429": _error("Too many scans from this IP or device; see Retry-After."),
+                    "429": _error("Too many scans, or too many invalid codes, from this address or device; "
+                                  "see Retry-After."),
                     "503": _error("Verification temporarily unavailable (Redis unreachable)."),
                 },
             }

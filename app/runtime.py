@@ -19,6 +19,7 @@ from app.embedded import ensure_embedded_redis
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
 from codegen.fileio import atomic_write
 from codegen.keys import KeyFileError, Keyring, load_keyring
+from rules.enumeration import EnumerationLimits
 from rules.receipts import receipt_key
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanUnavailable
@@ -94,7 +95,8 @@ class KeyringLookup:
 
 def make_scanner(cfg: Config, redis_client: redis.Redis, log: logging.Logger) -> Scanner:
     """The scan path's verifier; app nodes hold the master key file (they are headquarters)."""
-    limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device)
+    limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device,
+                        invalid=EnumerationLimits(per_ip=cfg.invalid_limit_ip, per_device=cfg.invalid_limit_device))
     rules = RulesHolder(redis_client)
     return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits, rules=rules.current,
                    member_secret=member_secret(cfg), receipt_key=receipt_key(member_secret(cfg)))

@@ -16,6 +16,7 @@ from app.i18n import COOKIE, choose_language
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.campaign import Prize
 from rules.draw import DrawResult
+from rules.enumeration import SourceBlocked
 from rules.receipts import InvalidReceipt
 from rules.region import default_index
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
@@ -123,6 +124,10 @@ def scan_page(code: str) -> Response:
                                                      receipts=tuple(kept)))
     except NotGenuine:
         return _page("not_genuine.html", 404, did)
+    except SourceBlocked as exc:
+        resp = _page("rate_limited.html", 429, did)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except (RedisError, ScanUnavailable) as exc:
         current_app.logger.warning("scan page unavailable: %s", exc.__class__.__name__)
         return _page("unavailable.html", 503, did)

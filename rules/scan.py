@@ -13,7 +13,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from codegen.batch_state import batch_keys, events_key
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify_canonical
 from rules.campaign import CompiledCampaign
 from rules.draw import ALREADY_WON, Drawer, DrawResult, campaign_day
+from rules.enumeration import EnumerationGuard, EnumerationLimits
 from rules.hotscript import HotScript
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
@@ -70,6 +71,7 @@ class ScanLimits:
     device_per_window: int = 20
     window_seconds: int = 60
     replay_seconds: int = 30  # how long a retried script call replays the first reply (retries take ms)
+    invalid: EnumerationLimits = field(default_factory=EnumerationLimits)  # invalid codes per source
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +242,7 @@ class Scanner:
         self._rules = rules or (lambda: Matcher(()))
         self._drawer = Drawer(redis)
         self._script = HotScript(redis, SCAN_LUA)
+        self._guard = EnumerationGuard(redis, limits.invalid)
         self._keys = KeyCache(key_for)
         self._batches = BatchCache(redis)
         self._regions = regions
@@ -266,7 +269,14 @@ class Scanner:
         return None
 
     def scan(self, req: ScanRequest) -> ScanResult:
-        code, fields, batch = self.identify(req.code)
+        """One consumer scan. NotGenuine for an invalid code (counted against its source), SourceBlocked
+        while the source is blocked for sending too many of those."""
+        self._guard.check(req.ip, req.device_id)
+        try:
+            code, fields, batch = self.identify(req.code)
+        except NotGenuine:
+            self._guard.record_invalid(req.ip, req.device_id)
+            raise
         region = self.locate(req)
         now = int(self._clock())
         who = self.member(req.member_token, now)

@@ -229,3 +229,21 @@ def test_no_scan_path_ever_gets_a_500(demo, code: str) -> None:  # type: ignore[
     app, _ = demo
     res = app.test_client().get("/q/" + code)
     assert res.status_code in (200, 404, 429)
+
+
+def test_enumeration_from_one_address_gets_429_with_retry_after(tmp_path: Path, redis_client: redis.Redis) -> None:
+    app = make_app(tmp_path, invalid_limit_ip=5)
+    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    client = app.test_client()
+    forged = path(info.forged_url).rsplit("/", 1)[1]
+    statuses = [client.post("/api/v1/scans", json={"code": forged[:-1] + c}).status_code for c in "0123456789"
+                if forged[:-1] + c != path(info.inner_url).rsplit("/", 1)[1]]
+    assert statuses[:6] == [404] * 6 and set(statuses[6:]) == {429}
+    res = client.post("/api/v1/scans", json={"code": info.inner_url})
+    assert res.status_code == 429 and res.get_json()["error"]["code"] == "too_many_invalid_codes"
+    assert 0 < int(res.headers["Retry-After"]) <= 900
+    page = client.get(path(info.inner_url))
+    assert page.status_code == 429 and "Retry-After" in page.headers
+    other = app.test_client()
+    assert other.get(path(info.inner_url), environ_base={"REMOTE_ADDR": "198.51.100.4"}).status_code == 200
+    app.extensions["yima.db"].engine.dispose()
