@@ -238,10 +238,10 @@ def reconcile(session: Session, redis: Any, *, rebuild: bool = False) -> list[Di
     """
     diffs: list[Difference] = []
     for campaign in session.scalars(select(Campaign).order_by(Campaign.id)):
-        tag = f"{{c:{campaign.id}}}"
+        spent_key, _today, qty_key, _qty_today = counter_keys(campaign.id, "")
         spent_sql, qty_sql = _ledger(session, campaign.id)
-        spent_redis = int(redis.get(f"{tag}:spent") or 0)
-        qty_redis = {int(k): int(v) for k, v in redis.hgetall(f"{tag}:qty").items()}
+        spent_redis = int(redis.get(spent_key) or 0)
+        qty_redis = {int(k): int(v) for k, v in redis.hgetall(qty_key).items()}
         if spent_redis != spent_sql:
             diffs.append(Difference(campaign.id, "spent", spent_redis, int(spent_sql)))
         for index in sorted(set(qty_sql) | set(qty_redis)):
@@ -249,9 +249,9 @@ def reconcile(session: Session, redis: Any, *, rebuild: bool = False) -> list[Di
                 diffs.append(Difference(campaign.id, f"qty:{index}", qty_redis.get(index, 0), qty_sql.get(index, 0)))
         if rebuild and any(d.campaign_id == campaign.id for d in diffs):
             pipe = redis.pipeline(transaction=True)
-            pipe.set(f"{tag}:spent", int(spent_sql))
-            pipe.delete(f"{tag}:qty")
+            pipe.set(spent_key, int(spent_sql))
+            pipe.delete(qty_key)
             if qty_sql:
-                pipe.hset(f"{tag}:qty", mapping={str(k): int(v) for k, v in qty_sql.items()})
+                pipe.hset(qty_key, mapping={str(k): int(v) for k, v in qty_sql.items()})
             pipe.execute()
     return diffs
