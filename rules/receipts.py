@@ -15,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 MAC_BYTES = 16  # 128 bits: forging one means guessing the MAC, not brute-forcing a short code
@@ -54,6 +54,9 @@ class AwardReceipt:
 
 
 
+_FIELDS = tuple(f.name for f in fields(AwardReceipt))
+
+
 def receipt_key(secret: bytes) -> bytes:
     """The receipt MAC key, derived from an app secret so receipts and member tokens never share a key."""
     return hmac.new(secret, b"yima/award-receipt-key", hashlib.sha256).digest()
@@ -72,7 +75,8 @@ def _mac(key: bytes, payload: bytes) -> bytes:
 
 
 def issue_receipt(key: bytes, receipt: AwardReceipt) -> str:
-    payload = json.dumps(astuple(receipt), ensure_ascii=False, separators=(",", ":")).encode()
+    values = [getattr(receipt, name) for name in _FIELDS]  # astuple deep-copies: 3x slower
+    payload = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
     return f"{_b64(payload)}.{_b64(_mac(key, payload))}"
 
 
