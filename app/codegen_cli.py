@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from app.cli_errors import fail, run_cli
 from app.config import Config, ConfigError, load_config
 from app.embedded import EmbeddedRedisError
 from codegen import keys
@@ -47,8 +49,7 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    fail(message)
 
 
 def _os_message(exc: OSError) -> str:
@@ -64,6 +65,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except _USER_ERRORS as exc:
             _fail(str(exc))
+        except BrokenPipeError:  # stdout closed early (`| head`): run_cli ends quietly
+            raise
         except OSError as exc:
             _fail(_os_message(exc))
         except Exception as exc:
@@ -277,6 +280,8 @@ def batch_new(
     cfg = _cfg()
     if ticket_path.exists():
         _fail(f"{ticket_path} already exists: tickets are never overwritten, choose another path")
+    if not ticket_path.parent.is_dir():  # a typo in the path must not grow a directory tree
+        _fail(f"directory {ticket_path.parent.absolute()} does not exist: create it first, or choose another --ticket")
     ring = keys.load_keyring(cfg.keys_file)
     r = connect_redis(cfg)
     req = batches.BatchRequest(
@@ -400,6 +405,32 @@ def db_upgrade() -> None:
 # --- line side --------------------------------------------------------------------------------------
 
 
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM (a job runner, `kill`), SIGHUP (a closed terminal or SSH session) and SIGINT become an
+    exception, so generate's cleanup runs and removes its staging directory instead of leaving it."""
+    caught = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for sig in caught:  # the cleanup is short: a second signal must not cut it off half-way
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in caught}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _progress(label: str, total: int) -> Any:
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
 
@@ -427,8 +458,11 @@ def generate_cmd(
     options = Options(chunk_rows=chunk_rows, qr=qr, labels=labels == "pdf", jobs=jobs)
     prepare_output_dir(out_dir)  # fail before the progress bar starts
     total = 2 * ticket.count + ticket.cases  # inner + outer per item, one per case
-    with _progress("generating", total) as bar:
-        manifest = generate(ticket, out_dir, options, progress=bar.update)
+    try:
+        with _signals_raise(), _progress("generating", total) as bar:
+            manifest = generate(ticket, out_dir, options, progress=bar.update)
+    except _Interrupted as exc:
+        fail(f"stopped by {exc.name}; nothing was kept in {out_dir}", status=128 + exc.signum)
     counts = manifest["counts"]
     assert isinstance(counts, dict)
     click.echo(
@@ -504,5 +538,5 @@ def readback_cmd(
 
 
 def main() -> None:
-    cli(prog_name="codegen")
+    run_cli(cli, "codegen")
 
