@@ -344,40 +344,68 @@ def batch_sync(batch_id: int | None, sync_all: bool) -> None:
         click.echo(f"synced {len(todo)} batch(es) to Redis")
 
 
+def _which_batch(command: Any) -> Any:
+    """--batch ID, or --lot LOT (with --sku / --brand when several products share the lot)."""
+    for option in reversed([
+        click.option("--batch", "batch_id", type=int, help="Batch id (batch new prints it: \"batch 7: …\")."),
+        click.option("--lot", help="Or the batch's production lot, as given to batch new."),
+        click.option("--sku", help="With --lot: the product, when several share the lot name."),
+        click.option("--brand", "brand_slug", help="With --lot: the brand, when several share the SKU."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _batch_id(session: Session, batch_id: int | None, lot: str | None, sku: str | None, brand: str | None) -> int:
+    from codegen import batches
+
+    if (batch_id is None) == (lot is None):
+        _fail("name the batch with --batch ID or --lot LOT (one of them)")
+    return batch_id if batch_id is not None else batches.find_batch_id(session, lot or "", sku, brand)
+
+
 @cli.command("activate")
-@click.option("--batch", "batch_id", required=True, type=int)
+@_which_batch
 @click.option("--range", "serial_range", help="Serials A-B (inclusive); default the whole batch.")
-def activate_cmd(batch_id: int, serial_range: str | None) -> None:
+def activate_cmd(
+    batch_id: int | None, lot: str | None, sku: str | None, brand_slug: str | None, serial_range: str | None
+) -> None:
     """Put a batch or a serial range on sale (its codes start earning rewards).
 
     \b
-    Example:  codegen activate --batch 1 --range 0-49999
+    Examples:  codegen activate --batch 1 --range 0-49999
+               codegen activate --lot L2026-11-23
     """
     from app.runtime import connect_redis
     from codegen import batches
 
     r = connect_redis(_cfg())
     with _session() as session:
+        batch_id = _batch_id(session, batch_id, lot, sku, brand_slug)
         batch = batches.activate(session, r, batch_id, serial_range)
         active, _ = batches.effective_ranges(batch)
         click.echo(f"batch {batch.id} active serials: {format_ranges(active)}")
 
 
 @cli.command("void")
-@click.option("--batch", "batch_id", required=True, type=int)
+@_which_batch
 @click.option("--range", "serial_range", required=True, help="Serials A-B (inclusive).")
 @click.option("--reason", default="", help="Why (damaged roll, recall …); kept in the history.")
-def void_cmd(batch_id: int, serial_range: str, reason: str) -> None:
+def void_cmd(
+    batch_id: int | None, lot: str | None, sku: str | None, brand_slug: str | None, serial_range: str, reason: str
+) -> None:
     """Void a serial range for good (damaged roll, recall).
 
     \b
-    Example:  codegen void --batch 1 --range 1200-1299 --reason "damaged roll"
+    Examples:  codegen void --batch 1 --range 1200-1299 --reason "damaged roll"
+               codegen void --lot L2026-11-23 --range 1200-1299 --reason "damaged roll"
     """
     from app.runtime import connect_redis
     from codegen import batches
 
     r = connect_redis(_cfg())
     with _session() as session:
+        batch_id = _batch_id(session, batch_id, lot, sku, brand_slug)
         batch = batches.void(session, r, batch_id, serial_range, reason)
         _, void = batches.effective_ranges(batch)
         click.echo(f"batch {batch.id} void serials: {format_ranges(void)}")
