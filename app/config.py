@@ -71,8 +71,8 @@ def _ops_token(env: Mapping[str, str]) -> str | None:
         or token_bits(token) < OPS_TOKEN_MIN_BITS
     ):
         raise ConfigError(
-            f"YIMA_OPS_TOKEN is too weak ({len(token)} characters, {len(set(token))} different): it needs at least "
-            f"{OPS_TOKEN_MIN_CHARS} random characters; make one with {MAKE_A_TOKEN}"
+            f"YIMA_OPS_TOKEN is too weak: it needs at least {OPS_TOKEN_MIN_CHARS} random characters "
+            f"({OPS_TOKEN_MIN_DISTINCT}+ different, no repeated pattern); make one with {MAKE_A_TOKEN}"
         )
     return token
 

@@ -88,3 +88,12 @@ def test_ticket_into_a_missing_directory_is_refused(run, tmp_path: Path) -> None
     assert result.output == f"error: directory {missing} does not exist: create it first, or choose another --ticket\n"
     assert not (tmp_path / "nodir").exists()
     assert "\tL1\t" not in run("batch", "list").output  # and no batch was registered
+
+
+def test_a_weak_ops_token_stops_both_programs_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "YIMA_VAR_DIR": str(tmp_path / "var"), "YIMA_OPS_TOKEN": "1"}
+    for argv in (("yima", "seed"), ("codegen", "batch", "list")):
+        result = _program(*argv, cwd=tmp_path, env=env)
+        assert result.returncode == 1, argv
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: YIMA_OPS_TOKEN is too weak: it needs at least 32 random characters"), line
