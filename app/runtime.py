@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
 from app.embedded import ensure_embedded_redis
+from app.varfiles import create_once, private_sqlite_file
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
-from codegen.fileio import atomic_write
 from codegen.keys import KeyFileError, Keyring, load_keyring
 from rules.enumeration import EnumerationLimits
 from rules.receipts import receipt_key
@@ -43,10 +43,7 @@ def connect_redis(cfg: Config) -> redis.Redis:
 
 
 def _var_secret(cfg: Config, name: str) -> str:
-    path = cfg.var_dir / name
-    if not path.exists():
-        atomic_write(path, secrets.token_hex(32).encode(), mode=0o600)
-    return path.read_text().strip()
+    return create_once(cfg.var_dir / name, lambda: secrets.token_hex(32).encode())
 
 
 def secret_key(cfg: Config) -> str:
@@ -112,6 +109,7 @@ class Database:
 
 
 def connect_database(cfg: Config, *, migrate: bool = True) -> Database:
+    private_sqlite_file(cfg.database_url, cfg.var_dir)
     engine = make_engine(cfg.database_url)
     if migrate:
         upgrade_schema(engine)

@@ -160,6 +160,21 @@ def get_batch(session: Session, batch_id: int) -> Batch:
     return batch
 
 
+def find_batch_id(session: Session, lot: str, sku: str | None = None, brand_slug: str | None = None) -> int:
+    """The id of the batch with this production lot (narrowed by SKU and brand when several share it)."""
+    query = select(Batch.id).join(Product).where(Batch.lot == lot)
+    if sku:
+        query = query.where(Product.sku == sku)
+    if brand_slug:
+        query = query.join(Brand).where(Brand.slug == brand_slug)
+    found = session.scalars(query.limit(2)).all()
+    if not found:
+        raise CatalogError(f"no batch has lot {lot!r}" + (f" for SKU {sku!r}" if sku else ""))
+    if len(found) > 1:
+        raise CatalogError(f"several batches have lot {lot!r}: add --sku (and --brand), or use --batch ID")
+    return found[0]
+
+
 def effective_ranges(batch: Batch) -> tuple[list[rng.Range], list[rng.Range]]:
     """(active, void), each merged. A voided serial stays void even if activated again later."""
     active = [(r.first_serial, r.last_serial) for r in batch.ranges if r.kind == BatchRange.ACTIVATE]

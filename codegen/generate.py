@@ -11,7 +11,9 @@ Output directory, all files named by role and chunk number:
 
 Files are built in a hidden staging directory inside the output directory, moved into place only when
 all of them are done, and the manifest is renamed in last: a directory without manifest.json is
-incomplete, and on any error nothing is left behind. The same ticket gives byte-identical files.
+incomplete, and on any error nothing is left behind (a caller that wants the same on SIGTERM turns the
+signal into an exception, as the CLI does; a staging directory left by `kill -9` is removed by the next
+run, see codegen/staging.py). The same ticket gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from codegen.codeformat import CodeSigner, Role
 from codegen.fileio import file_sha256
+from codegen.staging import Staging, StagingInUse, remove_stale
 from codegen.ticket import BatchTicket
 
 MANIFEST = "manifest.json"
@@ -185,10 +187,14 @@ def _write_label_pdf(ticket: BatchTicket, task: _Task, signer: CodeSigner, path:
     write_label_pdf(path, labels, renderer, title=f"{ticket.sku} lot {ticket.lot} {task.role.label}")
 
 
-def default_sigterm() -> None:
+def reset_worker_signals() -> None:
     """In a forked pool worker: a worker inherits its parent's signal handlers (a host app or job runner
-    may catch SIGTERM), and the pool must be able to terminate it whatever the parent installed."""
+    may catch SIGTERM), and the pool must be able to terminate it whatever the parent installed. Ctrl-C
+    and a closed terminal reach the whole process group: only the parent acts on them (it stops the pool
+    and cleans up); a worker that died of them on its own would leave the pool waiting for its task."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 # Worker state, set once per process (fork start method: inherited, never pickled per task).
@@ -197,7 +203,7 @@ _worker: dict[str, object] = {}
 
 def _init_worker(ticket: BatchTicket, staging: Path, options: Options, pool: bool = False) -> None:
     if pool:
-        default_sigterm()
+        reset_worker_signals()
     _worker.update(ticket=ticket, staging=staging, options=options)
 
 
@@ -228,7 +234,9 @@ def _run_task(task: _Task) -> list[FileEntry]:
     return entries
 
 
-def _results(ticket: BatchTicket, staging: Path, options: Options, tasks: list[_Task]) -> Iterator[list[FileEntry]]:
+def _results(
+    ticket: BatchTicket, staging: Path, options: Options, tasks: list[_Task]
+) -> Generator[list[FileEntry], None, None]:
     total = sum(t.last - t.first + 1 for t in tasks)
     jobs = options.jobs or (os.cpu_count() or 1)
     if jobs == 1 or total < PARALLEL_THRESHOLD or len(tasks) == 1:
@@ -252,8 +260,15 @@ def prepare_output_dir(out_dir: Path) -> None:
         raise OutputError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
     if not out_dir.is_dir():
         raise OutputError(f"{out_dir} is not a directory")
-    if any(out_dir.iterdir()):
-        raise OutputError(f"output directory {out_dir} is not empty: generate into a new, empty directory")
+    try:
+        remove_stale(out_dir)  # an interrupted run's hidden leftovers would block every re-run
+    except StagingInUse as exc:
+        raise OutputError(str(exc)) from None
+    entries = sorted(p.name for p in out_dir.iterdir())
+    if entries:
+        shown = ", ".join(entries[:3]) + (", …" if len(entries) > 3 else "")
+        raise OutputError(f"output directory {out_dir} is not empty (holds {shown}): "
+                          "generate into a new, empty directory")
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise OutputError(f"output directory {out_dir} is not writable")
 
@@ -288,15 +303,18 @@ def generate(
     if options.qr not in (None, "png", "svg"):
         raise OutputError(f"unknown QR format {options.qr!r}: use png or svg")
     prepare_output_dir(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    owned = Staging(out_dir)
+    staging = owned.path
     moved: list[Path] = []
     try:
         tasks = plan(ticket, options.chunk_rows)
         files: list[FileEntry] = []
-        for task, entries in zip(tasks, _results(ticket, staging, options, tasks), strict=True):
-            files.extend(entries)
-            if progress:
-                progress(task.last - task.first + 1)
+        # closing(): on an error the pool is stopped here, before its staging directory is removed.
+        with closing(_results(ticket, staging, options, tasks)) as results:
+            for task, entries in zip(tasks, results, strict=True):
+                files.extend(entries)
+                if progress:
+                    progress(task.last - task.first + 1)
         for f in files:
             (staging / f.name).rename(out_dir / f.name)
             moved.append(out_dir / f.name)
@@ -312,4 +330,4 @@ def generate(
             path.unlink(missing_ok=True)
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        owned.remove()

@@ -15,7 +15,7 @@ from codegen.generate import (
     ITEM_COLUMNS,
     MANIFEST,
     PARALLEL_THRESHOLD,
-    default_sigterm,
+    reset_worker_signals,
     role_counts,
     scan_url,
 )
@@ -111,7 +111,7 @@ def verify_output(out_dir: Path, ticket: BatchTicket, jobs: int = 0) -> VerifyRe
     total = sum(int(e["rows"]) for _, _, e in code_jobs)
     jobs = jobs or (os.cpu_count() or 1)
     if jobs > 1 and total >= PARALLEL_THRESHOLD and len(code_jobs) > 1:
-        pool = multiprocessing.get_context("fork").Pool(min(jobs, len(code_jobs)), initializer=default_sigterm)
+        pool = multiprocessing.get_context("fork").Pool(min(jobs, len(code_jobs)), initializer=reset_worker_signals)
         try:
             results = pool.map(_check_job, code_jobs)
             pool.close()

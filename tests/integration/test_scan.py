@@ -126,7 +126,8 @@ def test_memory_per_scanned_code_is_small(batch: redis.Redis) -> None:
     keys = {k.decode() for k in batch.scan_iter(f"{{b:{BATCH}}}:*")}
     per_code = {k for k in keys if k.startswith(f"{{b:{BATCH}}}:req:")}
     assert len(keys - per_code) <= 12  # meta, ranges, bitmap, first-scan buckets, events, rate counters
-    assert batch.object("encoding", f"{{b:{BATCH}}}:first:inner:0") == b"listpack"
+    # The compact small-hash encoding: "listpack" from Redis 7.0, "ziplist" on 6.2 (make test-redis62).
+    assert batch.object("encoding", f"{{b:{BATCH}}}:first:inner:0") in (b"listpack", b"ziplist")
     assert all(batch.ttl(k) > 0 for k in per_code)  # replay guards expire on their own
 
 
