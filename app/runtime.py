@@ -109,7 +109,14 @@ class Database:
 
 
 def connect_database(cfg: Config, *, migrate: bool = True) -> Database:
-    engine = make_engine(cfg.database_url)
+    """The SQL engine, every connection bounded by the configured connect and statement timeouts."""
     if migrate:
-        upgrade_schema(engine)
+        # A migration may legitimately run longer than any request's statement: no statement limit here.
+        migrator = make_engine(cfg.database_url, connect_timeout=cfg.db_connect_timeout)
+        try:
+            upgrade_schema(migrator)
+        finally:
+            migrator.dispose()
+    engine = make_engine(cfg.database_url, connect_timeout=cfg.db_connect_timeout,
+                         statement_timeout_ms=cfg.db_statement_timeout_ms)
     return Database(engine)
