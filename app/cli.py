@@ -38,15 +38,19 @@ def seed_cmd() -> None:
 
 
 @cli.command("worker")
-def worker_cmd() -> None:
+@click.option("--job-seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+              help="How long one drain job runs before it queues its successor.")
+def worker_cmd(job_seconds: float) -> None:
     """Run an event-drain worker (RQ): scan events flow from Redis into SQL.
+
+    It rides out Redis and SQL outages (retrying with back-off) and stops only on SIGTERM or Ctrl-C.
 
     \b
     Example:  yima worker
     """
     from app.worker import run_worker
 
-    run_worker()
+    run_worker(seconds=job_seconds)
 
 
 @cli.command("run")
