@@ -53,11 +53,17 @@ def timed_get(app: Flask, path: str) -> tuple[float, int, dict[str, Any]]:
     return time.monotonic() - started, res.status_code, res.get_json()
 
 
-def test_healthz_answers_while_postgresql_hangs_and_names_the_database(pg_app: Flask,
+# blackhole: connections are cut and new ones never answered; stall: open connections stop answering
+# mid-statement too (the proxy SIGSTOPped), which no connect or statement timeout covers.
+HANGS = ["blackhole", "stall"]
+
+
+@pytest.mark.parametrize("hang", HANGS)
+def test_healthz_answers_while_postgresql_hangs_and_names_the_database(pg_app: Flask, hang: str,
                                                                         pg_proxy: tuple[str, TcpProxy]) -> None:
     elapsed, status, body = timed_get(pg_app, "/healthz")
     assert status == 200 and body["status"] == "ok" and body["database"]["ok"], body
-    pg_proxy[1].set_mode("blackhole")  # PostgreSQL accepts and never answers
+    pg_proxy[1].set_mode(hang)
     for _ in range(3):  # the first finds it hung; the next ones find that probe still waiting
         elapsed, status, body = timed_get(pg_app, "/healthz")
         assert elapsed < HANG, f"/healthz took {elapsed:.1f}s while PostgreSQL hung"
@@ -65,7 +71,7 @@ def test_healthz_answers_while_postgresql_hangs_and_names_the_database(pg_app: F
         assert status == 200 and body["status"] == "degraded" and body["problems"] == ["database"], body
         assert body["database"]["ok"] is False and body["redis"]["ok"] is True
     pg_proxy[1].set_mode("pass")
-    deadline = time.monotonic() + 30  # the hung connect gives up after the 5 s connect timeout
+    deadline = time.monotonic() + 30  # a hung connect gives up after the 5 s connect timeout
     while time.monotonic() < deadline and not body["database"]["ok"]:
         time.sleep(0.2)
         body = timed_get(pg_app, "/healthz")[2]
@@ -124,8 +130,9 @@ def _post_scan(site: str, code: str, timeout: float) -> int:
             return int(exc.code)
 
 
+@pytest.mark.parametrize("hang", HANGS)
 def test_gunicorn_keeps_answering_scans_while_healthz_is_polled_and_postgresql_hangs(
-    tmp_path: Path, redis_client: redis.Redis, pg_proxy: tuple[str, TcpProxy]
+    tmp_path: Path, redis_client: redis.Redis, pg_proxy: tuple[str, TcpProxy], hang: str
 ) -> None:
     db_url, proxy = pg_proxy
     port = free_port()
@@ -165,7 +172,7 @@ def test_gunicorn_keeps_answering_scans_while_healthz_is_polled_and_postgresql_h
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not come up"
             time.sleep(0.2)
-        proxy.set_mode("blackhole")
+        proxy.set_mode(hang)
         poller.start()
         answered = []
         until = time.monotonic() + 12  # past the 5 s connect timeout, so hung probes pile up if they can
@@ -189,3 +196,20 @@ def test_gunicorn_keeps_answering_scans_while_healthz_is_polled_and_postgresql_h
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, 9)
             server.wait()
+
+
+@pytest.mark.parametrize("outage", ["refuse", "blackhole"])
+def test_the_app_starts_and_serves_scans_while_postgresql_is_down(tmp_path: Path, redis_client: redis.Redis,
+                                                                   pg_proxy: tuple[str, TcpProxy], outage: str) -> None:
+    # A gunicorn worker booting during an outage (a restart, a worker replaced after its timeout) must not
+    # fail: gunicorn stops the whole server when a worker cannot boot.
+    seeded = make_app(tmp_path, database_url=pg_proxy[0])
+    info = seed_demo(seeded.config["YIMA"], seeded.extensions["yima.db"], seeded.extensions["yima.redis"])
+    seeded.extensions["yima.db"].engine.dispose()
+    pg_proxy[1].set_mode(outage)
+    app = make_app(tmp_path, with_keys=False, database_url=pg_proxy[0], db_connect_timeout=2)
+    client = app.test_client()
+    assert client.post("/api/v1/scans", json={"code": info.inner_url}).status_code == 200
+    body = client.get("/healthz").get_json()
+    assert body["database"]["ok"] is False and body["redis"]["ok"] is True
+    app.extensions["yima.db"].engine.dispose()
