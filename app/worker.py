@@ -83,7 +83,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
                 passes = [d.drain_once(block_ms=500) for d in drainers]
             except (DatabaseUnavailable, *REDIS_DOWN) as exc:
                 what = "database" if isinstance(exc, DatabaseUnavailable) else "redis"
-                totals[f"{'db' if what == 'database' else what}_outages"] += 1
+                totals["db_outages" if what == "database" else "redis_outages"] += 1
                 delay = backoff.step()
                 log.warning("%s unavailable (%s); events stay in Redis, retrying in %.1fs", what, exc, delay)
                 stopping.wait(min(delay, max(0.0, deadline - time.monotonic())))
