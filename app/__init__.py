@@ -36,7 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8 JSON (Flask 3 ignores JSON_AS_ASCII)
     if cfg.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)  # type: ignore[method-assign]
-    app.extensions["yima.db"] = connect_database(cfg)
+    app.extensions["yima.db"] = connect_database(cfg, tolerate_outage=True)  # scans need no SQL to start
     app.extensions["yima.redis"] = connect_redis(cfg)
     app.extensions["yima.scanner"] = make_scanner(cfg, app.extensions["yima.redis"], app.logger)
     errors.init_app(app)

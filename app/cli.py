@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import click
 
@@ -39,15 +40,19 @@ def seed_cmd() -> None:
 
 
 @cli.command("worker")
-def worker_cmd() -> None:
+@click.option("--job-seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+              help="How long one drain job runs before it queues its successor.")
+def worker_cmd(job_seconds: float) -> None:
     """Run an event-drain worker (RQ): scan events flow from Redis into SQL.
+
+    It rides out Redis and SQL outages (retrying with back-off) and stops only on SIGTERM or Ctrl-C.
 
     \b
     Example:  yima worker
     """
     from app.worker import run_worker
 
-    run_worker()
+    run_worker(seconds=job_seconds)
 
 
 @cli.command("run")
@@ -73,11 +78,13 @@ def run_cmd(workers: int | None) -> None:
     gunicorn = shutil.which("gunicorn", path=bindir) or "gunicorn"
     yima = shutil.which("yima", path=bindir) or "yima"
     children = [
-        subprocess.Popen([yima, "worker"]),
-        subprocess.Popen([gunicorn, "--config", "python:app.gunicorn_conf",
-                          *(["--workers", str(workers)] if workers else []),
-                          "--bind", f"{host}:{cfg.port}", "app:create_app()"]),
+        Child("worker", [yima, "worker"], restart=True),
+        Child("gunicorn", [gunicorn, "--config", "python:app.gunicorn_conf",
+                           *(["--workers", str(workers)] if workers else []),
+                           "--bind", f"{host}:{cfg.port}", "app:create_app()"]),
     ]
+    for child in children:
+        child.start()
     site = f"http://{host}:{cfg.port}"
     click.echo(f"demo scan pages (open on a phone-sized browser):\n"
                f"  inner code (暗码, reward):  {info.inner_url}\n"
@@ -90,27 +97,65 @@ def run_cmd(workers: int | None) -> None:
     _supervise(children)
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
-    """Wait until Ctrl-C, SIGTERM or a child's exit, then stop every child."""
+@dataclass
+class Child:
+    """A process `yima run` supervises; `restart`: started again when it exits, else its exit stops all."""
+
+    name: str
+    argv: list[str]
+    restart: bool = False
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    delay: float = 1.0  # the next restart's back-off
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv)
+        self.started = time.monotonic()
+
+
+def _supervise(children: list[Child], poll: float = 0.5, max_delay: float = 30.0) -> None:
+    """Until Ctrl-C or SIGTERM: restart a dead restartable child after back-off; stop every child when
+    another one exits (gunicorn restarts its own workers; its master exiting is a real failure)."""
 
     def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    due: dict[str, float] = {}
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
+        while True:
+            time.sleep(poll)
+            for child in children:
+                assert child.proc is not None
+                if child.proc.poll() is None:
+                    continue
+                if not child.restart:
+                    click.echo(f"{child.name} exited (status {child.proc.returncode}); stopping", err=True)
+                    return
+                now = time.monotonic()
+                if child.name not in due:
+                    if now - child.started > 60:  # it ran a good while: this is no crash loop
+                        child.delay = 1.0
+                    due[child.name] = now + child.delay
+                    click.echo(f"{child.name} exited (status {child.proc.returncode}); restarting it in "
+                               f"{child.delay:.0f}s", err=True)
+                    child.delay = min(child.delay * 2, max_delay)
+                elif now >= due[child.name]:
+                    del due[child.name]
+                    child.start()
     except KeyboardInterrupt:
         pass
     finally:
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
         for child in children:
+            if child.proc is None:
+                continue
             try:
-                child.wait(timeout=15)
+                child.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                child.kill()
+                child.proc.kill()
 
 
 @cli.command("reconcile")

@@ -98,6 +98,10 @@ class Config:
     bench_endpoints: bool  # only `make bench-scan` turns these on
     ops_token: str | None  # Bearer token for the operations API; embedded default: generated into var/
     member_secret: str | None  # MAC key of member tokens; embedded default: generated into var/
+    db_connect_timeout: int = 5  # seconds to open a SQL connection (libpq counts whole seconds, at least 2)
+    db_statement_timeout_ms: int = 30_000  # PostgreSQL cancels a statement running longer; 0 = no limit
+    health_timeout: float = 1.0  # /healthz waits this long for its probes, then reports the laggards
+    drain_lag_max_s: int = 60  # /healthz says "degraded" when an undrained event is older than this
 
     @property
     def redis_socket(self) -> Path:
@@ -129,4 +133,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
         ops_token=_ops_token(env),
         member_secret=env.get("YIMA_MEMBER_SECRET") or None,
+        db_connect_timeout=_int(env, "YIMA_DB_CONNECT_TIMEOUT_S", 5, 2, 300),
+        db_statement_timeout_ms=_int(env, "YIMA_DB_STATEMENT_TIMEOUT_MS", 30_000, 0, 86_400_000),
+        health_timeout=_int(env, "YIMA_HEALTH_TIMEOUT_MS", 1000, 50, 30_000) / 1000,
+        drain_lag_max_s=_int(env, "YIMA_DRAIN_LAG_MAX_S", 60, 1, 86_400),
     )

@@ -12,6 +12,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
@@ -108,9 +110,24 @@ class Database:
         self.sessions = make_sessionmaker(self.engine)
 
 
-def connect_database(cfg: Config, *, migrate: bool = True) -> Database:
+def connect_database(cfg: Config, *, migrate: bool = True, tolerate_outage: bool = False) -> Database:
+    """The SQL engine, every connection bounded by the configured connect and statement timeouts.
+
+    `tolerate_outage`: a database that cannot be reached for the migration is logged, not raised (the web
+    app: scans need no SQL, and a gunicorn worker that fails to boot stops the whole server).
+    """
     private_sqlite_file(cfg.database_url, cfg.var_dir)
-    engine = make_engine(cfg.database_url)
     if migrate:
-        upgrade_schema(engine)
+        # A migration may legitimately run longer than any request's statement: no statement limit here.
+        migrator = make_engine(cfg.database_url, connect_timeout=cfg.db_connect_timeout)
+        try:
+            upgrade_schema(migrator)
+        except (DBAPIError, PoolTimeout) as exc:
+            if not tolerate_outage:
+                raise
+            logging.getLogger("yima").error("database unreachable, schema not checked: %s", exc.__class__.__name__)
+        finally:
+            migrator.dispose()
+    engine = make_engine(cfg.database_url, connect_timeout=cfg.db_connect_timeout,
+                         statement_timeout_ms=cfg.db_statement_timeout_ms)
     return Database(engine)

@@ -4,6 +4,11 @@
 job drains for `seconds`, then queues its successor unless another one is already waiting, so each
 worker keeps one drain chain going and a killed worker's chain is replaced when it restarts. Several
 workers drain in parallel through the same consumer group.
+
+Nothing a dependency does makes the process quit: the job waits out a database or Redis outage with
+back-off, and when the RQ worker itself gives up (RQ quits on most Redis errors, and a Redis restarted
+without its data has lost the queued job too) a new one is started, after back-off, with a drain job
+queued again. Only SIGTERM/SIGINT stop it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 
 import redis
 from rq import Queue, Worker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import Config, load_config
 from app.runtime import connect_database, redis_url
@@ -26,7 +33,23 @@ from rules.awards import AwardSink
 from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
 
 QUEUE = "yima-events"
+IDLE_RESTART_S = 10  # an RQ worker idle this long has no drain job: it is restarted, which queues one
 log = logging.getLogger("yima.worker")
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError (AOF replay) is a ConnectionError
+
+
+class Backoff:
+    """Doubling waits between retries, reset by a success."""
+
+    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
+        self.first, self.cap, self.next = first, cap, first
+
+    def step(self) -> float:
+        delay, self.next = self.next, min(self.next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self.next = self.first
 
 
 def drain_redis(cfg: Config) -> redis.Redis:
@@ -48,9 +71,9 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     name = consumer or consumer_name()
     # Scan events and awards: the same machinery, two families of streams.
     drainers = [Drainer(r, db.sessions, name, settings), Drainer(r, db.sessions, name, settings, AwardSink())]
-    totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0}
+    totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0, "redis_outages": 0}
     deadline = time.monotonic() + seconds
-    backoff = 0.2
+    backoff = Backoff()
     # A warm shutdown (SIGTERM) waits for this job: finish the current pass and return within a second.
     stopping = threading.Event()
     previous = _on_sigterm(stopping.set)
@@ -58,13 +81,14 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
         while time.monotonic() < deadline and not stopping.is_set():
             try:
                 passes = [d.drain_once(block_ms=500) for d in drainers]
-            except DatabaseUnavailable as exc:
-                totals["db_outages"] += 1
-                log.warning("database unavailable (%s); events stay in Redis, retrying in %.1fs", exc, backoff)
-                time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
-                backoff = min(backoff * 2, 5.0)
+            except (DatabaseUnavailable, *REDIS_DOWN) as exc:
+                what = "database" if isinstance(exc, DatabaseUnavailable) else "redis"
+                totals["db_outages" if what == "database" else "redis_outages"] += 1
+                delay = backoff.step()
+                log.warning("%s unavailable (%s); events stay in Redis, retrying in %.1fs", what, exc, delay)
+                stopping.wait(min(delay, max(0.0, deadline - time.monotonic())))
                 continue
-            backoff = 0.2
+            backoff.reset()
             for stats in passes:
                 for key in ("read", "stored", "acked", "dead"):
                     totals[key] += getattr(stats, key)
@@ -72,10 +96,24 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
         _restore_sigterm(previous)
         db.engine.dispose()
         if chain:
+            _queue_successor(r, seconds)
+    return totals
+
+
+def _queue_successor(r: redis.Redis, seconds: float, attempts: int = 6) -> None:
+    """Keep the chain going through a short Redis outage; past it the worker's restart queues one."""
+    backoff = Backoff(0.5, 5.0)
+    for attempt in range(attempts):
+        try:
             queue = Queue(QUEUE, connection=r)
             if queue.count == 0:
                 enqueue_drain(queue, seconds)
-    return totals
+            return
+        except REDIS_DOWN as exc:
+            if attempt == attempts - 1:
+                log.error("could not queue the next drain job (%s); the worker will queue one", exc)
+                return
+            time.sleep(backoff.step())
 
 
 def _on_sigterm(callback: Any) -> Any:
@@ -95,25 +133,91 @@ def enqueue_drain(queue: Queue, seconds: float = 30.0) -> Any:
 
 
 class DrainWorker(Worker):
-    """An RQ worker whose warm shutdown reaches the running drain job.
+    """An RQ worker whose warm shutdown reaches the running drain job, and is remembered by `run_worker`.
 
     RQ runs each job in a forked work horse in its own process group, and a warm shutdown waits for it;
     forwarding SIGTERM lets the drain job finish its pass and return within a second instead of
     draining on for the rest of its 30 s.
     """
 
+    stopping: threading.Event | None = None
+
     def handle_warm_shutdown_request(self) -> None:
+        if self.stopping is not None:
+            self.stopping.set()
         super().handle_warm_shutdown_request()
         if self.horse_pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.horse_pid, signal.SIGTERM)
 
 
+def _reap_horse(worker: DrainWorker, timeout: float = 15.0) -> None:
+    """After the RQ worker gave up mid-job, let its work horse finish (it stops within a second)."""
+    pid = worker.horse_pid
+    if not pid:
+        return
+    try:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return  # it had already ended
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ChildProcessError, ProcessLookupError):  # not (or no longer) our child
+        return
+
+
+def _wait_for_database(cfg: Config, stopping: threading.Event) -> None:
+    """Migrate before draining into the tables; a database that is down at start is waited for."""
+    backoff = Backoff(0.5, 10.0)
+    while not stopping.is_set():
+        try:
+            connect_database(cfg).engine.dispose()
+            return
+        except (DBAPIError, PoolTimeout) as exc:
+            delay = backoff.step()
+            log.warning("database unavailable at start (%s); retrying in %.1fs", exc.__class__.__name__, delay)
+            stopping.wait(delay)
+
+
 def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
+    """Run until SIGTERM/SIGINT, restarting the RQ worker whenever Redis or anything else makes it quit."""
     cfg = cfg or load_config()
-    connect_database(cfg).engine.dispose()  # migrate before draining into the tables
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # until RQ installs its own (and again between workers)
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
+    _wait_for_database(cfg, stopping)
     r = drain_redis(cfg)
-    queue = Queue(QUEUE, connection=r)
-    if queue.count == 0:
-        enqueue_drain(queue, seconds)
-    DrainWorker([queue], connection=r).work(logging_level="INFO")
+    backoff = Backoff(0.5, 10.0)
+    while not stopping.is_set():
+        started = time.monotonic()
+        worker: DrainWorker | None = None
+        try:
+            queue = Queue(QUEUE, connection=r)
+            if queue.count == 0:
+                enqueue_drain(queue, seconds)
+            worker = DrainWorker([queue], connection=r)
+            worker.stopping = stopping
+            worker.work(logging_level="INFO", max_idle_time=IDLE_RESTART_S)
+            why = "it was idle without a drain job" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
+        except REDIS_DOWN as exc:
+            why = f"Redis unavailable ({exc})"
+        except Exception as exc:  # whatever else stopped it, a restart is better than an exit
+            log.exception("the RQ worker failed")
+            why = exc.__class__.__name__
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda _signum, _frame: stopping.set())
+            if worker is not None:
+                _reap_horse(worker)
+        if stopping.is_set():
+            break
+        if time.monotonic() - started > 60:
+            backoff.reset()
+        delay = backoff.step()
+        log.warning("restarting the RQ worker in %.1fs: %s", delay, why)
+        stopping.wait(delay)

@@ -43,11 +43,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, connect_timeout: int = 10, statement_timeout_ms: int | None = None,
+                **kwargs: Any) -> Engine:
+    """An engine whose connections cannot hang forever on a hung PostgreSQL.
+
+    `connect_timeout` (seconds) bounds opening a connection and waiting for a pooled one;
+    `statement_timeout_ms` makes the server cancel a longer statement (None or 0: no limit). Neither
+    covers a connection whose server stops answering mid-statement: callers that must stay responsive
+    then run SQL off their request path (see app/probes.py).
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql"):
+        args = dict(kwargs.pop("connect_args", {}))
+        args.setdefault("connect_timeout", max(2, connect_timeout))  # libpq treats less than 2 as 2
+        if statement_timeout_ms:
+            args["options"] = f"{args.get('options', '')} -c statement_timeout={statement_timeout_ms}".strip()
+        kwargs["connect_args"] = args
+        kwargs.setdefault("pool_timeout", connect_timeout)
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

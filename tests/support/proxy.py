@@ -1,9 +1,11 @@
 """A TCP proxy for failure tests: put it between the app and Redis or PostgreSQL, then cut the line.
 
 Modes: "pass" forwards; "refuse" closes every connection (the service is down); "blackhole" accepts and
-reads but never answers (a hung network). `drop_next_reply()` forwards the next request and then closes
-the client's connection instead of delivering the reply: the command ran, its answer was lost — exactly
-what makes redis-py retry a command that already took effect.
+reads but never answers (a hung network); "stall" keeps every connection open and forwards nothing, new
+ones included, until set back to "pass" (a proxy or server stopped with SIGSTOP, then continued).
+`drop_next_reply()` forwards the next request and then closes the client's connection instead of
+delivering the reply: the command ran, its answer was lost — exactly what makes redis-py retry a command
+that already took effect.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ class TcpProxy:
         self._thread.start()
 
     def set_mode(self, mode: str) -> None:
-        assert mode in ("pass", "refuse", "blackhole")
+        assert mode in ("pass", "refuse", "blackhole", "stall")
         self.mode = mode
-        if mode != "pass":
+        if mode in ("refuse", "blackhole"):
             self._close_all()
 
     def drop_next_reply(self) -> None:
@@ -57,6 +59,8 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            while self.mode == "stall" and not self._stop.is_set():  # accepted by the kernel, not served
+                self._stop.wait(0.05)
             if self.mode == "refuse":
                 client.close()
                 continue
@@ -75,6 +79,9 @@ class TcpProxy:
         sockets = [client] if upstream is None else [client, upstream]
         try:
             while not self._stop.is_set():
+                if self.mode == "stall":  # bytes wait in the kernel's buffers, as for a stopped process
+                    self._stop.wait(0.05)
+                    continue
                 readable, _, _ = select.select(sockets, [], [], 0.2)
                 for s in readable:
                     data = s.recv(65536)

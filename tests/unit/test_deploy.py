@@ -212,6 +212,22 @@ def test_app_probes_readiness_on_healthz_and_liveness_that_survives_a_redis_blip
     live = c["livenessProbe"]
     assert live.get("httpGet", {}).get("path") != "/healthz", "liveness must not depend on Redis/SQL"
     assert "tcpSocket" in live or "httpGet" in live or "exec" in live
+    if "httpGet" in live:
+        assert live["httpGet"]["path"] == "/livez" and live["httpGet"]["port"] in ("http", 8000)
+        from flask import Flask
+
+        from app.health import bp
+
+        routes = Flask("probe-routes")
+        routes.register_blueprint(bp)
+        assert "/livez" in {rule.rule for rule in routes.url_map.iter_rules()}, "the app serves no /livez"
+
+
+def test_a_worker_that_exits_is_restarted_by_k8s_and_compose(yaml: ModuleType) -> None:
+    spec = _of_kind(yaml, "Deployment")["yima-worker"]["spec"]["template"]["spec"]
+    assert spec.get("restartPolicy", "Always") == "Always"
+    worker = _compose(yaml)["services"]["worker"]
+    assert worker.get("restart") in ("always", "unless-stopped", "on-failure"), worker.get("restart")
 
 
 def test_keys_file_is_mounted_read_only_from_the_secret(yaml: ModuleType) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.crc import key_slot
 
 from codegen.codeformat import Role
-from rules.draw import coupon_key, counter_keys, draw_keys, restore_keys
+from rules.draw import counter_keys, coupon_key, draw_keys, restore_keys
 from rules.enumeration import address_subject, source_keys
 from rules.scan import scan_keys
 
