@@ -29,11 +29,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import Config, load_config
 from app.runtime import connect_database, redis_url
-from rules.awards import AwardSink
+from rules.awards import AwardSink, repair_published
 from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
 
 QUEUE = "yima-events"
 IDLE_RESTART_S = 10  # an RQ worker idle this long has no drain job: it is restarted, which queues one
+REPAIR_EVERY_S = 5.0  # how often Redis' campaign counters are checked against the SQL ledger
 log = logging.getLogger("yima.worker")
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError (AOF replay) is a ConnectionError
 
@@ -73,6 +74,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     drainers = [Drainer(r, db.sessions, name, settings), Drainer(r, db.sessions, name, settings, AwardSink())]
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0, "redis_outages": 0}
     deadline = time.monotonic() + seconds
+    next_repair = time.monotonic()
     backoff = Backoff()
     # A warm shutdown (SIGTERM) waits for this job: finish the current pass and return within a second.
     stopping = threading.Event()
@@ -81,6 +83,9 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
         while time.monotonic() < deadline and not stopping.is_set():
             try:
                 passes = [d.drain_once(block_ms=500) for d in drainers]
+                if time.monotonic() >= next_repair:
+                    repair_lost_counters(db, r)
+                    next_repair = time.monotonic() + REPAIR_EVERY_S
             except (DatabaseUnavailable, *REDIS_DOWN) as exc:
                 what = "database" if isinstance(exc, DatabaseUnavailable) else "redis"
                 totals["db_outages" if what == "database" else "redis_outages"] += 1
@@ -98,6 +103,15 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
         if chain:
             _queue_successor(r, seconds)
     return totals
+
+
+def repair_lost_counters(db: Any, r: redis.Redis) -> None:
+    """Raise every published campaign's Redis counters that fell below the SQL ledger (rules/awards.py)."""
+    try:
+        with db.sessions() as session, session.begin():
+            repair_published(session, r)
+    except (DBAPIError, PoolTimeout) as exc:
+        raise DatabaseUnavailable(exc.__class__.__name__) from exc
 
 
 def _queue_successor(r: redis.Redis, seconds: float, attempts: int = 6) -> None:
