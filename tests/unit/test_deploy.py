@@ -55,8 +55,9 @@ MIGRATE = ["codegen", "db", "upgrade"]
 # Containers that serve no traffic and have, on purpose, no probes (see worker-deployment.yaml).
 NO_PROBES = {"yima-worker"}
 # What a production app needs set (the rest have sane defaults).
-PRODUCTION_ENV = {"DATABASE_URL", "REDIS_URL", "YIMA_SECRET_KEY", "YIMA_KEYS_FILE", "YIMA_BASE_URL"}
-SECRET_ENV = {"DATABASE_URL", "REDIS_URL", "YIMA_SECRET_KEY"}
+PRODUCTION_ENV = {"DATABASE_URL", "REDIS_URL", "YIMA_SECRET_KEY", "YIMA_MEMBER_SECRET", "YIMA_OPS_TOKEN",
+                  "YIMA_KEYS_FILE", "YIMA_BASE_URL"}
+SECRET_ENV = {"DATABASE_URL", "REDIS_URL", "YIMA_SECRET_KEY", "YIMA_MEMBER_SECRET", "YIMA_OPS_TOKEN"}
 PLACEHOLDER = "REPLACE_ME"
 
 
@@ -289,7 +290,8 @@ def test_configmap_holds_no_secrets_and_the_example_secret_only_placeholders(yam
         assert "data" not in doc, "base64 data cannot be seen to be a placeholder: use stringData"
         for key, value in doc["stringData"].items():
             assert PLACEHOLDER in value, f"secret.example.yaml {doc['metadata']['name']}.{key} is not a placeholder"
-    assert {"YIMA_SECRET_KEY", "DATABASE_URL", "keys.json"} <= {k for d in example for k in d["stringData"]}
+    assert {"YIMA_SECRET_KEY", "YIMA_MEMBER_SECRET", "YIMA_OPS_TOKEN", "DATABASE_URL", "keys.json"} <= {
+        k for d in example for k in d["stringData"]}
 
 
 def test_k8s_app_gets_every_production_setting(yaml: ModuleType) -> None:
@@ -365,7 +367,7 @@ def test_compose_keys_and_secret_settings(yaml: ModuleType) -> None:
     # Secret values come from deploy/.env through ${...}, never literally.
     for name, svc in services.items():
         env = svc.get("environment", {})
-        for key in ("YIMA_SECRET_KEY", "POSTGRES_PASSWORD"):
+        for key in ("YIMA_SECRET_KEY", "YIMA_MEMBER_SECRET", "YIMA_OPS_TOKEN", "POSTGRES_PASSWORD"):
             if key in env:
                 assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", env[key]), f"{name}.{key} must be a required ${{...}}"
         if "DATABASE_URL" in env:
