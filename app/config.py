@@ -51,6 +51,9 @@ class Config:
     bench_endpoints: bool  # only `make bench-scan` turns these on
     ops_token: str | None  # Bearer token for the operations API; embedded default: generated into var/
     member_secret: str | None  # MAC key of member tokens; embedded default: generated into var/
+    auth_fails_source: int  # wrong ops-token guesses per source address within auth_lock_seconds; 0 = off
+    auth_fails_account: int  # ... per account (Bearer: the ops token; Basic: the user name)
+    auth_lock_seconds: int  # the counting window, and how long a lockout lasts
 
     @property
     def redis_socket(self) -> Path:
@@ -80,4 +83,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         bench_endpoints=env.get("YIMA_BENCH_ENDPOINTS") == "1",
         ops_token=env.get("YIMA_OPS_TOKEN") or None,
         member_secret=env.get("YIMA_MEMBER_SECRET") or None,
+        auth_fails_source=_int(env, "YIMA_AUTH_FAILS_PER_SOURCE", 10, 0, 1_000_000),
+        auth_fails_account=_int(env, "YIMA_AUTH_FAILS_PER_ACCOUNT", 50, 0, 1_000_000),
+        auth_lock_seconds=_int(env, "YIMA_AUTH_LOCK_SECONDS", 300, 1, 86_400),
     )

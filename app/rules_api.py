@@ -6,16 +6,16 @@ editor. Invalid campaigns get 400 with every problem listed: {"error": {..., "pr
 
 from __future__ import annotations
 
-import hmac
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.auth_limits import check_secret
 from app.errors import error_response
 from app.runtime import member_secret, ops_token
-from codegen.codeformat import Role
+from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
 from codegen.models import Batch
 from rules.backtest import backtest
@@ -40,13 +40,32 @@ from rules.scan import NotGenuine, Scanner, ScanUnavailable
 
 bp = Blueprint("rules_api", __name__, url_prefix="/api/v1")
 
+# Ids are SQL INTEGER (PostgreSQL's int4): a larger one names nothing, so it is a 404 before it reaches
+# the driver (SQLite raises OverflowError beyond 64 bits, PostgreSQL "out of range").
+SQL_INT_MAX = (1 << 31) - 1
+
+
+@bp.url_value_preprocessor
+def ids_in_sql_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Checked here rather than with int(max=...) in the rule: werkzeug turns a converter's refusal into
+    # a 405 when another method's rule has the same path.
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and value > SQL_INT_MAX:
+            raise CampaignNotFound(f"no {name.replace('_', ' ')} {value}")
+
 
 @bp.before_request
 def require_ops_token() -> Any:
-    expected = ops_token(current_app.config["YIMA"])
     header = request.headers.get("Authorization", "")
     given = header[7:] if header.startswith("Bearer ") else ""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    # Every Bearer attempt guesses the one ops token: one account for all of them.
+    refused = check_secret(given, ops_token(current_app.config["YIMA"]), request.remote_addr or "", "ops-token",
+                           "ops API")
+    if refused:
+        resp, status = error_response(429, "too_many_attempts", f"too many wrong tokens; retry in {refused} s")
+        resp.headers["Retry-After"] = str(refused)
+        return resp, status
+    if refused == 0:
         resp, status = error_response(401, "unauthorized", "send Authorization: Bearer <YIMA_OPS_TOKEN>")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="yima-ops"'
         return resp, status
@@ -210,6 +229,8 @@ def rules_rollback() -> Any:
     version = _body().get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
+    if not 1 <= version <= SQL_INT_MAX:
+        raise UnknownVersion(f"no rules version {version}")
     with _sessions()() as s:
         row = rollback_rules(s, _redis(), version)
         return jsonify({"version": row.version, "campaigns": row.campaign_count})
@@ -235,39 +256,70 @@ def _prize_json(prize: Any, multiplier: float) -> dict[str, Any]:
     return out
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _simulated_member(raw: Any) -> dict[str, Any] | None:
+    """`member`: absent/null (not a member) or {tier: string|null, tags: [string], new: bool}."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidCampaign([Problem("member", "must be an object: {tier, tags, new}")])
+    problems = [Problem(f"member.{k}", "unknown field") for k in sorted(raw.keys() - {"tier", "tags", "new"})]
+    tier, tags, new = raw.get("tier"), raw.get("tags", []), raw.get("new", False)
+    if tier is not None and not isinstance(tier, str):
+        problems.append(Problem("member.tier", "must be a string or null"))
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.append(Problem("member.tags", "must be a list of strings"))
+    if not isinstance(new, bool):
+        problems.append(Problem("member.new", "must be true or false"))
+    if problems:
+        raise InvalidCampaign(problems)
+    return {"tier": tier, "tags": frozenset(tags), "new": new}
+
+
 def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
     scanner: Scanner = current_app.extensions["yima.scanner"]
-    if isinstance(body.get("code"), str):
+    problems: list[Problem] = []
+    code, adcode, at = body.get("code"), body.get("adcode"), body.get("at")
+    batch_id, serial, role = body.get("batch_id"), body.get("serial", 0), body.get("role", "inner")
+    if code is not None and not isinstance(code, str):
+        problems.append(Problem("code", "must be a string"))
+    if code is None and not _whole(batch_id, 0, MAX_BATCH_ID):
+        problems.append(Problem("batch_id", f"give a code, or batch_id (0-{MAX_BATCH_ID}) + serial + role"))
+    if not _whole(serial, 0, MAX_SERIAL):
+        problems.append(Problem("serial", f"must be a whole number 0-{MAX_SERIAL}"))
+    if role not in ("inner", "outer"):
+        problems.append(Problem("role", "must be inner or outer"))
+    if adcode is not None and not isinstance(adcode, str):
+        problems.append(Problem("adcode", "must be a six-digit GB/T 2260 code"))
+    if at is not None and not isinstance(at, str):
+        problems.append(Problem("at", "must be an ISO date-time"))
+    if problems:
+        raise InvalidCampaign(problems)
+    member = _simulated_member(body.get("member"))
+    if isinstance(code, str):
         try:
-            _code, fields, _facts = scanner.identify(body["code"])
+            _code, fields, _facts = scanner.identify(code)
         except NotGenuine as exc:
             raise InvalidCampaign([Problem("code", f"not a genuine code ({exc.reason})")]) from None
         batch_id, serial, role = fields.batch_id, fields.serial, fields.role.label
-    else:
-        batch_id, serial = body.get("batch_id"), body.get("serial", 0)
-        role = body.get("role", "inner")
-        if not isinstance(batch_id, int) or not isinstance(serial, int) or role not in ("inner", "outer"):
-            raise InvalidCampaign([Problem("code", "give a code, or batch_id + serial (+ role inner|outer)")])
-        Role.parse(role)
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise InvalidCampaign([Problem("batch_id", f"unknown batch {batch_id}")])
-    adcode = body.get("adcode")
-    region = default_index().lookup(adcode) if isinstance(adcode, str) else None
+    region = default_index().lookup(adcode) if adcode is not None else None
     if adcode is not None and region is None:
         raise InvalidCampaign([Problem("adcode", f"unknown region {adcode!r}")])
-    at = body.get("at")
     try:
-        now = datetime.fromisoformat(at).timestamp() if isinstance(at, str) else datetime.now(UTC).timestamp()
-    except ValueError:
+        now = datetime.fromisoformat(at).timestamp() if at is not None else datetime.now(UTC).timestamp()
+    except (ValueError, OverflowError):
         raise InvalidCampaign([Problem("at", "must be an ISO date-time")]) from None
-    member = body.get("member") if isinstance(body.get("member"), dict) else None
-    tags = member.get("tags", []) if member else []
     return ScanContext(
         brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch_id, serial=serial,
         role=role, now=now, adcode=region.adcode if region else None, member=member is not None,
-        new_member=bool(member and member.get("new")), tier=member.get("tier") if member else None,
-        tags=frozenset(t for t in tags if isinstance(t, str)),
+        new_member=bool(member and member["new"]), tier=member["tier"] if member else None,
+        tags=member["tags"] if member else frozenset(),
     )
 
 
