@@ -218,9 +218,12 @@ def members_token() -> Any:
 
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
-    note = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True) if request.get_data() else {}  # the body is optional: {"note": "..."}
+    note = body.get("note", "") if isinstance(body, dict) else None
+    if not isinstance(note, str) or len(note) > 200:
+        raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
     with transaction(_sessions()) as s:
-        row = publish_rules(s, _redis(), default_index(), str(note.get("note", "")) if isinstance(note, dict) else "")
+        row = publish_rules(s, _redis(), default_index(), note)
         return jsonify({"version": row.version, "campaigns": row.campaign_count})
 
 
