@@ -1,7 +1,8 @@
 """Operations API for campaigns and rules: CRUD, publish, rollback, simulate. Bearer-token protected.
 
 Every route needs `Authorization: Bearer <YIMA_OPS_TOKEN>` until user accounts arrive with the rule
-editor. Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}.
+editor; wrong tokens are counted and locked out (app/auth_limits.py). Invalid campaigns get 400 with every
+problem listed: {"error": {..., "problems": [{field, message}]}}.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ and Redis down is a 503 on the ops API and the batch page — each through Flask
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,3 +232,16 @@ def test_405_replies_carry_allow(ops) -> None:  # type: ignore[no-untyped-def]
     res = client.post("/q/ABC")
     assert res.status_code == 405 and "GET" in res.headers["Allow"] and "text/html" in res.content_type
     assert res.headers["Content-Type"].count("charset") == 1  # the page's own type, not the exception's
+
+
+def test_publish_refuses_a_note_it_would_have_cut(ops) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: a 201-character note was cut to 200 and published."""
+    client, _, _ = ops
+    for body in ({"note": "n" * 201}, {"note": 5}, None, [1]):
+        res = client.post("/api/v1/rules/publish", headers=AUTH, data=json.dumps(body),
+                          content_type="application/json")
+        assert_json_error(res, 400, "invalid_campaign")
+    assert client.post("/api/v1/rules/publish", headers=AUTH).status_code == 200  # the body is optional
+    res = client.post("/api/v1/rules/publish", headers=AUTH, json={"note": "n" * 200})
+    assert res.status_code == 200
+    assert client.get("/api/v1/rules/versions", headers=AUTH).get_json()["versions"][0]["note"] == "n" * 200
