@@ -109,10 +109,25 @@ def on_conflict(exc: CampaignConflict) -> Any:
     return error_response(409, "conflict", str(exc))
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+def _nul_places(value: Any, where: str = "") -> list[str]:
+    """Where a NUL character hides in a JSON document (keys included): PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        return [where or "body"] if "\x00" in value else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    places = []
+    for key, child in items:
+        place = f"{where}.{key}" if where and isinstance(key, str) else f"{where}[{key}]" if where else str(key)
+        places += ([place] if isinstance(key, str) and "\x00" in key else []) + _nul_places(child, place)
+    return places
+
+
+def _body(optional: bool = False) -> dict[str, Any]:
+    """The JSON object sent (`optional`: no body at all reads as {}); NUL characters refused anywhere in it."""
+    body = request.get_json(silent=True) if request.get_data() or not optional else {}
     if not isinstance(body, dict):
         raise InvalidCampaign([Problem("", "the body must be a JSON object")])
+    if places := _nul_places(body):
+        raise InvalidCampaign([Problem(p, "must not contain NUL characters") for p in places[:20]])
     return body
 
 
@@ -219,8 +234,7 @@ def members_token() -> Any:
 
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
-    body = request.get_json(silent=True) if request.get_data() else {}  # the body is optional: {"note": "..."}
-    note = body.get("note", "") if isinstance(body, dict) else None
+    note = _body(optional=True).get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
     with transaction(_sessions()) as s:
@@ -317,8 +331,9 @@ def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
         raise InvalidCampaign([Problem("adcode", f"unknown region {adcode!r}")])
     try:
         now = datetime.fromisoformat(at).timestamp() if at is not None else datetime.now(UTC).timestamp()
-    except (ValueError, OverflowError):
-        raise InvalidCampaign([Problem("at", "must be an ISO date-time")]) from None
+        datetime.fromtimestamp(now, UTC)  # year 1 at +14:00 is year 0 in UTC: refused here, not in the reply
+    except (ValueError, OverflowError, OSError):
+        raise InvalidCampaign([Problem("at", "must be an ISO date-time between the years 1 and 9999 in UTC")]) from None
     return ScanContext(
         brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch_id, serial=serial,
         role=role, now=now, adcode=region.adcode if region else None, member=member is not None,

@@ -30,6 +30,16 @@ def ops(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[FlaskClient
     app.extensions["yima.db"].engine.dispose()
 
 
+@pytest.fixture
+def ops_sql(tmp_path: Path, redis_client: redis.Redis,
+            database_url: str) -> Iterator[tuple[FlaskClient, DemoInfo, Flask]]:
+    """`ops` on SQLite and on PostgreSQL: each overflows differently (OverflowError / "integer out of range")."""
+    app = make_app(tmp_path, ops_token=TOKEN, database_url=database_url)
+    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    yield app.test_client(), info, app
+    app.extensions["yima.db"].engine.dispose()
+
+
 def assert_json_error(res, status: int, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
     assert res.status_code == status, (res.status_code, res.get_data(as_text=True)[:300])
     body = res.get_json()
@@ -60,14 +70,14 @@ def test_a_400_digit_latitude_is_a_400_not_an_overflow(ops) -> None:  # type: ig
     ("post", "/api/v1/campaigns/1/prizes/99999999999999999999/coupons"),
     ("post", "/api/v1/campaigns/99999999999999999999/prizes/0/coupons"),
 ])
-def test_ids_beyond_sql_integers_are_404(ops, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
-    client, _, _ = ops
+def test_ids_beyond_sql_integers_are_404(ops_sql, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = ops_sql
     res = getattr(client, method)(path, headers=AUTH, json={"status": "active", "codes": ["A1"]})
     assert_json_error(res, 404, "not_found")
 
 
-def test_rollback_to_a_version_beyond_64_bits_is_404(ops) -> None:  # type: ignore[no-untyped-def]
-    client, _, _ = ops
+def test_rollback_to_a_version_beyond_64_bits_is_404(ops_sql) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = ops_sql
     for version in (9223372036854775808, 10**40, 2**31, -1, 0):
         res = client.post("/api/v1/rules/rollback", headers=AUTH, json={"version": version})
         assert_json_error(res, 404, "not_found")
@@ -91,8 +101,8 @@ def test_rollback_to_a_version_beyond_64_bits_is_404(ops) -> None:  # type: igno
     ({"at": "not a time"}, "at"),
     ({"code": 12}, "code"),
 ])
-def test_simulate_refuses_malformed_fields_with_the_problem_list(ops, body: dict, field: str) -> None:  # type: ignore[no-untyped-def]
-    client, info, _ = ops
+def test_simulate_refuses_malformed_fields_with_the_problem_list(ops_sql, body: dict, field: str) -> None:  # type: ignore[no-untyped-def]
+    client, info, _ = ops_sql
     doc = {"batch_id": info.batch_id, "serial": 5, **body}
     error = assert_json_error(client.post("/api/v1/simulate", headers=AUTH, json=doc), 400, "invalid_campaign")
     assert field in [p["field"] for p in error["problems"]], error
@@ -245,3 +255,34 @@ def test_publish_refuses_a_note_it_would_have_cut(ops) -> None:  # type: ignore[
     res = client.post("/api/v1/rules/publish", headers=AUTH, json={"note": "n" * 200})
     assert res.status_code == 200
     assert client.get("/api/v1/rules/versions", headers=AUTH).get_json()["versions"][0]["note"] == "n" * 200
+
+
+def test_campaign_batch_ids_beyond_the_code_format_are_a_400(ops_sql) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = ops_sql
+    for batch in (1 << 28, 1 << 40, 10**30):
+        res = client.post("/api/v1/campaigns", headers=AUTH, json={
+            "name": "c", "brand": "demo", "scope": {"batches": [batch]},
+            "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00"},
+            "budget": {"total_fen": 100}, "prizes": [{"kind": "coupon", "name": "券", "weight": 1}]})
+        error = assert_json_error(res, 400, "invalid_campaign")
+        assert [p["field"] for p in error["problems"]] == ["scope.batches"], error
+
+
+def test_simulate_refuses_a_time_outside_the_calendar_in_utc(ops) -> None:  # type: ignore[no-untyped-def]
+    client, info, _ = ops
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        res = client.post("/api/v1/simulate", headers=AUTH, json={"batch_id": info.batch_id, "at": at})
+        assert [p["field"] for p in assert_json_error(res, 400, "invalid_campaign")["problems"]] == ["at"]
+
+
+def test_nul_characters_are_refused_before_postgresql_sees_them(ops_sql) -> None:  # type: ignore[no-untyped-def]
+    """Found by the route fuzz: PostgreSQL text cannot hold NUL, and a campaign named "a\\x00" was a 500."""
+    client, _, _ = ops_sql
+    doc = {"name": "a\x00", "brand": "demo", "budget": {"total_fen": 100},
+           "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00"},
+           "prizes": [{"kind": "coupon", "name": "券\x00", "weight": 1, "x\x00": 1}]}
+    error = assert_json_error(client.post("/api/v1/campaigns", headers=AUTH, json=doc), 400, "invalid_campaign")
+    assert [p["field"] for p in error["problems"]] == ["name", "prizes[0].name", "prizes[0].x\x00"], error
+    res = client.post("/api/v1/rules/publish", headers=AUTH, json={"note": "\x00"})
+    assert assert_json_error(res, 400, "invalid_campaign")["problems"][0]["field"] == "note"
+    assert client.get("/api/v1/rules/versions", headers=AUTH).get_json()["versions"] == []
