@@ -110,7 +110,7 @@ OPS_PATHS: dict[str, Any] = {
         "parameters": [_CAMPAIGN_ID],
         "post": _ops("setCampaignStatus", "Activate, pause or end a campaign (publish to take effect)",
                      "The campaign.", _ref("Campaign"),
-                     body={"type": "object", "required": ["status"],
+                     body={"type": "object", "additionalProperties": False, "required": ["status"],
                            "properties": {"status": {"enum": ["draft", "active", "paused", "ended"]}}},
                      extra={**_NOT_FOUND, **_CONFLICT}),
     },
@@ -123,7 +123,7 @@ OPS_PATHS: dict[str, Any] = {
                                      "to": {"type": "string"}, "seed": {"type": "integer"},
                                      "scans": {"type": "integer"}, "awards": {"type": "integer"},
                                      "cost_fen": {"type": "integer"}}},
-                     body={"type": "object", "required": ["from", "to"],
+                     body={"type": "object", "additionalProperties": False, "required": ["from", "to"],
                            "properties": {"from": {"type": "string", "format": "date-time"},
                                           "to": {"type": "string", "format": "date-time"},
                                           "seed": {"type": "integer"}}},
@@ -136,7 +136,7 @@ OPS_PATHS: dict[str, Any] = {
                      "Added.", {"type": "object", "required": ["added", "duplicates", "pool_size"],
                                 "properties": {"added": {"type": "integer"}, "duplicates": {"type": "integer"},
                                                "pool_size": {"type": "integer"}}},
-                     body={"type": "object", "required": ["codes"],
+                     body={"type": "object", "additionalProperties": False, "required": ["codes"],
                            "properties": {"codes": {"type": "array", "minItems": 1, "maxItems": 10_000,
                                                     "items": {"type": "string", "pattern": "^[!-~]{1,64}$"}}}},
                      extra=_NOT_FOUND, status="201"),
@@ -146,23 +146,26 @@ OPS_PATHS: dict[str, Any] = {
                      "The token.", {"type": "object", "required": ["member_token", "expires_in"],
                                     "properties": {"member_token": {"type": "string"},
                                                    "expires_in": {"type": "integer"}}},
-                     body={"type": "object", "required": ["member_id"],
+                     body={"type": "object", "additionalProperties": False, "required": ["member_id"],
                            "properties": {"member_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,64}$"},
-                                          "tier": {"type": ["string", "null"], "pattern": r"^[\w.-]{1,32}$"},
+                                          # Labels are 1-32 letters or digits of any script, _ . or -:
+                                          # no portable JSON Schema pattern says "letter of any script".
+                                          "tier": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
                                           "tags": {"type": "array", "maxItems": 32,
-                                                   "items": {"type": "string", "pattern": r"^[\w.-]{1,32}$"}},
+                                                   "items": {"type": "string", "minLength": 1, "maxLength": 32}},
                                           "joined_at": {"type": "string", "format": "date-time"}}},
                      status="201"),
     },
     "/api/v1/rules/publish": {
         "post": _ops("publishRules", "Compile every active campaign into a new rules version",
                      "The new version.", _VERSION,
-                     body={"type": "object", "properties": {"note": {"type": "string", "maxLength": 200}}},
+                     body={"type": "object", "additionalProperties": False,
+                           "properties": {"note": {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"}}},
                      body_required=False),
     },
     "/api/v1/rules/rollback": {
         "post": _ops("rollbackRules", "Make an older rules version current again", "The version now current.",
-                     _VERSION, body={"type": "object", "required": ["version"],
+                     _VERSION, body={"type": "object", "additionalProperties": False, "required": ["version"],
                                      "properties": {"version": {"type": "integer"}}}, extra=_NOT_FOUND),
     },
     "/api/v1/rules/versions": {
@@ -209,7 +212,7 @@ OPS_SCHEMAS: dict[str, Any] = {
                        "updated_at": {"type": ["string", "null"]}},
     },
     "SimulationRequest": {
-        "type": "object",
+        "type": "object", "additionalProperties": False,
         "description": "A code (or scan URL), or batch_id + serial + role; where, when, and who scans.",
         "properties": {
             "code": {"type": "string", "maxLength": 512},
@@ -266,6 +269,11 @@ OPENAPI: dict[str, Any] = {
             }
         },
         **OPS_PATHS,
+        "/api/v1/openapi.json": {
+            "get": {"operationId": "openapi", "summary": "This document",
+                    "responses": {"200": {"description": "The OpenAPI document.",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}}}
+        },
         "/healthz": {
             "get": {
                 "operationId": "health",

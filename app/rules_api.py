@@ -7,6 +7,7 @@ problem listed: {"error": {..., "problems": [{field, message}]}}.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -121,13 +122,16 @@ def _nul_places(value: Any, where: str = "") -> list[str]:
     return places
 
 
-def _body(optional: bool = False) -> dict[str, Any]:
-    """The JSON object sent (`optional`: no body at all reads as {}); NUL characters refused anywhere in it."""
+def _body(*fields: str, optional: bool = False) -> dict[str, Any]:
+    """The JSON object sent, with only `fields` when given (a misspelt field is an error, not ignored);
+    `optional`: no body at all reads as {}. NUL characters are refused anywhere in it."""
     body = request.get_json(silent=True) if request.get_data() or not optional else {}
     if not isinstance(body, dict):
         raise InvalidCampaign([Problem("", "the body must be a JSON object")])
-    if places := _nul_places(body):
-        raise InvalidCampaign([Problem(p, "must not contain NUL characters") for p in places[:20]])
+    problems = [Problem(k, "unknown field") for k in sorted(body.keys() - set(fields))] if fields else []
+    problems += [Problem(p, "must not contain NUL characters") for p in _nul_places(body)]
+    if problems:
+        raise InvalidCampaign(problems[:20])
     return body
 
 
@@ -178,7 +182,7 @@ def campaigns_delete(campaign_id: int) -> Any:
 
 @bp.post("/campaigns/<int:campaign_id>/status")
 def campaigns_status(campaign_id: int) -> Any:
-    status = _body().get("status")
+    status = _body("status").get("status")
     with transaction(_sessions()) as s:
         return jsonify(campaign_json(set_status(s, campaign_id, str(status), default_index())))
 
@@ -186,17 +190,11 @@ def campaigns_status(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/backtest")
 def campaigns_backtest(campaign_id: int) -> Any:
     """Replay stored scans of a period against this campaign (any status): would-be awards and cost."""
-    body = _body()
-    try:
-        start = datetime.fromisoformat(body["from"])
-        end = datetime.fromisoformat(body["to"])
-    except (KeyError, TypeError, ValueError):
-        raise InvalidCampaign([Problem("from", "give from and to as ISO date-times")]) from None
+    body = _body("from", "to", "seed")
+    start, end = _instant(body.get("from"), "from"), _instant(body.get("to"), "to")
     seed = body.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InvalidCampaign([Problem("seed", "must be a whole number")])
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     with _sessions()() as s:
         compiled = compile_row(s, get_campaign(s, campaign_id), default_index())
         report = backtest(s, compiled, start, end, seed)
@@ -207,7 +205,7 @@ def campaigns_backtest(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/prizes/<int:prize_index>/coupons")
 def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
     """Upload coupon codes for a coupon prize (up to 10,000 per call; duplicates are skipped)."""
-    body = _body()
+    body = _body("codes")
     with transaction(_sessions()) as s:
         result = upload_coupons(s, _redis(), campaign_id, prize_index, body.get("codes"))
     return jsonify({"added": result.added, "duplicates": result.duplicates, "pool_size": result.pool_size}), 201
@@ -217,10 +215,10 @@ def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
 def members_token() -> Any:
     """Issue a member token (for a brand's membership system, or for testing): member_id, tier, tags,
     joined_at (ISO; default now). The consumer's app sends it as `member_token` with each scan."""
-    body = _body()
+    body = _body("member_id", "tier", "tags", "joined_at")
     member_id, tier, tags = body.get("member_id"), body.get("tier"), body.get("tags", [])
     try:
-        joined = datetime.fromisoformat(body["joined_at"]).timestamp() if "joined_at" in body else time.time()
+        joined = _instant(body["joined_at"], "joined_at").timestamp() if "joined_at" in body else time.time()
         if not isinstance(member_id, str) or (tier is not None and not isinstance(tier, str)) \
                 or not isinstance(tags, list):
             raise InvalidMemberToken("member_id (string), tier (string) and tags (list) are expected")
@@ -234,7 +232,7 @@ def members_token() -> Any:
 
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
-    note = _body(optional=True).get("note", "")
+    note = _body("note", optional=True).get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
     with transaction(_sessions()) as s:
@@ -244,7 +242,7 @@ def rules_publish() -> Any:
 
 @bp.post("/rules/rollback")
 def rules_rollback() -> Any:
-    version = _body().get("version")
+    version = _body("version").get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
     if not 1 <= version <= SQL_INT_MAX:
@@ -272,6 +270,24 @@ def _prize_json(prize: Any, multiplier: float) -> dict[str, Any]:
     if prize.kind == "points":
         out["points"] = prize.points
     return out
+
+
+# JSON Schema's (RFC 3339) date-time: a date, a time and an offset. fromisoformat alone also takes a bare
+# date or a naive time, whose meaning (UTC? the server's zone?) the caller could not know.
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                        r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _instant(value: Any, field: str) -> datetime:
+    try:
+        if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value.upper())
+        moment.astimezone(UTC)  # year 1 at +14:00 is year 0 in UTC: refused here, not later in a reply
+    except (ValueError, OverflowError):
+        raise InvalidCampaign([Problem(field, "must be a date-time with its offset, e.g. 2026-12-01T00:00:00+08:00 "
+                                              "(years 1-9999 in UTC)")]) from None
+    return moment
 
 
 def _whole(value: Any, low: int, high: int) -> bool:
@@ -329,11 +345,7 @@ def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
     region = default_index().lookup(adcode) if adcode is not None else None
     if adcode is not None and region is None:
         raise InvalidCampaign([Problem("adcode", f"unknown region {adcode!r}")])
-    try:
-        now = datetime.fromisoformat(at).timestamp() if at is not None else datetime.now(UTC).timestamp()
-        datetime.fromtimestamp(now, UTC)  # year 1 at +14:00 is year 0 in UTC: refused here, not in the reply
-    except (ValueError, OverflowError, OSError):
-        raise InvalidCampaign([Problem("at", "must be an ISO date-time between the years 1 and 9999 in UTC")]) from None
+    now = _instant(at, "at").timestamp() if at is not None else time.time()
     return ScanContext(
         brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch_id, serial=serial,
         role=role, now=now, adcode=region.adcode if region else None, member=member is not None,
@@ -349,7 +361,7 @@ def simulate() -> Any:
     Campaigns are compiled from SQL (drafts included, each verdict names its status), so a campaign can
     be tried before it is activated and published.
     """
-    body = _body()
+    body = _body("code", "batch_id", "serial", "role", "adcode", "at", "member")
     with _sessions()() as s:
         ctx = _simulation_context(body, s)
         rows = [c for c in list_campaigns(s) if c.status != Campaign.ENDED]

@@ -78,7 +78,7 @@ def valid_bodies(info: DemoInfo, code: str) -> dict[str, Any]:
         "api.create_scan": {"code": code, "lat": 22.54, "lng": 113.93, "adcode": "440305", "device_id": "d-1"},
         "rules_api.campaigns_create": campaign, "rules_api.campaigns_update": campaign,
         "rules_api.campaigns_status": {"status": "active"},
-        "rules_api.campaigns_backtest": {"from": "2026-01-01T00:00:00", "to": "2027-01-01T00:00:00+08:00", "seed": 1},
+        "rules_api.campaigns_backtest": {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00+08:00", "seed": 1},
         "rules_api.campaigns_coupons": {"codes": ["C-1", "C-2"]},
         "rules_api.members_token": {"member_id": "m-1", "tier": "gold", "tags": ["vip"],
                                     "joined_at": "2026-01-01T00:00:00+08:00"},

@@ -286,3 +286,28 @@ def test_nul_characters_are_refused_before_postgresql_sees_them(ops_sql) -> None
     res = client.post("/api/v1/rules/publish", headers=AUTH, json={"note": "\x00"})
     assert assert_json_error(res, 400, "invalid_campaign")["problems"][0]["field"] == "note"
     assert client.get("/api/v1/rules/versions", headers=AUTH).get_json()["versions"] == []
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/campaigns/1/backtest", {"from": "2026-01-01", "to": "2026-02-01T00:00:00Z"}, "from"),
+    ("/api/v1/campaigns/1/backtest", {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00"}, "to"),
+    ("/api/v1/members/tokens", {"member_id": "m1", "joined_at": "2026-01-01"}, "joined_at"),
+    ("/api/v1/members/tokens", {"member_id": "m1", "joined_at": "0001-01-01T00:00:00+14:00"}, "joined_at"),
+    ("/api/v1/simulate", {"batch_id": 1, "at": "2026-06-01T12:00:00"}, "at"),
+    ("/api/v1/simulate", {"batch_id": 1, "at": "2026-06-01T12:00+08:00"}, "at"),
+    ("/api/v1/rules/rollback", {"version": 1, "verison": 2}, "verison"),
+    ("/api/v1/campaigns/1/status", {"status": "active", "force": True}, "force"),
+    ("/api/v1/members/tokens", {"member_id": "m1", "tiers": ["gold"]}, "tiers"),
+    ("/api/v1/simulate", {"batch_id": 1, "members": {}}, "members"),
+])
+def test_times_need_their_offset_and_misspelt_fields_are_refused(ops, path: str, body: dict,  # type: ignore[no-untyped-def]
+                                                                 field: str) -> None:
+    """Found by schemathesis: a bare date or naive time was accepted (read as UTC here, server time there), and
+    an unknown field silently ignored, where the document says date-time and lists the fields."""
+    client, _, _ = ops
+    client.post("/api/v1/campaigns", headers=AUTH, json={
+        "name": "c", "brand": "demo", "budget": {"total_fen": 100},
+        "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00"},
+        "prizes": [{"kind": "coupon", "name": "券", "weight": 1}]})
+    error = assert_json_error(client.post(path, headers=AUTH, json=body), 400, "invalid_campaign")
+    assert field in [p["field"] for p in error["problems"]], error
