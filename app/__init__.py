@@ -21,7 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from app import api, catalog_views, errors, health, i18n, rules_api, scan_views
+    from app import api, auth_limits, catalog_views, errors, health, i18n, rules_api, scan_views, security
     from app.runtime import connect_database, connect_redis, make_scanner, secret_key
 
     cfg = load_config()
@@ -40,6 +40,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["yima.redis"] = connect_redis(cfg)
     app.extensions["yima.scanner"] = make_scanner(cfg, app.extensions["yima.redis"], app.logger)
     errors.init_app(app)
+    security.init_app(app)
+    auth_limits.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(catalog_views.bp)

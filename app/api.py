@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -38,8 +37,10 @@ def _number(body: dict[str, Any], name: str, low: float, high: float) -> float |
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{name} must be a number")
+    # Range first, float() after: JSON allows integers of any size (float() of 1e400 as an int overflows),
+    # and NaN and ±Infinity fail the comparison too.
     if not low <= value <= high:
         raise BadRequest(f"{name} must be between {low} and {high}")
     return float(value)

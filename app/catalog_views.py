@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.exc import OperationalError
 
+from app.auth_limits import check_secret
 from app.runtime import ops_token
 from codegen.batches import effective_ranges, list_batches
 from codegen.ranges import format_ranges, total
@@ -20,11 +20,17 @@ def require_ops_login() -> Any:
     """Headquarters pages show production volumes: HTTP Basic with any user name and the ops token as the
     password (the browser asks), until user accounts arrive with the rule editor."""
     auth = request.authorization
-    expected = ops_token(current_app.config["YIMA"]).encode()
-    given = (auth.password or "").encode() if auth and auth.type == "basic" else b""
-    if not given or not hmac.compare_digest(given, expected):
+    basic = auth is not None and auth.type == "basic"
+    given = (auth.password or "") if basic and auth else ""
+    user = (auth.username or "")[:64] if basic and auth else ""
+    refused = check_secret(given, ops_token(current_app.config["YIMA"]), request.remote_addr or "", f"basic:{user}",
+                           "headquarters login")
+    if refused:
+        return Response(f"Too many wrong passwords; retry in {refused} s.\n", 429, {"Retry-After": str(refused)},
+                        mimetype="text/plain")
+    if refused == 0:
         return Response("Sign in with the ops token as the password.\n", 401,
-                        {"WWW-Authenticate": 'Basic realm="yima headquarters", charset="UTF-8"'})
+                        {"WWW-Authenticate": 'Basic realm="yima headquarters", charset="UTF-8"'}, mimetype="text/plain")
     return None
 
 

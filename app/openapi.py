@@ -1,8 +1,14 @@
-"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json: the scan API and the operations API.
+
+tests/web/test_schemathesis.py holds the app to it (every status, content type and body shape).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from app.rules_api import SQL_INT_MAX
+from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 
 _ERROR = {
     "type": "object",
@@ -11,7 +17,7 @@ _ERROR = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "properties": {"code": {"type": "string", "minLength": 1}, "message": {"type": "string"}},
         }
     },
 }
@@ -27,17 +33,217 @@ _REGION = {
 }
 
 
-def _error(description: str) -> dict[str, Any]:
+def _error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     schema = {"$ref": "#/components/schemas/Error"}
+    out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        out["headers"] = {name: {"description": text, "required": True, "schema": {"type": "string"}}
+                          for name, text in headers.items()}
+    return out
+
+
+def _problems(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problems"}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+# --- The operations API (Bearer YIMA_OPS_TOKEN) --------------------------------------------------------------
+
+_OPS_ERRORS = {
+    "401": _error("No or wrong `Authorization: Bearer <YIMA_OPS_TOKEN>`.", {"WWW-Authenticate": "Bearer challenge."}),
+    "429": _error("Too many wrong tokens from this address (or for the token): locked out; see Retry-After. "
+                  "The right token is refused too until the lock ends.", {"Retry-After": "Seconds to wait."}),
+    "503": _error("Redis or the database is unreachable; retry shortly."),
+}
+_BODY_ERRORS = {
+    "400": _problems("The body is not a JSON object, or a field is invalid: every problem is listed."),
+    "413": _error("Request body over 64 KiB."),
+}
+_NOT_FOUND = {"404": _error("No such campaign (or prize, or rules version).")}
+_CONFLICT = {"409": _error("The campaign's state forbids it (ended, or not a draft).")}
+_CAMPAIGN_ID = {"name": "campaign_id", "in": "path", "required": True,
+                "schema": {"type": "integer", "minimum": 0, "maximum": SQL_INT_MAX}}
+
+
+def _ops(operation_id: str, summary: str, ok: str, ok_schema: dict[str, Any] | None, *, body: dict[str, Any] | None,
+         extra: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None,
+         status: str = "200", body_required: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": ["ops"],
+                          "security": [{"opsToken": []}]}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+    ok_response: dict[str, Any] = {"description": ok}
+    if ok_schema is not None:
+        ok_response["content"] = {"application/json": {"schema": ok_schema}}
+    op["responses"] = {status: ok_response, **(_BODY_ERRORS if body is not None else {}), **(extra or {}),
+                       **_OPS_ERRORS}
+    return op
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_VERSION = {"type": "object", "required": ["version", "campaigns"],
+            "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"}}}
+_OBJECT = {"type": "object"}
+
+OPS_PATHS: dict[str, Any] = {
+    "/api/v1/campaigns": {
+        "get": _ops("listCampaigns", "Every campaign, any status", "The campaigns.",
+                    {"type": "object", "required": ["campaigns"],
+                     "properties": {"campaigns": {"type": "array", "items": _ref("Campaign")}}}, body=None),
+        "post": _ops("createCampaign", "Create a draft campaign", "Created (a draft).", _ref("Campaign"),
+                     body=_ref("CampaignDefinition"), status="201"),
+    },
+    "/api/v1/campaigns/{campaign_id}": {
+        "parameters": [_CAMPAIGN_ID],
+        "get": _ops("getCampaign", "One campaign", "The campaign.", _ref("Campaign"), body=None, extra=_NOT_FOUND),
+        "put": _ops("updateCampaign", "Replace a campaign's definition", "The campaign, edit_version + 1.",
+                    _ref("Campaign"), body=_ref("CampaignDefinition"), extra={**_NOT_FOUND, **_CONFLICT}),
+        "delete": _ops("deleteCampaign", "Delete a draft", "Deleted.", None, body=None,
+                       extra={**_NOT_FOUND, **_CONFLICT}, status="204"),
+    },
+    "/api/v1/campaigns/{campaign_id}/status": {
+        "parameters": [_CAMPAIGN_ID],
+        "post": _ops("setCampaignStatus", "Activate, pause or end a campaign (publish to take effect)",
+                     "The campaign.", _ref("Campaign"),
+                     body={"type": "object", "additionalProperties": False, "required": ["status"],
+                           "properties": {"status": {"enum": ["draft", "active", "paused", "ended"]}}},
+                     extra={**_NOT_FOUND, **_CONFLICT}),
+    },
+    "/api/v1/campaigns/{campaign_id}/backtest": {
+        "parameters": [_CAMPAIGN_ID],
+        "post": _ops("backtestCampaign", "Replay stored scans of a period against a campaign",
+                     "Would-be draws, awards and cost.",
+                     {"type": "object", "required": ["campaign_id", "from", "to", "seed", "scans", "awards"],
+                      "properties": {"campaign_id": {"type": "integer"}, "from": {"type": "string"},
+                                     "to": {"type": "string"}, "seed": {"type": "integer"},
+                                     "scans": {"type": "integer"}, "awards": {"type": "integer"},
+                                     "cost_fen": {"type": "integer"}}},
+                     body={"type": "object", "additionalProperties": False, "required": ["from", "to"],
+                           "properties": {"from": {"type": "string", "format": "date-time"},
+                                          "to": {"type": "string", "format": "date-time"},
+                                          "seed": {"type": "integer"}}},
+                     extra=_NOT_FOUND),
+    },
+    "/api/v1/campaigns/{campaign_id}/prizes/{prize_index}/coupons": {
+        "parameters": [_CAMPAIGN_ID, {"name": "prize_index", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 0, "maximum": SQL_INT_MAX}}],
+        "post": _ops("uploadCoupons", "Add coupon codes to a coupon prize's pool (duplicates skipped)",
+                     "Added.", {"type": "object", "required": ["added", "duplicates", "pool_size"],
+                                "properties": {"added": {"type": "integer"}, "duplicates": {"type": "integer"},
+                                               "pool_size": {"type": "integer"}}},
+                     body={"type": "object", "additionalProperties": False, "required": ["codes"],
+                           "properties": {"codes": {"type": "array", "minItems": 1, "maxItems": 10_000,
+                                                    "items": {"type": "string", "pattern": "^[!-~]{1,64}$"}}}},
+                     extra=_NOT_FOUND, status="201"),
+    },
+    "/api/v1/members/tokens": {
+        "post": _ops("issueMemberToken", "Issue a signed member token (sent as `member_token` with scans)",
+                     "The token.", {"type": "object", "required": ["member_token", "expires_in"],
+                                    "properties": {"member_token": {"type": "string"},
+                                                   "expires_in": {"type": "integer"}}},
+                     body={"type": "object", "additionalProperties": False, "required": ["member_id"],
+                           "properties": {"member_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,64}$"},
+                                          # Labels are 1-32 letters or digits of any script, _ . or -:
+                                          # no portable JSON Schema pattern says "letter of any script".
+                                          "tier": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
+                                          "tags": {"type": "array", "maxItems": 32,
+                                                   "items": {"type": "string", "minLength": 1, "maxLength": 32}},
+                                          "joined_at": {"type": "string", "format": "date-time"}}},
+                     status="201"),
+    },
+    "/api/v1/rules/publish": {
+        "post": _ops("publishRules", "Compile every active campaign into a new rules version",
+                     "The new version.", _VERSION,
+                     body={"type": "object", "additionalProperties": False,
+                           "properties": {"note": {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"}}},
+                     body_required=False),
+    },
+    "/api/v1/rules/rollback": {
+        "post": _ops("rollbackRules", "Make an older rules version current again", "The version now current.",
+                     _VERSION, body={"type": "object", "additionalProperties": False, "required": ["version"],
+                                     "properties": {"version": {"type": "integer"}}}, extra=_NOT_FOUND),
+    },
+    "/api/v1/rules/versions": {
+        "get": _ops("listRulesVersions", "The current version and the last 50", "The versions.",
+                    {"type": "object", "required": ["current", "versions"],
+                     "properties": {"current": {"type": "integer"}, "versions": {"type": "array", "items": {
+                         "type": "object", "required": ["version", "campaigns", "note", "created_at"],
+                         "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"},
+                                        "note": {"type": "string"}, "created_at": {"type": "string"}}}}}},
+                    body=None),
+    },
+    "/api/v1/simulate": {
+        "post": _ops("simulateScan", "Which campaigns a scan would take part in, why, and the odds (consumes "
+                     "nothing; drafts included)", "The verdicts.", _ref("Simulation"),
+                     body=_ref("SimulationRequest")),
+    },
+}
+
+OPS_SCHEMAS: dict[str, Any] = {
+    "Problems": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string", "minLength": 1}, "message": {"type": "string"},
+                           "problems": {"type": "array", "items": {
+                               "type": "object", "required": ["field", "message"],
+                               "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}},
+    },
+    "CampaignDefinition": {
+        "type": "object", "required": ["name", "brand", "window", "budget", "prizes"],
+        "description": "A campaign: scope, regions, members, ordinal, budget, prizes. See docs/rules.md.",
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                       "brand": {"type": "string", "minLength": 1}, "priority": {"type": "integer"},
+                       "exclusive": {"type": "boolean"}, "window": _OBJECT, "scope": _OBJECT, "regions": _OBJECT,
+                       "members": _OBJECT, "ordinal": _OBJECT, "first_scan_wins": {"type": "boolean"},
+                       "budget": _OBJECT, "prizes": {"type": "array", "items": _OBJECT},
+                       "consolation": {"type": ["object", "null"]}},
+    },
+    "Campaign": {
+        "type": "object", "required": ["id", "name", "status", "edit_version", "definition"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                       "status": {"enum": ["draft", "active", "paused", "ended"]},
+                       "edit_version": {"type": "integer"}, "definition": _OBJECT,
+                       "updated_at": {"type": ["string", "null"]}},
+    },
+    "SimulationRequest": {
+        "type": "object", "additionalProperties": False,
+        "description": "A code (or scan URL), or batch_id + serial + role; where, when, and who scans.",
+        "properties": {
+            "code": {"type": "string", "maxLength": 512},
+            "batch_id": {"type": "integer", "minimum": 0, "maximum": MAX_BATCH_ID},
+            "serial": {"type": "integer", "minimum": 0, "maximum": MAX_SERIAL},
+            "role": {"enum": ["inner", "outer"]},
+            "adcode": {"type": ["string", "null"]},
+            "at": {"type": ["string", "null"], "format": "date-time"},
+            "member": {"type": ["object", "null"], "additionalProperties": False,
+                       "properties": {"tier": {"type": ["string", "null"]},
+                                      "tags": {"type": "array", "items": {"type": "string"}},
+                                      "new": {"type": "boolean"}}},
+        },
+    },
+    "Simulation": {
+        "type": "object", "required": ["context", "campaigns", "invalid_campaigns", "consumed"],
+        "properties": {"context": _OBJECT, "campaigns": {"type": "array", "items": _OBJECT},
+                       "invalid_campaigns": {"type": "array", "items": _OBJECT},
+                       "consumed": {"const": False}},
+    },
+}
+
 
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
-        "title": "yima scan API",
+        "title": "yima scan and operations API",
         "version": "1",
-        "description": "Verify a one-item-one-code code and record the scan. The scan path never waits on SQL.",
+        "description": "Verify a one-item-one-code code and record the scan (the scan path never waits on SQL); "
+                       "operations: campaigns, coupons, member tokens, rules publish/rollback, simulation.",
     },
     "paths": {
         "/api/v1/scans": {
@@ -57,10 +263,16 @@ OPENAPI: dict[str, Any] = {
                     "404": _error("Not a genuine code (forged, mangled, or unknown batch)."),
                     "413": _error("Request body too large."),
                     "429": _error("Too many scans, or too many invalid codes, from this address or device; "
-                                  "see Retry-After."),
+                                  "see Retry-After.", {"Retry-After": "Seconds to wait."}),
                     "503": _error("Verification temporarily unavailable (Redis unreachable)."),
                 },
             }
+        },
+        **OPS_PATHS,
+        "/api/v1/openapi.json": {
+            "get": {"operationId": "openapi", "summary": "This document",
+                    "responses": {"200": {"description": "The OpenAPI document.",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}}}
         },
         "/healthz": {
             "get": {
@@ -72,7 +284,10 @@ OPENAPI: dict[str, Any] = {
         },
     },
     "components": {
+        "securitySchemes": {"opsToken": {"type": "http", "scheme": "bearer",
+                                         "description": "YIMA_OPS_TOKEN (embedded default: var/ops_token)."}},
         "schemas": {
+            **OPS_SCHEMAS,
             "Error": _ERROR,
             "Draw": {
                 "type": "object",
@@ -101,7 +316,7 @@ OPENAPI: dict[str, Any] = {
                 "required": ["code"],
                 "additionalProperties": False,
                 "properties": {
-                    "code": {"type": "string", "maxLength": 512,
+                    "code": {"type": "string", "minLength": 1, "maxLength": 512,
                              "description": "A code or a scan URL ending in /q/<CODE>."},
                     "lat": {"type": "number", "minimum": -90, "maximum": 90},
                     "lng": {"type": "number", "minimum": -180, "maximum": 180},

@@ -1,21 +1,23 @@
 """Operations API for campaigns and rules: CRUD, publish, rollback, simulate. Bearer-token protected.
 
 Every route needs `Authorization: Bearer <YIMA_OPS_TOKEN>` until user accounts arrive with the rule
-editor. Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}.
+editor; wrong tokens are counted and locked out (app/auth_limits.py). Invalid campaigns get 400 with every
+problem listed: {"error": {..., "problems": [{field, message}]}}.
 """
 
 from __future__ import annotations
 
-import hmac
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.auth_limits import check_secret
 from app.errors import error_response
 from app.runtime import member_secret, ops_token
-from codegen.codeformat import Role
+from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
 from codegen.models import Batch
 from rules.backtest import backtest
@@ -40,13 +42,32 @@ from rules.scan import NotGenuine, Scanner, ScanUnavailable
 
 bp = Blueprint("rules_api", __name__, url_prefix="/api/v1")
 
+# Ids are SQL INTEGER (PostgreSQL's int4): a larger one names nothing, so it is a 404 before it reaches
+# the driver (SQLite raises OverflowError beyond 64 bits, PostgreSQL "out of range").
+SQL_INT_MAX = (1 << 31) - 1
+
+
+@bp.url_value_preprocessor
+def ids_in_sql_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Checked here rather than with int(max=...) in the rule: werkzeug turns a converter's refusal into
+    # a 405 when another method's rule has the same path.
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and value > SQL_INT_MAX:
+            raise CampaignNotFound(f"no {name.replace('_', ' ')} {value}")
+
 
 @bp.before_request
 def require_ops_token() -> Any:
-    expected = ops_token(current_app.config["YIMA"])
     header = request.headers.get("Authorization", "")
     given = header[7:] if header.startswith("Bearer ") else ""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    # Every Bearer attempt guesses the one ops token: one account for all of them.
+    refused = check_secret(given, ops_token(current_app.config["YIMA"]), request.remote_addr or "", "ops-token",
+                           "ops API")
+    if refused:
+        resp, status = error_response(429, "too_many_attempts", f"too many wrong tokens; retry in {refused} s")
+        resp.headers["Retry-After"] = str(refused)
+        return resp, status
+    if refused == 0:
         resp, status = error_response(401, "unauthorized", "send Authorization: Bearer <YIMA_OPS_TOKEN>")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="yima-ops"'
         return resp, status
@@ -89,10 +110,28 @@ def on_conflict(exc: CampaignConflict) -> Any:
     return error_response(409, "conflict", str(exc))
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+def _nul_places(value: Any, where: str = "") -> list[str]:
+    """Where a NUL character hides in a JSON document (keys included): PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        return [where or "body"] if "\x00" in value else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    places = []
+    for key, child in items:
+        place = f"{where}.{key}" if where and isinstance(key, str) else f"{where}[{key}]" if where else str(key)
+        places += ([place] if isinstance(key, str) and "\x00" in key else []) + _nul_places(child, place)
+    return places
+
+
+def _body(*fields: str, optional: bool = False) -> dict[str, Any]:
+    """The JSON object sent, with only `fields` when given (a misspelt field is an error, not ignored);
+    `optional`: no body at all reads as {}. NUL characters are refused anywhere in it."""
+    body = request.get_json(silent=True) if request.get_data() or not optional else {}
     if not isinstance(body, dict):
         raise InvalidCampaign([Problem("", "the body must be a JSON object")])
+    problems = [Problem(k, "unknown field") for k in sorted(body.keys() - set(fields))] if fields else []
+    problems += [Problem(p, "must not contain NUL characters") for p in _nul_places(body)]
+    if problems:
+        raise InvalidCampaign(problems[:20])
     return body
 
 
@@ -143,7 +182,7 @@ def campaigns_delete(campaign_id: int) -> Any:
 
 @bp.post("/campaigns/<int:campaign_id>/status")
 def campaigns_status(campaign_id: int) -> Any:
-    status = _body().get("status")
+    status = _body("status").get("status")
     with transaction(_sessions()) as s:
         return jsonify(campaign_json(set_status(s, campaign_id, str(status), default_index())))
 
@@ -151,17 +190,11 @@ def campaigns_status(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/backtest")
 def campaigns_backtest(campaign_id: int) -> Any:
     """Replay stored scans of a period against this campaign (any status): would-be awards and cost."""
-    body = _body()
-    try:
-        start = datetime.fromisoformat(body["from"])
-        end = datetime.fromisoformat(body["to"])
-    except (KeyError, TypeError, ValueError):
-        raise InvalidCampaign([Problem("from", "give from and to as ISO date-times")]) from None
+    body = _body("from", "to", "seed")
+    start, end = _instant(body.get("from"), "from"), _instant(body.get("to"), "to")
     seed = body.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InvalidCampaign([Problem("seed", "must be a whole number")])
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     with _sessions()() as s:
         compiled = compile_row(s, get_campaign(s, campaign_id), default_index())
         report = backtest(s, compiled, start, end, seed)
@@ -172,7 +205,7 @@ def campaigns_backtest(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/prizes/<int:prize_index>/coupons")
 def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
     """Upload coupon codes for a coupon prize (up to 10,000 per call; duplicates are skipped)."""
-    body = _body()
+    body = _body("codes")
     with transaction(_sessions()) as s:
         result = upload_coupons(s, _redis(), campaign_id, prize_index, body.get("codes"))
     return jsonify({"added": result.added, "duplicates": result.duplicates, "pool_size": result.pool_size}), 201
@@ -182,10 +215,10 @@ def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
 def members_token() -> Any:
     """Issue a member token (for a brand's membership system, or for testing): member_id, tier, tags,
     joined_at (ISO; default now). The consumer's app sends it as `member_token` with each scan."""
-    body = _body()
+    body = _body("member_id", "tier", "tags", "joined_at")
     member_id, tier, tags = body.get("member_id"), body.get("tier"), body.get("tags", [])
     try:
-        joined = datetime.fromisoformat(body["joined_at"]).timestamp() if "joined_at" in body else time.time()
+        joined = _instant(body["joined_at"], "joined_at").timestamp() if "joined_at" in body else time.time()
         if not isinstance(member_id, str) or (tier is not None and not isinstance(tier, str)) \
                 or not isinstance(tags, list):
             raise InvalidMemberToken("member_id (string), tier (string) and tags (list) are expected")
@@ -199,17 +232,21 @@ def members_token() -> Any:
 
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
-    note = request.get_json(silent=True) or {}
+    note = _body("note", optional=True).get("note", "")
+    if not isinstance(note, str) or len(note) > 200:
+        raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
     with transaction(_sessions()) as s:
-        row = publish_rules(s, _redis(), default_index(), str(note.get("note", "")) if isinstance(note, dict) else "")
+        row = publish_rules(s, _redis(), default_index(), note)
         return jsonify({"version": row.version, "campaigns": row.campaign_count})
 
 
 @bp.post("/rules/rollback")
 def rules_rollback() -> Any:
-    version = _body().get("version")
+    version = _body("version").get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
+    if not 1 <= version <= SQL_INT_MAX:
+        raise UnknownVersion(f"no rules version {version}")
     with _sessions()() as s:
         row = rollback_rules(s, _redis(), version)
         return jsonify({"version": row.version, "campaigns": row.campaign_count})
@@ -235,39 +272,85 @@ def _prize_json(prize: Any, multiplier: float) -> dict[str, Any]:
     return out
 
 
+# JSON Schema's (RFC 3339) date-time: a date, a time and an offset. fromisoformat alone also takes a bare
+# date or a naive time, whose meaning (UTC? the server's zone?) the caller could not know.
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                        r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _instant(value: Any, field: str) -> datetime:
+    try:
+        if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value.upper())
+        moment.astimezone(UTC)  # year 1 at +14:00 is year 0 in UTC: refused here, not later in a reply
+    except (ValueError, OverflowError):
+        raise InvalidCampaign([Problem(field, "must be a date-time with its offset, e.g. 2026-12-01T00:00:00+08:00 "
+                                              "(years 1-9999 in UTC)")]) from None
+    return moment
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _simulated_member(raw: Any) -> dict[str, Any] | None:
+    """`member`: absent/null (not a member) or {tier: string|null, tags: [string], new: bool}."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidCampaign([Problem("member", "must be an object: {tier, tags, new}")])
+    problems = [Problem(f"member.{k}", "unknown field") for k in sorted(raw.keys() - {"tier", "tags", "new"})]
+    tier, tags, new = raw.get("tier"), raw.get("tags", []), raw.get("new", False)
+    if tier is not None and not isinstance(tier, str):
+        problems.append(Problem("member.tier", "must be a string or null"))
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.append(Problem("member.tags", "must be a list of strings"))
+    if not isinstance(new, bool):
+        problems.append(Problem("member.new", "must be true or false"))
+    if problems:
+        raise InvalidCampaign(problems)
+    return {"tier": tier, "tags": frozenset(tags), "new": new}
+
+
 def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
     scanner: Scanner = current_app.extensions["yima.scanner"]
-    if isinstance(body.get("code"), str):
+    problems: list[Problem] = []
+    code, adcode, at = body.get("code"), body.get("adcode"), body.get("at")
+    batch_id, serial, role = body.get("batch_id"), body.get("serial", 0), body.get("role", "inner")
+    if code is not None and not isinstance(code, str):
+        problems.append(Problem("code", "must be a string"))
+    if code is None and not _whole(batch_id, 0, MAX_BATCH_ID):
+        problems.append(Problem("batch_id", f"give a code, or batch_id (0-{MAX_BATCH_ID}) + serial + role"))
+    if not _whole(serial, 0, MAX_SERIAL):
+        problems.append(Problem("serial", f"must be a whole number 0-{MAX_SERIAL}"))
+    if role not in ("inner", "outer"):
+        problems.append(Problem("role", "must be inner or outer"))
+    if adcode is not None and not isinstance(adcode, str):
+        problems.append(Problem("adcode", "must be a six-digit GB/T 2260 code"))
+    if at is not None and not isinstance(at, str):
+        problems.append(Problem("at", "must be an ISO date-time"))
+    if problems:
+        raise InvalidCampaign(problems)
+    member = _simulated_member(body.get("member"))
+    if isinstance(code, str):
         try:
-            _code, fields, _facts = scanner.identify(body["code"])
+            _code, fields, _facts = scanner.identify(code)
         except NotGenuine as exc:
             raise InvalidCampaign([Problem("code", f"not a genuine code ({exc.reason})")]) from None
         batch_id, serial, role = fields.batch_id, fields.serial, fields.role.label
-    else:
-        batch_id, serial = body.get("batch_id"), body.get("serial", 0)
-        role = body.get("role", "inner")
-        if not isinstance(batch_id, int) or not isinstance(serial, int) or role not in ("inner", "outer"):
-            raise InvalidCampaign([Problem("code", "give a code, or batch_id + serial (+ role inner|outer)")])
-        Role.parse(role)
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise InvalidCampaign([Problem("batch_id", f"unknown batch {batch_id}")])
-    adcode = body.get("adcode")
-    region = default_index().lookup(adcode) if isinstance(adcode, str) else None
+    region = default_index().lookup(adcode) if adcode is not None else None
     if adcode is not None and region is None:
         raise InvalidCampaign([Problem("adcode", f"unknown region {adcode!r}")])
-    at = body.get("at")
-    try:
-        now = datetime.fromisoformat(at).timestamp() if isinstance(at, str) else datetime.now(UTC).timestamp()
-    except ValueError:
-        raise InvalidCampaign([Problem("at", "must be an ISO date-time")]) from None
-    member = body.get("member") if isinstance(body.get("member"), dict) else None
-    tags = member.get("tags", []) if member else []
+    now = _instant(at, "at").timestamp() if at is not None else time.time()
     return ScanContext(
         brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch_id, serial=serial,
         role=role, now=now, adcode=region.adcode if region else None, member=member is not None,
-        new_member=bool(member and member.get("new")), tier=member.get("tier") if member else None,
-        tags=frozenset(t for t in tags if isinstance(t, str)),
+        new_member=bool(member and member["new"]), tier=member["tier"] if member else None,
+        tags=member["tags"] if member else frozenset(),
     )
 
 
@@ -278,7 +361,7 @@ def simulate() -> Any:
     Campaigns are compiled from SQL (drafts included, each verdict names its status), so a campaign can
     be tried before it is activated and published.
     """
-    body = _body()
+    body = _body("code", "batch_id", "serial", "role", "adcode", "at", "member")
     with _sessions()() as s:
         ctx = _simulation_context(body, s)
         rows = [c for c in list_campaigns(s) if c.status != Campaign.ENDED]

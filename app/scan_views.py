@@ -57,12 +57,14 @@ def _page(template: str, status: int, did: str, view: str = "", receipts: list[s
     other = "en" if g.lang == "zh" else "zh"
     switch = "?" + urlencode({"lang": other, **({"v": view} if view else {})})
     resp = make_response(render_template(template, lang=g.lang, switch_href=switch, **context), status)
-    resp.set_cookie(DEVICE_COOKIE, did, max_age=2 * 365 * 86400, httponly=True, samesite="Lax")
+    # Secure over HTTPS (X-Forwarded-Proto counts behind YIMA_TRUSTED_PROXIES); plain HTTP is the local demo.
+    secure = request.is_secure
+    resp.set_cookie(DEVICE_COOKIE, did, max_age=2 * 365 * 86400, httponly=True, samesite="Lax", secure=secure)
     if receipts is not None:
         resp.set_cookie(RECEIPTS_COOKIE, "~".join(receipts[:KEEP_RECEIPTS]), max_age=365 * 86400, httponly=True,
-                        samesite="Lax")
+                        samesite="Lax", secure=secure)
     if request.args.get("lang") == g.lang:
-        resp.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax")
+        resp.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax", secure=secure)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from codegen.codeformat import MAX_BATCH_ID
+
 PRIZE_KINDS = ("cash", "points", "coupon", "voucher", "physical")
 CONSOLATION_KINDS = ("thanks", "points")
 AUDIENCES = ("anyone", "members", "new_members")
@@ -297,9 +299,10 @@ def parse_definition(doc: Any) -> Definition:
     batches: tuple[int, ...] | None = None
     if batches_raw is not None:
         if not isinstance(batches_raw, list) or not batches_raw or not all(
-            isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in batches_raw
+            isinstance(b, int) and not isinstance(b, bool) and 0 < b <= MAX_BATCH_ID for b in batches_raw
         ):
-            r.fail("scope.batches", "must be a non-empty list of batch ids")
+            # Bounded by the code format: a larger id names no batch and overflows SQL INTEGER.
+            r.fail("scope.batches", f"must be a non-empty list of batch ids (1-{MAX_BATCH_ID})")
         else:
             batches = tuple(sorted(set(batches_raw)))
     serials = None

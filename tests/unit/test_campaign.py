@@ -316,10 +316,12 @@ def test_a_list_of_names_holds_only_non_empty_strings(value: Any) -> None:
     assert (p.field, p.message) == ("members.tiers", "must be a list of non-empty strings")
 
 
-@pytest.mark.parametrize("batches", [[], [0], [-1], ["L1"], [True], 1])
+@pytest.mark.parametrize("batches", [[], [0], [-1], ["L1"], [True], 1, [1 << 28], [10**30]])
 def test_batches_are_a_non_empty_list_of_ids(batches: Any) -> None:
+    # Ids beyond the code format's 28 bits name no batch and overflowed SQL INTEGER (a 500 on PostgreSQL).
     found = problems(doc(scope={"batches": batches, "serials": DROP}))
-    assert [(p.field, p.message) for p in found] == [("scope.batches", "must be a non-empty list of batch ids")]
+    assert [(p.field, p.message) for p in found] == [
+        ("scope.batches", "must be a non-empty list of batch ids (1-268435455)")]
 
 
 def test_serials_without_batches() -> None:

@@ -39,6 +39,7 @@ class Traffic:
     failed: list[str] = field(default_factory=list)
     bad_assets: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)  # errors and warnings, CSP violations among them
 
     def foreign(self) -> list[str]:
         out = []
@@ -80,6 +81,8 @@ def phone() -> Iterator[tuple[sync_api.Page, Traffic]]:
             context.on("response", on_response)
             page = context.new_page()
             page.on("pageerror", lambda exc: traffic.page_errors.append(str(exc)))
+            page.on("console", lambda msg: traffic.console.append(f"{msg.type}: {msg.text}")
+                    if msg.type in ("error", "warning") else None)
             yield page, traffic
             context.close()
         finally:
@@ -133,6 +136,10 @@ def test_new_user_opens_the_printed_urls(yima: tuple[YimaRun, DemoUrls], phone: 
     assert f"sqlite:///{run.var_dir}/yima.db" in banner, banner
     for url in (urls.inner, urls.outer, urls.forged):
         assert urlsplit(url).hostname == "127.0.0.1" and urlsplit(url).port == run.port, url
+
+    # Every page is served with the Content-Security-Policy under test.
+    csp = page.request.get(urls.forged).headers.get("content-security-policy", "")
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp, csp
 
     # 1. The inner (under-cap) code, as printed (upper case, /Q/): genuine, first scan, reward, trace facts.
     text = open_page(page, urls.inner, 200, "inner-first")
@@ -217,3 +224,7 @@ def test_new_user_opens_the_printed_urls(yima: tuple[YimaRun, DemoUrls], phone: 
     assert traffic.failed == [], traffic.failed
     assert traffic.bad_assets == [], traffic.bad_assets
     assert traffic.page_errors == [], traffic.page_errors
+    # The Content-Security-Policy allows no inline script or style: the pages must not need any. (The
+    # forged-code pages answer 404 on purpose; Chromium logs each such document load as an error.)
+    expected = "error: Failed to load resource: the server responded with a status of 404"
+    assert [m for m in traffic.console if not m.startswith(expected)] == [], traffic.console
