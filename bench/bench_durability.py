@@ -44,6 +44,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -130,6 +131,8 @@ class Server:
 def start_server(
     stack: contextlib.ExitStack, name: str, port: int, root: Path, fsync: str, replica_of: int | None = None
 ) -> Server:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        raise SystemExit(f"error: port {port} is in use (another bench still running?); try --port-base")
     directory = root / name
     directory.mkdir()
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
@@ -152,21 +155,22 @@ def start_server(
                 log = (directory / "redis.log").read_text(errors="replace")[-600:]
                 raise SystemExit(f"redis-server {name} on port {port} did not start:\n{log}") from None
             time.sleep(0.05)
+    pid = client.info("server")["process_id"]
     client.close()
+    if pid != server.process.pid:  # a server that started on the port between our check and our start
+        raise SystemExit(f"error: port {port} answers for process {pid}, not the redis-server started here")
     return server
 
 
 def wait_for_replica(primary: Server, replica: Server) -> None:
-    r, p = replica.client(), primary.client()
+    """Until the primary sees the replica online (after its full sync), so WAIT counts it."""
+    p = primary.client()
     deadline = time.monotonic() + 15
-    while (
-        r.info("replication").get("master_link_status") != "up" or p.info("replication").get("connected_slaves", 0) < 1
-    ):
+    while (p.info("replication").get("slave0") or {}).get("state") != "online":
         if time.monotonic() > deadline:
             log = (replica.directory / "redis.log").read_text(errors="replace")[-600:]
-            raise SystemExit(f"replica {replica.name} never linked to {primary.name}:\n{log}")
+            raise SystemExit(f"replica {replica.name} never came online on {primary.name}:\n{log}")
         time.sleep(0.1)
-    r.close()
     p.close()
 
 
@@ -247,6 +251,9 @@ def _init_worker(config: WorkerConfig) -> None:
     _config = config
     _PipelineEndingInWait.wait_timeout_ms = config.wait_timeout_ms
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and tears the pool down
+    # Pool.terminate() sends SIGTERM: die at once. The parent's handler (inherited through fork) would
+    # raise SystemExit in the worker instead, and a worker unwinding there was seen to hang the pool.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     default_index()  # load the region table now, not inside the first timed scan
 
 
@@ -425,7 +432,9 @@ def report_phase(title: str, tallies: dict[str, Tally], rounds: int) -> dict[str
     return figures
 
 
-def stalled_replica(pool: Any, replica: Server, serials: Serials, scans: int, timeout_ms: int) -> dict[str, Any]:
+def stalled_replica(
+    pool: Any, primary: Server, replica: Server, serials: Serials, scans: int, timeout_ms: int
+) -> dict[str, Any]:
     """A few single-client scans per WAIT variant while the replica is stopped: each WAIT runs out."""
     print(f"\nReplica stopped (SIGSTOP), {scans} scans per WAIT variant, 1 client, WAIT timeout {timeout_ms} ms")
     out: dict[str, Any] = {}
@@ -539,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         figures = {
             "one_client": report_phase("1 client", single, done),
             f"{args.clients}_clients": report_phase(f"{args.clients} clients (processes)", many, done),
-            "replica_stopped": stalled_replica(pool, r3, serials, stall_scans, args.wait_timeout_ms),
+            "replica_stopped": stalled_replica(pool, p3, r3, serials, stall_scans, args.wait_timeout_ms),
         }
         print(f"\ntook {time.monotonic() - began:.0f} s")
         print(
