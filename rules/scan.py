@@ -249,6 +249,10 @@ class Scanner:
         self._limits = limits
         self._clock = clock
 
+    def close(self) -> None:
+        """Close the scan call's own connections (the Redis client's pool is its owner's to close)."""
+        self._script.close()
+
     def identify(self, text: str) -> tuple[str, CodeFields, BatchFacts]:
         """Verify a code and find its batch (CPU + cache); raise NotGenuine otherwise."""
         try:

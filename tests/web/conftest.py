@@ -11,6 +11,20 @@ from app import create_app
 from codegen import keys
 from tests.conftest import REDIS_TEST_URL
 
+_APPS: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    """Every app a test made gives its connections back when the test ends (Redis pool, the scan call's
+    own connections, SQL pool), so no socket is left for the garbage collector to find."""
+    yield
+    while _APPS:
+        app = _APPS.pop()
+        app.extensions["yima.scanner"].close()
+        app.extensions["yima.redis"].close()
+        app.extensions["yima.db"].engine.dispose()
+
 
 def make_app(tmp_path: Path, *, with_keys: bool = True, **over: object) -> Flask:
     """The real app on a temp SQLite file and the test Redis DB; `over` replaces Config fields."""
@@ -30,6 +44,7 @@ def make_app(tmp_path: Path, *, with_keys: bool = True, **over: object) -> Flask
         }
     )
     app.config["TESTING"] = True
+    _APPS.append(app)
     return app
 
 
