@@ -35,13 +35,17 @@ def safe_location(location: str, base_url: str) -> str:
 
 
 def _secure(resp: Response) -> Response:
+    headers = resp.headers
+    # One pass over what the view set (werkzeug's Headers.setdefault scans the list once per call).
+    present = {name.lower() for name, _value in headers.items()}
     for name, value in HEADERS.items():
-        resp.headers.setdefault(name, value)
-    if request.is_secure:
-        resp.headers.setdefault("Strict-Transport-Security", HSTS)
-    if resp.location:
-        location = safe_location(resp.location, current_app.config["YIMA"].base_url)
-        if location != resp.location:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if request.is_secure and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", HSTS)
+    if "location" in present:
+        location = safe_location(headers["Location"], current_app.config["YIMA"].base_url)
+        if location != headers["Location"]:
             # The body of werkzeug's redirect links to the same made-up host: rebuild it too.
             resp.set_data(redirect(location, resp.status_code).get_data())
             resp.location = location
