@@ -70,20 +70,10 @@ def draw_keys(campaign_id: int, *, scan_id: str, batch_id: int, role: str, code:
 
 
 def restore_keys(campaign_id: int, *, batch_id: int, role: str, code: str, member: str, day: str) -> list[str]:
-    """KEYS for restore.lua: the same key family as the draw's, for the award's own day."""
-    tag = f"{{c:{campaign_id}}}"
-    who = member or "-"
-    return [
-        f"{tag}:drawn:{batch_id}:{role}",
-        f"{tag}:award:{code}",
-        f"{tag}:spent",
-        f"{tag}:spent:{day}",
-        f"{tag}:qty",
-        f"{tag}:qty:{day}",
-        f"{tag}:mem:{who}",
-        f"{tag}:mem:{who}:{day}",
-        f"{tag}:awards",
-    ]
+    """KEYS for restore.lua: the draw's keys for the award's own day, less the replay guard and the Nth
+    counter, which a restore does not touch."""
+    keys = draw_keys(campaign_id, scan_id="", batch_id=batch_id, role=role, code=code, member=member, day=day)
+    return keys[1:9] + keys[10:11]
 
 
 def counter_keys(campaign_id: int, day: str) -> tuple[str, str, str, str]:

@@ -11,6 +11,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from codegen import batches
 from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
@@ -35,16 +36,21 @@ def definition(**over: Any) -> dict[str, Any]:
     return doc
 
 
+def seed_catalogue(s: Session, count: int = 100_000) -> None:
+    """Brand "acme", product S1 and batch 1 (lot L1) of `count` items: what the campaigns here refer to."""
+    brand = batches.add_brand(s, "acme", "Acme", "https://q.acme.example")
+    batches.add_product(s, brand, "S1", "Thing", None)
+    batches.create_batch(s, brand, batches.BatchRequest(sku="S1", lot="L1", count=count), key_id=1,
+                         max_count=1_000_000)
+
+
 @pytest.fixture
 def sessions(database_url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(database_url)
     upgrade_schema(engine)
     factory = make_sessionmaker(engine)
     with transaction(factory) as s:
-        brand = batches.add_brand(s, "acme", "Acme", "https://q.acme.example")
-        batches.add_product(s, brand, "S1", "Thing", None)
-        batches.create_batch(s, brand, batches.BatchRequest(sku="S1", lot="L1", count=100_000), key_id=1,
-                             max_count=1_000_000)
+        seed_catalogue(s)
     yield factory
     engine.dispose()
 

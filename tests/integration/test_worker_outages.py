@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
 from rules.models import ScanEvent
@@ -25,6 +26,14 @@ from tests.support.proxy import TcpProxy
 from tests.support.redis_server import RedisServer
 
 CATCH_UP = 60.0  # "did not get stuck": a drain pass takes well under a second
+
+
+def sqlite_ledger(tmp_path: Path) -> tuple[str, Engine, sessionmaker[Session]]:
+    """A migrated SQLite file for a worker process and the test to share: (URL, engine, sessions)."""
+    url = f"sqlite:///{tmp_path / 'yima.db'}"
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    return url, engine, make_sessionmaker(engine)
 
 
 def start_worker(tmp_path: Path, redis_url: str, database_url: str, **extra: str) -> subprocess.Popen[bytes]:
@@ -69,10 +78,7 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def test_the_worker_survives_redis_restarts(tmp_path: Path, private_redis: RedisServer) -> None:
-    url = f"sqlite:///{tmp_path / 'yima.db'}"
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    sessions = make_sessionmaker(engine)
+    url, engine, sessions = sqlite_ledger(tmp_path)
     worker = start_worker(tmp_path, private_redis.url, url)
     log = tmp_path / "worker.log"
     try:
@@ -132,10 +138,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_drain_job_killed_mid_run_is_replaced(tmp_path: Path, private_redis: RedisServer) -> None:
-    url = f"sqlite:///{tmp_path / 'yima.db'}"
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    sessions = make_sessionmaker(engine)
+    url, engine, sessions = sqlite_ledger(tmp_path)
     worker = start_worker(tmp_path, private_redis.url, url)
     log = tmp_path / "worker.log"
     try:

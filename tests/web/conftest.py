@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.seed import DemoInfo, seed_demo
 from codegen import keys
 from tests.conftest import REDIS_TEST_URL
 
@@ -46,6 +47,12 @@ def make_app(tmp_path: Path, *, with_keys: bool = True, **over: object) -> Flask
     app.config["TESTING"] = True
     _APPS.append(app)
     return app
+
+
+def seeded_app(tmp_path: Path, **over: object) -> tuple[Flask, DemoInfo]:
+    """`make_app` with the demo brand, product and activated batch seeded."""
+    app = make_app(tmp_path, **over)
+    return app, seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
 
 
 @pytest.fixture

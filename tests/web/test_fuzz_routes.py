@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from app.seed import DemoInfo, seed_demo
 from tests.support.proxy import TcpProxy
-from tests.web.conftest import make_app
+from tests.web.conftest import make_app, seeded_app
 
 TOKEN = "fuzz-token-0123456789abcdef0123456789abcd"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -185,8 +185,8 @@ def demo(tmp_path: Path, redis_client: redis.Redis, database_url: str) -> Iterat
     """On SQLite and PostgreSQL (they overflow at different sizes), with a campaign (id 1) to edit."""
     # The guess limiter is off so that valid credentials keep reaching the routes behind them; its
     # lockouts are 429s, covered by tests/web/test_auth_limits.py.
-    app = make_app(tmp_path, ops_token=TOKEN, auth_fails_source=0, auth_fails_account=0, database_url=database_url)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, ops_token=TOKEN, auth_fails_source=0, auth_fails_account=0,
+                           database_url=database_url)
     code = info.inner_url.rsplit("/", 1)[1]
     res = app.test_client().post("/api/v1/campaigns", headers=AUTH,
                                  json=valid_bodies(info, code)["rules_api.campaigns_create"])

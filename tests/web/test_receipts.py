@@ -11,20 +11,19 @@ import redis
 from flask import Flask
 from sqlalchemy import select
 
-from app.seed import DemoInfo, seed_demo, seed_demo_campaign
+from app.seed import DemoInfo, seed_demo_campaign
 from codegen.codeformat import Role, encode
 from codegen.keys import load_keyring
 from rules.awards import AwardSink
 from rules.drain import Drainer
 from rules.draw import awards_key, drawn_key, memo_key
 from rules.models import Award
-from tests.web.conftest import make_app
+from tests.web.conftest import seeded_app
 
 
 @pytest.fixture
 def demo(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[Flask, DemoInfo]]:
-    app = make_app(tmp_path)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path)
     seed_demo_campaign(app.extensions["yima.db"], app.extensions["yima.redis"], info.batch_id)
     yield app, info
     app.extensions["yima.db"].engine.dispose()

@@ -13,9 +13,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.seed import DemoInfo, seed_demo
+from app.seed import DemoInfo
 from rules.snapshot import CURRENT, RulesHolder, snapshot_key
-from tests.web.conftest import make_app
+from tests.web.conftest import seeded_app
 
 TOKEN = "test-ops-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -23,8 +23,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def ops(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[FlaskClient, DemoInfo, Flask]]:
-    app = make_app(tmp_path, ops_token=TOKEN)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, ops_token=TOKEN)
     yield app.test_client(), info, app
     app.extensions["yima.db"].engine.dispose()
 

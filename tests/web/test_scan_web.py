@@ -14,17 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from app.seed import DemoInfo, seed_demo
+from app.seed import DemoInfo
 from codegen.batches import void
 from codegen.db import transaction
 from tests.support.proxy import TcpProxy
-from tests.web.conftest import make_app
+from tests.web.conftest import seeded_app
 
 
 @pytest.fixture
 def demo(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[Flask, DemoInfo]]:
-    app = make_app(tmp_path)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path)
     yield app, info
     app.extensions["yima.db"].engine.dispose()
 
@@ -136,8 +135,7 @@ def test_oversized_and_non_json_bodies(demo) -> None:  # type: ignore[no-untyped
 
 
 def test_rate_limit_gives_429(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = make_app(tmp_path, scan_limit_ip=2)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, scan_limit_ip=2)
     client = app.test_client()
     statuses = [client.post("/api/v1/scans", json={"code": info.inner_url}).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
@@ -150,8 +148,7 @@ def test_rate_limit_gives_429(tmp_path: Path, redis_client: redis.Redis) -> None
 def test_redis_unreachable_gives_503_quickly(tmp_path: Path, redis_client: redis.Redis, mode: str) -> None:
     proxy = TcpProxy("127.0.0.1", 6379)
     try:
-        app = make_app(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/13", redis_timeout=0.06)
-        info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+        app, info = seeded_app(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/13", redis_timeout=0.06)
         client = app.test_client()
         app.extensions["yima.scanner"].identify(info.inner_url)  # batch facts cached, as on a warm node
         proxy.set_mode(mode)
@@ -174,8 +171,8 @@ def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_client: re
     url = make_url(postgres_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     try:
-        app = make_app(tmp_path, database_url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
-        info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        app, info = seeded_app(tmp_path, database_url=proxied)
         proxy.set_mode("refuse")
         client = app.test_client()
         for _ in range(3):
@@ -190,8 +187,7 @@ def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_client: re
 
 
 def test_without_the_key_file_scans_are_503_not_forged(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = make_app(tmp_path)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path)
     (tmp_path / "keys.json").unlink()
     app2 = create_app({**{k: v for k, v in vars(app.config["YIMA"]).items()}})
     res = app2.test_client().post("/api/v1/scans", json={"code": info.inner_url})
@@ -232,8 +228,7 @@ def test_no_scan_path_ever_gets_a_500(demo, code: str) -> None:  # type: ignore[
 
 
 def test_enumeration_from_one_address_gets_429_with_retry_after(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = make_app(tmp_path, invalid_limit_ip=5)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, invalid_limit_ip=5)
     client = app.test_client()
     forged = path(info.forged_url).rsplit("/", 1)[1]
     statuses = [client.post("/api/v1/scans", json={"code": forged[:-1] + c}).status_code for c in "0123456789"

@@ -16,8 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.openapi import OPENAPI
-from app.seed import seed_demo
-from tests.web.conftest import make_app
+from tests.web.conftest import seeded_app
 
 # 25 examples per operation keep `make test` short; YIMA_SCHEMATHESIS_EXAMPLES=500 for a longer hunt.
 TOKEN = "schemathesis-token-0123456789abcdef0123"
@@ -28,8 +27,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def app(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Flask]:
     # The guess limiter is off here: schemathesis sends wrong tokens on purpose (ignored_auth), and a
     # lockout would turn the rest of the run into 429s. tests/web/test_auth_limits.py covers the limiter.
-    app = make_app(tmp_path, ops_token=TOKEN, auth_fails_source=0, auth_fails_account=0)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, ops_token=TOKEN, auth_fails_source=0, auth_fails_account=0)
     client = app.test_client()
     res = client.post("/api/v1/campaigns", headers=AUTH, json={
         "name": "schemathesis", "brand": "demo", "scope": {"batches": [info.batch_id]},

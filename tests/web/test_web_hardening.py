@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from app.seed import DemoInfo, seed_demo
 from tests.support.proxy import TcpProxy
-from tests.web.conftest import make_app
+from tests.web.conftest import make_app, seeded_app
 
 TOKEN = "hardening-token-0123456789abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,8 +24,7 @@ BASIC = {"Authorization": "Basic " + base64.b64encode(f"ops:{TOKEN}".encode()).d
 
 @pytest.fixture
 def ops(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[FlaskClient, DemoInfo, Flask]]:
-    app = make_app(tmp_path, ops_token=TOKEN)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, ops_token=TOKEN)
     yield app.test_client(), info, app
     app.extensions["yima.db"].engine.dispose()
 
@@ -34,8 +33,7 @@ def ops(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[FlaskClient
 def ops_sql(tmp_path: Path, redis_client: redis.Redis,
             database_url: str) -> Iterator[tuple[FlaskClient, DemoInfo, Flask]]:
     """`ops` on SQLite and on PostgreSQL: each overflows differently (OverflowError / "integer out of range")."""
-    app = make_app(tmp_path, ops_token=TOKEN, database_url=database_url)
-    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], app.extensions["yima.redis"])
+    app, info = seeded_app(tmp_path, ops_token=TOKEN, database_url=database_url)
     yield app.test_client(), info, app
     app.extensions["yima.db"].engine.dispose()
 
