@@ -39,20 +39,15 @@ def device_id() -> str:
     return did if len(did) == 32 and did.isalnum() else secrets.token_hex(16)
 
 
-def kept_receipts() -> list[str]:
-    """The receipts this phone's cookie holds that this deployment signed (others are dropped quietly)."""
+def kept_receipts() -> list[tuple[str, str]]:
+    """The (code, receipt) pairs this phone's cookie holds ("CODE:receipt" entries, newest first); a
+    receipt is verified only when its code is scanned."""
     raw = request.cookies.get(RECEIPTS_COOKIE, "")
-    good = []
-    for token in raw.split("~")[:KEEP_RECEIPTS] if raw and len(raw) < 4096 else []:
-        try:
-            scanner().receipts_for("", (token,))
-        except InvalidReceipt:
-            continue
-        good.append(token)
-    return good
+    entries = raw.split("~")[:KEEP_RECEIPTS] if raw and len(raw) < 4096 else []
+    return [(code, receipt) for code, _, receipt in (e.partition(":") for e in entries) if receipt]
 
 
-def _page(template: str, status: int, did: str, view: str = "", receipts: list[str] | None = None,
+def _page(template: str, status: int, did: str, view: str = "", receipts: list[tuple[str, str]] | None = None,
           **context: Any) -> Response:
     other = "en" if g.lang == "zh" else "zh"
     switch = "?" + urlencode({"lang": other, **({"v": view} if view else {})})
@@ -61,7 +56,8 @@ def _page(template: str, status: int, did: str, view: str = "", receipts: list[s
     secure = request.is_secure
     resp.set_cookie(DEVICE_COOKIE, did, max_age=2 * 365 * 86400, httponly=True, samesite="Lax", secure=secure)
     if receipts is not None:
-        resp.set_cookie(RECEIPTS_COOKIE, "~".join(receipts[:KEEP_RECEIPTS]), max_age=365 * 86400, httponly=True,
+        entries = [f"{code}:{receipt}" for code, receipt in receipts[:KEEP_RECEIPTS]]
+        resp.set_cookie(RECEIPTS_COOKIE, "~".join(entries), max_age=365 * 86400, httponly=True,
                         samesite="Lax", secure=secure)
     if request.args.get("lang") == g.lang:
         resp.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax", secure=secure)
@@ -121,9 +117,14 @@ def scan_page(code: str) -> Response:
     token = request.args.get("v", "")
     shown = from_view_token(token, code) if token and len(token) < 600 else None
     kept = kept_receipts()
+    mine = tuple(receipt for c, receipt in kept if c == code.upper())
     try:
-        result = shown or scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did,
-                                                     receipts=tuple(kept)))
+        try:
+            result = shown or scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did,
+                                                         receipts=mine))
+        except InvalidReceipt:  # signed with another key (or altered): forget them; nothing was counted yet
+            kept = [(c, receipt) for c, receipt in kept if receipt not in mine]
+            result = scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did))
     except NotGenuine:
         return _page("not_genuine.html", 404, did)
     except SourceBlocked as exc:
@@ -136,7 +137,7 @@ def scan_page(code: str) -> Response:
     if result.status == RATE_LIMITED:
         return _page("rate_limited.html", 429, did)
     first_time, first_place = describe_first(result)
-    won = [d.receipt for d in result.draws if d.receipt]
-    receipts = [*won, *(t for t in kept if t not in won)] if won else None
+    won = [(result.code, d.receipt) for d in result.draws if d.receipt]
+    receipts = [*won, *(pair for pair in kept if pair not in won)] if won else None
     return _page("scan.html", 200, did, r=result, first_time=first_time, first_place=first_place,
                  view=token if shown else view_token(result), receipts=receipts)

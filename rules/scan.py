@@ -281,6 +281,7 @@ class Scanner:
         except NotGenuine:
             self._guard.record_invalid(req.ip, req.device_id)
             raise
+        kept = self.receipts_for(code, req.receipts)  # a bad receipt is refused before anything is counted
         region = self.locate(req)
         now = int(self._clock())
         who = self.member(req.member_token, now)
@@ -311,7 +312,6 @@ class Scanner:
         status, first_ts, first_adcode = _text(status), _text(first_ts), _text(first_adcode)
         mine = status == REPEAT and bool(tag) and _text(first_tag) == tag
         draws: tuple[DrawResult, ...] = ()
-        kept = self.receipts_for(code, req.receipts)
         if status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, _text(event_id), now,
                                matcher.version)
@@ -372,17 +372,21 @@ class Scanner:
             for c in todo
         ]
         results = [parse(reply) for parse, reply in zip(parsers, pipe.execute(), strict=True)]
-        tokens = [token for _receipt, token in kept.values()]
-        for i, result in enumerate(results):
-            if i < len(tokens):
-                results[i] = replace(result, receipt=tokens[i]) if result.outcome == ALREADY_WON else result
-            elif result.award_id and result.outcome != ALREADY_WON and self._receipt_key is not None:
-                c = todo[i - len(tokens)]
-                results[i] = replace(result, receipt=issue_receipt(self._receipt_key, AwardReceipt(
-                    award_id=result.award_id, campaign_id=c.id, code=code, batch_id=batch.batch_id,
-                    role=fields.role.label, serial=fields.serial,
-                    prize_index=result.prize.index if result.prize else -1,
-                    kind=result.prize.kind if result.prize else "", name=result.prize.name if result.prize else "",
-                    amount_fen=result.amount_fen, points=result.points, coupon=result.coupon, rules_version=version,
-                    member=member, awarded_at=now, day=campaign_day(c, now), one_per_code=c.one_per_code)))
-        return tuple(results)
+        restored = [replace(r, receipt=token) if r.outcome == ALREADY_WON else r
+                    for r, (_receipt, token) in zip(results[:len(kept)], kept.values(), strict=True)]
+        drawn = [self._receipted(r, c, code, fields, batch, member, version, now)
+                 for r, c in zip(results[len(kept):], todo, strict=True)]
+        return (*restored, *drawn)
+
+    def _receipted(self, result: DrawResult, c: CompiledCampaign, code: str, fields: CodeFields, batch: BatchFacts,
+                   member: str, version: int, now: int) -> DrawResult:
+        """A fresh award with its signed receipt attached (rules/receipts.py); anything else as it is."""
+        if not result.award_id or result.outcome == ALREADY_WON or self._receipt_key is None:
+            return result
+        prize = result.prize
+        return replace(result, receipt=issue_receipt(self._receipt_key, AwardReceipt(
+            award_id=result.award_id, campaign_id=c.id, code=code, batch_id=batch.batch_id, role=fields.role.label,
+            serial=fields.serial, prize_index=prize.index if prize else -1, kind=prize.kind if prize else "",
+            name=prize.name if prize else "", amount_fen=result.amount_fen, points=result.points,
+            coupon=result.coupon, rules_version=version, member=member, awarded_at=now, day=campaign_day(c, now),
+            one_per_code=c.one_per_code)))

@@ -125,10 +125,23 @@ def test_the_h5_page_keeps_the_receipt_and_a_reload_restores_the_award(demo) -> 
     text = code(app, info, 10)
     page = client.get(f"/q/{text}")
     assert page.status_code == 200 and "中奖凭证号" in page.get_data(as_text=True)
-    receipt = client.get_cookie("yima_rc").value
+    kept_code, _, receipt = client.get_cookie("yima_rc").value.partition(":")
+    assert kept_code == text
     won = client.post("/api/v1/scans", json={"code": text, "receipts": [receipt]}).get_json()["reward"][0]
     assert won["outcome"] == "already_won"
     lose_last_writes(r, info, won["campaign_id"], 10, won, text)
     page = client.get(f"/q/{text}").get_data(as_text=True)
     assert "此码已中奖" in page and won["award_id"] in page
     assert [a.id for a in drain(app)] == [won["award_id"]]
+
+
+def test_a_refused_receipt_spends_nothing(demo) -> None:  # type: ignore[no-untyped-def]
+    app, info = demo
+    client = app.test_client()
+    won = client.post("/api/v1/scans", json={"code": code(app, info, 11)}).get_json()["reward"][0]
+    body, mac = won["receipt"].split(".")
+    forged = f"{body}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+    res = client.post("/api/v1/scans", json={"code": code(app, info, 12), "receipts": [forged]})
+    assert res.status_code == 400
+    again = client.post("/api/v1/scans", json={"code": code(app, info, 12)}).get_json()
+    assert again["status"] == "first" and again["reward"][0]["awarded"]  # its first scan is still to come
