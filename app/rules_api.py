@@ -7,14 +7,17 @@ Invalid campaigns get 400 with every problem listed: {"error": {..., "problems":
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from app.auth import authenticate_bearer
+from accounts.audit import record_change
+from accounts.roles import Principal
+from app.auth import api_principal_or_none, authenticate_bearer
 from app.errors import error_response
 from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
@@ -73,6 +76,39 @@ def require_api_token() -> Any:
 
 def _sessions() -> Any:
     return current_app.extensions["yima.db"].sessions
+
+
+# -- tenancy: every route acts for the caller's brands only --------------------------------------------
+
+def _caller() -> Principal:
+    who = api_principal_or_none()
+    assert who is not None  # require_api_token ran
+    return who
+
+
+def _operator() -> Principal:
+    """The caller, when they may operate in some brand: analysts read, and get 403 on every write."""
+    who = _caller()
+    if who.brands_where("operate") == frozenset():
+        abort(403, description="your role allows reading only (analyst)")
+    return who
+
+
+def _campaign_in_scope(session: Any, campaign_id: int, need: str) -> Campaign:
+    """The campaign, when the caller may `need` (read / operate) in its brand. Another brand's id reads
+    exactly like a missing one (same 404, same message); a role too low is 403."""
+    row = get_campaign(session, campaign_id)
+    if not _caller().may(row.brand_id, "read"):
+        raise CampaignNotFound(f"no campaign {campaign_id}")
+    if not _caller().may(row.brand_id, need):
+        abort(403, description="your role in this brand does not allow this")
+    return row
+
+
+def _audit(session: Any, action: str, row: Campaign, before: Any = None, after: Any = None) -> None:
+    """The change in the audit log, in the same transaction as the change."""
+    record_change(session, _caller().actor, action, f"campaign:{row.id}", brand_id=row.brand_id,
+                  before=before, after=after)
 
 
 def _redis() -> Any:
@@ -146,42 +182,57 @@ def campaign_json(row: Campaign) -> dict[str, Any]:
 @bp.get("/campaigns")
 def campaigns_index() -> Any:
     with _sessions()() as s:
-        return jsonify({"campaigns": [campaign_json(c) for c in list_campaigns(s)]})
+        readable = [c for c in list_campaigns(s) if _caller().may(c.brand_id, "read")]
+        return jsonify({"campaigns": [campaign_json(c) for c in readable]})
 
 
 @bp.post("/campaigns")
 def campaigns_create() -> Any:
+    who = _operator()
     body = _body()
     with transaction(_sessions()) as s:
-        row = save_campaign(s, body, default_index())
+        row = save_campaign(s, body, default_index(), brand_ids=who.brands_where("operate"))
+        _audit(s, "campaign.create", row, after=campaign_json(row))
         return jsonify(campaign_json(row)), 201
 
 
 @bp.get("/campaigns/<int:campaign_id>")
 def campaigns_show(campaign_id: int) -> Any:
     with _sessions()() as s:
-        return jsonify(campaign_json(get_campaign(s, campaign_id)))
+        return jsonify(campaign_json(_campaign_in_scope(s, campaign_id, "read")))
 
 
 @bp.put("/campaigns/<int:campaign_id>")
 def campaigns_update(campaign_id: int) -> Any:
+    who = _operator()
     body = _body()
     with transaction(_sessions()) as s:
-        return jsonify(campaign_json(save_campaign(s, body, default_index(), campaign_id)))
+        before = copy.deepcopy(campaign_json(_campaign_in_scope(s, campaign_id, "operate")))
+        row = save_campaign(s, body, default_index(), campaign_id, brand_ids=who.brands_where("operate"))
+        _audit(s, "campaign.update", row, before, campaign_json(row))
+        return jsonify(campaign_json(row))
 
 
 @bp.delete("/campaigns/<int:campaign_id>")
 def campaigns_delete(campaign_id: int) -> Any:
+    _operator()
     with transaction(_sessions()) as s:
+        row = _campaign_in_scope(s, campaign_id, "operate")
+        _audit(s, "campaign.delete", row, before=copy.deepcopy(campaign_json(row)))
         delete_campaign(s, campaign_id)
     return "", 204
 
 
 @bp.post("/campaigns/<int:campaign_id>/status")
 def campaigns_status(campaign_id: int) -> Any:
+    _operator()
     status = _body("status").get("status")
     with transaction(_sessions()) as s:
-        return jsonify(campaign_json(set_status(s, campaign_id, str(status), default_index())))
+        row = _campaign_in_scope(s, campaign_id, "operate")
+        before = {"name": row.name, "status": row.status}
+        row = set_status(s, campaign_id, str(status), default_index())
+        _audit(s, "campaign.status", row, before, {"name": row.name, "status": row.status})
+        return jsonify(campaign_json(row))
 
 
 @bp.post("/campaigns/<int:campaign_id>/backtest")
@@ -193,7 +244,7 @@ def campaigns_backtest(campaign_id: int) -> Any:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InvalidCampaign([Problem("seed", "must be a whole number")])
     with _sessions()() as s:
-        compiled = compile_row(s, get_campaign(s, campaign_id), default_index())
+        compiled = compile_row(s, _campaign_in_scope(s, campaign_id, "read"), default_index())
         report = backtest(s, compiled, start, end, seed)
     return jsonify({"campaign_id": campaign_id, "from": start.isoformat(), "to": end.isoformat(), "seed": seed,
                     **report.as_dict(compiled)})
@@ -202,9 +253,13 @@ def campaigns_backtest(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/prizes/<int:prize_index>/coupons")
 def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
     """Upload coupon codes for a coupon prize (up to 10,000 per call; duplicates are skipped)."""
+    _operator()
     body = _body("codes")
     with transaction(_sessions()) as s:
+        row = _campaign_in_scope(s, campaign_id, "operate")
         result = upload_coupons(s, _redis(), campaign_id, prize_index, body.get("codes"))
+        _audit(s, "campaign.coupons", row, after={"prize": prize_index, "added": result.added,
+                                                  "duplicates": result.duplicates, "pool_size": result.pool_size})
     return jsonify({"added": result.added, "duplicates": result.duplicates, "pool_size": result.pool_size}), 201
 
 
@@ -212,6 +267,7 @@ def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
 def members_token() -> Any:
     """Issue a member token (for a brand's membership system, or for testing): member_id, tier, tags,
     joined_at (ISO; default now). The consumer's app sends it as `member_token` with each scan."""
+    _operator()
     body = _body("member_id", "tier", "tags", "joined_at")
     member_id, tier, tags = body.get("member_id"), body.get("tier"), body.get("tags", [])
     try:
@@ -229,6 +285,7 @@ def members_token() -> Any:
 
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
+    _operator()
     note = _body("note", optional=True).get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
@@ -239,6 +296,7 @@ def rules_publish() -> Any:
 
 @bp.post("/rules/rollback")
 def rules_rollback() -> Any:
+    _operator()
     version = _body("version").get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
@@ -337,7 +395,7 @@ def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
             raise InvalidCampaign([Problem("code", f"not a genuine code ({exc.reason})")]) from None
         batch_id, serial, role = fields.batch_id, fields.serial, fields.role.label
     batch = session.get(Batch, batch_id)
-    if batch is None:
+    if batch is None or not _caller().may(batch.product.brand_id, "read"):  # another brand's batch: unknown
         raise InvalidCampaign([Problem("batch_id", f"unknown batch {batch_id}")])
     region = default_index().lookup(adcode) if adcode is not None else None
     if adcode is not None and region is None:
@@ -361,7 +419,7 @@ def simulate() -> Any:
     body = _body("code", "batch_id", "serial", "role", "adcode", "at", "member")
     with _sessions()() as s:
         ctx = _simulation_context(body, s)
-        rows = [c for c in list_campaigns(s) if c.status != Campaign.ENDED]
+        rows = [c for c in list_campaigns(s) if c.status != Campaign.ENDED and _caller().may(c.brand_id, "read")]
         compiled: list[CompiledCampaign] = []
         problems: dict[int, str] = {}
         for row in rows:

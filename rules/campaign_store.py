@@ -25,10 +25,13 @@ def _region_known(regions: RegionIndex, prefix: str) -> bool:
     return regions.lookup(prefix.ljust(6, "0")) is not None
 
 
-def resolve(session: Session, d: Definition, regions: RegionIndex) -> tuple[int, frozenset[int] | None]:
-    """Check the definition against the catalogue; return (brand id, product ids) or raise InvalidCampaign."""
+def resolve(session: Session, d: Definition, regions: RegionIndex,
+            brand_ids: frozenset[int] | None = None) -> tuple[int, frozenset[int] | None]:
+    """Check the definition against the catalogue; return (brand id, product ids) or raise InvalidCampaign.
+    `brand_ids`: the brands the caller may use (None: all); any other brand reads as unknown."""
     problems: list[Problem] = []
     brand = session.scalar(select(Brand).where(Brand.slug == d.brand))
+    brand = brand if brand is None or brand_ids is None or brand.id in brand_ids else None
     if brand is None:
         raise InvalidCampaign([Problem("brand", f"unknown brand {d.brand!r}")])
     product_ids: frozenset[int] | None = None
@@ -96,10 +99,12 @@ def _check_exclusive(session: Session, compiled: CompiledCampaign, regions: Regi
                                                         f"({other.name!r}) in scope and time")])
 
 
-def save_campaign(session: Session, doc: Any, regions: RegionIndex, campaign_id: int | None = None) -> Campaign:
-    """Create (campaign_id None) or replace a campaign's definition; raise InvalidCampaign with every problem."""
+def save_campaign(session: Session, doc: Any, regions: RegionIndex, campaign_id: int | None = None, *,
+                  brand_ids: frozenset[int] | None = None) -> Campaign:
+    """Create (campaign_id None) or replace a campaign's definition; raise InvalidCampaign with every problem.
+    `brand_ids`: the brands the caller may operate (None: all); another brand reads as an unknown one."""
     d = parse_definition(doc)
-    brand_id, product_ids = resolve(session, d, regions)
+    brand_id, product_ids = resolve(session, d, regions, brand_ids)
     if campaign_id is None:
         row = Campaign(brand_id=brand_id, name=d.name, status=Campaign.DRAFT, definition=d.doc, edit_version=1)
         session.add(row)
