@@ -57,7 +57,7 @@ def visible_tokens(session: Session, actor: Principal, brand_id: int | None = No
         query = query.where(ApiToken.brand_id == brand_id)
     return [TokenRow(t.id, t.name, t.prefix, t.role, t.brand_id, slug, t.user_id, email, t.created_at,
                      t.expires_at, t.last_used_at, t.revoked_at)
-            for t, email, slug in session.execute(query).tuples()]
+            for t, email, slug in session.execute(query)]
 
 
 def create_personal_token(session: Session, actor: Principal, brand_id: int, role: str, name: str,

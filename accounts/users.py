@@ -128,7 +128,7 @@ def principal_for(user: User) -> Principal:
 def brand_users(session: Session, brand_id: int) -> list[tuple[User, str]]:
     rows = session.execute(select(User, Membership.role).join(Membership).where(Membership.brand_id == brand_id)
                            .order_by(User.email))
-    return [(user, role) for user, role in rows.tuples()]
+    return [(user, role) for user, role in rows]
 
 
 def change_own_password(session: Session, user_id: int, current: str, new: str) -> int:

@@ -56,7 +56,7 @@ def audit_index() -> Any:
         query = select(Brand.id, Brand.slug)
         if readable is not None:
             query = query.where(Brand.id.in_(readable))
-        slugs = dict(s.execute(query).tuples().all())
+        slugs: dict[int, str] = {bid: slug for bid, slug in s.execute(query)}
         audit_filter = parse_audit_filter(request.args, who, {slug: bid for bid, slug in slugs.items()})
         entries = list_changes(s, audit_filter, before_id=parse_before_id(request.args.get("before_id")),
                                limit=limit)
