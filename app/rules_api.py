@@ -204,18 +204,15 @@ def campaigns_show(campaign_id: int) -> Any:
 
 @bp.put("/campaigns/<int:campaign_id>")
 def campaigns_update(campaign_id: int) -> Any:
-    who = _operator()
-    body = _body()
     with transaction(_sessions()) as s:
         before = copy.deepcopy(campaign_json(_campaign_in_scope(s, campaign_id, "operate")))
-        row = save_campaign(s, body, default_index(), campaign_id, brand_ids=who.brands_where("operate"))
+        row = save_campaign(s, _body(), default_index(), campaign_id, brand_ids=_caller().brands_where("operate"))
         _audit(s, "campaign.update", row, before, campaign_json(row))
         return jsonify(campaign_json(row))
 
 
 @bp.delete("/campaigns/<int:campaign_id>")
 def campaigns_delete(campaign_id: int) -> Any:
-    _operator()
     with transaction(_sessions()) as s:
         row = _campaign_in_scope(s, campaign_id, "operate")
         _audit(s, "campaign.delete", row, before=copy.deepcopy(campaign_json(row)))
@@ -225,12 +222,10 @@ def campaigns_delete(campaign_id: int) -> Any:
 
 @bp.post("/campaigns/<int:campaign_id>/status")
 def campaigns_status(campaign_id: int) -> Any:
-    _operator()
-    status = _body("status").get("status")
     with transaction(_sessions()) as s:
         row = _campaign_in_scope(s, campaign_id, "operate")
         before = {"name": row.name, "status": row.status}
-        row = set_status(s, campaign_id, str(status), default_index())
+        row = set_status(s, campaign_id, str(_body("status").get("status")), default_index())
         _audit(s, "campaign.status", row, before, {"name": row.name, "status": row.status})
         return jsonify(campaign_json(row))
 
@@ -253,11 +248,9 @@ def campaigns_backtest(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/prizes/<int:prize_index>/coupons")
 def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
     """Upload coupon codes for a coupon prize (up to 10,000 per call; duplicates are skipped)."""
-    _operator()
-    body = _body("codes")
     with transaction(_sessions()) as s:
         row = _campaign_in_scope(s, campaign_id, "operate")
-        result = upload_coupons(s, _redis(), campaign_id, prize_index, body.get("codes"))
+        result = upload_coupons(s, _redis(), campaign_id, prize_index, _body("codes").get("codes"))
         _audit(s, "campaign.coupons", row, after={"prize": prize_index, "added": result.added,
                                                   "duplicates": result.duplicates, "pool_size": result.pool_size})
     return jsonify({"added": result.added, "duplicates": result.duplicates, "pool_size": result.pool_size}), 201
