@@ -220,12 +220,10 @@ class Definition:
 
 
 def _clock(text: Any) -> int | None:
-    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":" or not text.replace(":", "").isascii() \
+            or not (text[:2] + text[3:]).isdigit():  # int() alone takes " 8", "+8" and other scripts' digits
         return None
-    try:
-        hours, minutes = int(text[:2]), int(text[3:])
-    except ValueError:
-        return None
+    hours, minutes = int(text[:2]), int(text[3:])
     if text == "24:00":
         return 24 * 60
     return hours * 60 + minutes if 0 <= hours < 24 and 0 <= minutes < 60 else None
@@ -243,7 +241,12 @@ def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[s
         r.fail(f"{where}.kind", f"must be one of {', '.join(kinds)}")
         return None  # the fields of the kind meant are not known: nothing more to say
     r.known(doc, where, SECTION_FIELDS["consolation" if index < 0 else "prizes"])
-    name = doc.get("name") or {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
+    for key, owner in (("min_fen", "cash"), ("max_fen", "cash"), ("points", "points")):
+        if kind != owner and doc.get(key) is not None:
+            r.fail(f"{where}.{key}", f"only {owner} prizes have {key} (this one is {kind})")
+    name = doc.get("name")
+    if name is None:
+        name = {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
     if not isinstance(name, str) or not name or len(name) > 100:
         r.fail(f"{where}.name", "must be 1-100 characters")
         name = ""
@@ -420,7 +423,8 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     tiers = r.str_list(members, "tiers", "members")
     tags = r.str_list(members, "tags", "members")
     multipliers: dict[str, float] = {}
-    raw_mult = members.get("tier_multipliers") or {}
+    raw_mult = members.get("tier_multipliers")
+    raw_mult = {} if raw_mult is None else raw_mult
     if not isinstance(raw_mult, dict):
         r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
     else:
@@ -437,9 +441,8 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     if ordinal not in ORDINALS:
         r.fail("ordinal.kind", f"must be one of {', '.join(ORDINALS)}")
         ordinal = "any"
-    nth = 1
-    if ordinal == "every_nth":
-        nth = r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000, required=True) or 2
+    n = r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000, required=ordinal == "every_nth")
+    nth = (n or 2) if ordinal == "every_nth" else 1
     first_scan_wins = top.get("first_scan_wins", False)
     if not isinstance(first_scan_wins, bool):
         r.fail("first_scan_wins", "must be true or false")

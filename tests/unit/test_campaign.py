@@ -600,3 +600,42 @@ def test_a_multiplied_cash_prize_must_fit_one_red_packet() -> None:
                      members={"tier_multipliers": {"gold": 2}}, budget={"total_fen": 10**6})
     problem = only_problem(definition)
     assert problem.field == "members.tier_multipliers" and "200 元" in problem.message
+
+
+# --- what a JSON Schema can say, the validator says too (no looser: the OpenAPI document promises it) ----
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"prizes": [points(min_fen=100)]}, "prizes[0].min_fen"),
+        ({"prizes": [cash(points=5)]}, "prizes[0].points"),
+        ({"prizes": [cash(), {"kind": "coupon", "name": "券", "weight": 0.1, "max_fen": "x"}]}, "prizes[1].max_fen"),
+        ({"consolation": {"kind": "thanks", "points": 5}}, "consolation.points"),
+    ],
+)
+def test_a_field_of_another_prize_kind_is_refused(changes: dict[str, Any], field: str) -> None:
+    p = only_problem(doc(**changes))
+    assert p.field == field and p.message.startswith("only ")
+
+
+@pytest.mark.parametrize("name", ["", 0, False, [], {}])
+def test_a_prize_name_given_must_be_a_name(name: Any) -> None:
+    # Only an absent (or null) name takes the kind's default.
+    assert only_problem(doc(prizes=[cash(name=name)])) == Problem("prizes[0].name", "must be 1-100 characters")
+    assert parse_definition(doc(prizes=[cash(name=None)])).prizes[0].name == "红包"
+
+
+@pytest.mark.parametrize("multipliers", [[], 0, "", False])
+def test_tier_multipliers_given_must_be_an_object(multipliers: Any) -> None:
+    assert only_problem(doc(members={"tier_multipliers": multipliers})).field == "members.tier_multipliers"
+
+
+@pytest.mark.parametrize("clock", [" 8:00", "+8:00", "08:+5", "٠٨:٠٠", "08: 5"])
+def test_daily_hours_are_ascii_digits(clock: str) -> None:
+    assert only_problem(doc(window={"daily_hours": [clock, "22:00"]})).field == "window.daily_hours"
+
+
+def test_n_is_checked_whenever_it_is_given() -> None:
+    assert only_problem(doc(ordinal={"kind": "first_scan", "n": "3"})).field == "ordinal.n"
+    assert parse_definition(doc(ordinal={"kind": "first_scan", "n": 3})).nth == 1
