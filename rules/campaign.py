@@ -11,8 +11,10 @@ definition plus catalogue ids into a `CompiledCampaign`, the immutable form the 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,6 +54,9 @@ EMPTY_MEANS_NOTHING = "is empty: it would match nothing (leave it out to mean 'a
 class Problem:
     field: str
     message: str
+    # A rule added after definitions were first stored (unknown fields, another prize kind's fields, ...):
+    # a stored definition that breaks only such rules still reads, with the values it was published with.
+    newer_rule: bool = dataclass_field(default=False, compare=False)
 
 
 class InvalidCampaign(Exception):
@@ -118,8 +123,19 @@ class CompiledCampaign:
 class _Reader:
     problems: list[Problem] = field(default_factory=list)
 
+    newer: bool = False
+
     def fail(self, where: str, message: str) -> None:
-        self.problems.append(Problem(where, message))
+        self.problems.append(Problem(where, message, self.newer))
+
+    @contextmanager
+    def newer_rules(self) -> Iterator[None]:
+        """Problems found inside are of rules added after definitions were first stored."""
+        self.newer = True
+        try:
+            yield
+        finally:
+            self.newer = False
 
     def obj(self, doc: Any, where: str, fields: Sequence[str] = ()) -> dict[str, Any]:
         """`doc` as an object (None reads as {}); with `fields`, a key outside them is a problem."""
@@ -135,7 +151,8 @@ class _Reader:
         for key in doc:
             if fields and key not in fields:
                 prefix = f"{where}." if where else ""
-                self.fail(f"{prefix}{key}", f"unknown field (expected one of {', '.join(fields)})")
+                with self.newer_rules():
+                    self.fail(f"{prefix}{key}", f"unknown field (expected one of {', '.join(fields)})")
 
     def int_(self, doc: Mapping[str, Any], key: str, where: str, *, low: int = 0, high: int = 1 << 40,
              required: bool = False) -> int | None:
@@ -219,11 +236,18 @@ class Definition:
         return total
 
 
-def _clock(text: Any) -> int | None:
-    if not isinstance(text, str) or len(text) != 5 or text[2] != ":" or not text.replace(":", "").isascii() \
-            or not (text[:2] + text[3:]).isdigit():  # int() alone takes " 8", "+8" and other scripts' digits
+def _clock(text: Any, *, legacy: bool = False) -> int | None:
+    """Minutes after midnight of "HH:MM" (24:00 included); `legacy`: as first stored definitions were read,
+    with int() alone, which also takes " 8", "+8" and other scripts' digits."""
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
         return None
-    hours, minutes = int(text[:2]), int(text[3:])
+    digits = text[:2] + text[3:]
+    if not legacy and not (digits.isascii() and digits.isdigit()):
+        return None
+    try:
+        hours, minutes = int(text[:2]), int(text[3:])
+    except ValueError:
+        return None
     if text == "24:00":
         return 24 * 60
     return hours * 60 + minutes if 0 <= hours < 24 and 0 <= minutes < 60 else None
@@ -241,12 +265,18 @@ def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[s
         r.fail(f"{where}.kind", f"must be one of {', '.join(kinds)}")
         return None  # the fields of the kind meant are not known: nothing more to say
     r.known(doc, where, SECTION_FIELDS["consolation" if index < 0 else "prizes"])
-    for key, owner in (("min_fen", "cash"), ("max_fen", "cash"), ("points", "points")):
-        if kind != owner and doc.get(key) is not None:
-            r.fail(f"{where}.{key}", f"only {owner} prizes have {key} (this one is {kind})")
+    with r.newer_rules():
+        for key, owner in (("min_fen", "cash"), ("max_fen", "cash"), ("points", "points")):
+            if kind != owner and doc.get(key) is not None:
+                r.fail(f"{where}.{key}", f"only {owner} prizes have {key} (this one is {kind})")
+    default_name = {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
     name = doc.get("name")
     if name is None:
-        name = {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
+        name = default_name
+    elif not name and default_name:  # "", 0, false: first read as "the default"
+        with r.newer_rules():
+            r.fail(f"{where}.name", "must be 1-100 characters")
+        name = default_name
     if not isinstance(name, str) or not name or len(name) > 100:
         r.fail(f"{where}.name", "must be 1-100 characters")
         name = ""
@@ -314,14 +344,20 @@ def _window(r: _Reader, top: Mapping[str, Any]) -> tuple[datetime, datetime, tup
     daily_minutes = None
     if window.get("daily_hours") is not None:
         hours = window["daily_hours"]
-        start = _clock(hours[0]) if isinstance(hours, list) and len(hours) == 2 else None
-        end = _clock(hours[1]) if isinstance(hours, list) and len(hours) == 2 else None
-        if start == 24 * 60:
-            start = None  # 24:00 ends a day; it cannot start one
-        if start is None or end is None or start == end:
-            r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"], two different times (end may be 24:00)')
-        else:
+        pair = hours if isinstance(hours, list) and len(hours) == 2 else [None, None]
+        for legacy in (False, True):
+            start, end = _clock(pair[0], legacy=legacy), _clock(pair[1], legacy=legacy)
+            if start == 24 * 60:
+                start = None  # 24:00 ends a day; it cannot start one
+            if start is None or end is None or start == end:
+                continue
+            if legacy:
+                with r.newer_rules():
+                    r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"] in ASCII digits')
             daily_minutes = (start, end)
+            break
+        else:
+            r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"], two different times (end may be 24:00)')
     return starts_at, ends_at, daily_minutes, tz_name
 
 
@@ -424,7 +460,10 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     tags = r.str_list(members, "tags", "members")
     multipliers: dict[str, float] = {}
     raw_mult = members.get("tier_multipliers")
-    raw_mult = {} if raw_mult is None else raw_mult
+    if raw_mult is not None and not raw_mult and raw_mult != {}:  # [], 0, "": first read as "none"
+        with r.newer_rules():
+            r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
+    raw_mult = raw_mult or {}
     if not isinstance(raw_mult, dict):
         r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
     else:
@@ -441,8 +480,12 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     if ordinal not in ORDINALS:
         r.fail("ordinal.kind", f"must be one of {', '.join(ORDINALS)}")
         ordinal = "any"
-    n = r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000, required=ordinal == "every_nth")
-    nth = (n or 2) if ordinal == "every_nth" else 1
+    if ordinal == "every_nth":
+        nth = r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000, required=True) or 2
+    else:
+        nth = 1
+        with r.newer_rules():  # first ignored when the kind takes no n
+            r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000)
     first_scan_wins = top.get("first_scan_wins", False)
     if not isinstance(first_scan_wins, bool):
         r.fail("first_scan_wins", "must be true or false")
@@ -504,9 +547,16 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     return definition, in_document_order(r.problems)
 
 
-def parse_definition(doc: Any) -> Definition:
-    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem."""
+def parse_definition(doc: Any, *, stored: bool = False) -> Definition:
+    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem.
+
+    `stored`: read a definition already stored (and perhaps published, with awards in the ledger) under
+    the rules it was stored with: problems of rules added since (`Problem.newer_rule`) are let through and
+    their fields read as they were then. New and edited definitions are always held to every rule.
+    """
     definition, problems = read_definition(doc)
+    if stored:
+        problems = [p for p in problems if not p.newer_rule]
     if problems or definition is None:
         raise InvalidCampaign(problems)
     return definition

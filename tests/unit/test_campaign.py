@@ -639,3 +639,21 @@ def test_daily_hours_are_ascii_digits(clock: str) -> None:
 def test_n_is_checked_whenever_it_is_given() -> None:
     assert only_problem(doc(ordinal={"kind": "first_scan", "n": "3"})).field == "ordinal.n"
     assert parse_definition(doc(ordinal={"kind": "first_scan", "n": 3})).nth == 1
+
+
+def test_a_stored_definition_reads_as_it_was_published_despite_rules_added_since() -> None:
+    """A definition stored before the newer rules (unknown fields, another kind's fields, a falsy name or
+    multiplier map, int()-only clock digits, a stray n) still reads for the ledger, with the values it was
+    published with; anything new or edited is held to every rule."""
+    legacy = doc(window={"start": "2026-12-01T00:00:00+08:00", "end": "2027-01-01T00:00:00+08:00",
+                         "daily_hours": [" 8:00", "22:00"], "tz": "Asia/Shanghai"},
+                 members={"tier_multipliers": []}, ordinal={"kind": "first_scan", "n": "x"},
+                 prizes=[cash(name=""), points(min_fen=100)], limits={"per_member": 1})
+    found = problems(legacy)
+    assert len(found) == 7 and all(p.newer_rule for p in found), found
+    d = parse_definition(legacy, stored=True)
+    assert d.daily_minutes == (8 * 60, 22 * 60) and d.tier_multipliers == {} and d.nth == 1
+    assert [p.name for p in d.prizes] == ["红包", "积分"] and d.budget_fen == 50000
+    # A problem older than those still stops a stored read.
+    with pytest.raises(InvalidCampaign):
+        parse_definition({**legacy, "budget": {"total_fen": -1}}, stored=True)
