@@ -8,6 +8,7 @@ China time, or a date-time with offset), before_id (paging: the last id of the p
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -35,7 +36,8 @@ def on_bad_filter(exc: FilterProblem) -> Any:
 
 
 def _entry_json(entry: AuditEntry, slugs: dict[int, str]) -> dict[str, Any]:
-    return {"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return {"id": entry.id, "at": at.isoformat(), "actor": entry.actor, "action": entry.action,
             "target": entry.target, "brand": slugs.get(entry.brand_id) if entry.brand_id is not None else None,
             "before": entry.before, "after": entry.after, "note": entry.note}
 
@@ -57,7 +59,7 @@ def audit_index() -> Any:
         if readable is not None:
             query = query.where(Brand.id.in_(readable))
         slugs: dict[int, str] = {bid: slug for bid, slug in s.execute(query)}
-        audit_filter = parse_audit_filter(request.args, who, {slug: bid for bid, slug in slugs.items()})
+        audit_filter = parse_audit_filter(request.args, who, {slug: bid for bid, slug in slugs.items()}, strict=True)
         entries = list_changes(s, audit_filter, before_id=parse_before_id(request.args.get("before_id")),
                                limit=limit)
         more = len(entries) == limit and bool(list_changes(s, audit_filter, before_id=entries[-1].id, limit=1))

@@ -34,7 +34,7 @@ from accounts.tokens import issue_token
 from accounts.users import get_user, user_by_email
 from codegen import batches, keys
 from codegen.db import transaction
-from rules.campaign_store import save_campaign
+from rules.campaign_store import create_campaign
 from rules.region import default_index
 from tests.conftest import REDIS_TEST_URL
 from tests.web import conftest as web_conftest
@@ -81,8 +81,8 @@ class World:
 
 def new_campaign(world: World) -> dict[str, Any]:
     with transaction(world.sessions()) as s:
-        return {"campaign": save_campaign(s, world.campaign_doc("a", f"matrix {uuid.uuid4().hex[:6]}"),
-                                          default_index()).id}
+        return {"campaign": create_campaign(s, world.campaign_doc("a", f"matrix {uuid.uuid4().hex[:6]}"),
+                                            default_index()).campaign.id}
 
 
 def new_member(world: World) -> dict[str, Any]:
@@ -135,7 +135,8 @@ ROUTES = [
     # the ops API
     Route("GET", "/api/v1/campaigns/{campaign}", "read", "api", new_campaign),
     Route("PUT", "/api/v1/campaigns/{campaign}", "operate", "api", new_campaign,
-          lambda w: w.campaign_doc("a", "renamed")),
+          lambda w: {**w.campaign_doc("a", "renamed"), "edit_version": 1}),
+    Route("POST", "/api/v1/campaigns/{campaign}/clone", "operate", "api", new_campaign, lambda w: {}),
     Route("DELETE", "/api/v1/campaigns/{campaign}", "operate", "api", new_campaign),
     Route("POST", "/api/v1/campaigns/{campaign}/status", "operate", "api", new_campaign,
           lambda w: {"status": "active"}),
@@ -247,8 +248,10 @@ def test_another_brands_campaign_reads_exactly_like_a_missing_one(world: World) 
     campaign = new_campaign(world)["campaign"]
     client = world.app.test_client()
     headers = {"Authorization": f"Bearer {world.tokens[('b', 'admin')]}"}
-    for method, suffix, body in (("GET", "", None), ("PUT", "", world.campaign_doc("b")), ("DELETE", "", None),
-                                 ("POST", "/status", {"status": "ended"}), ("POST", "/backtest", WINDOW)):
+    for method, suffix, body in (("GET", "", None), ("PUT", "", {**world.campaign_doc("b"), "edit_version": 1}),
+                                 ("DELETE", "", None), ("POST", "/status", {"status": "ended"}),
+                                 ("POST", "/backtest", WINDOW), ("POST", "/clone", {}),
+                                 ("POST", "/prizes/0/coupons", {"codes": ["X1"]})):
         theirs = client.open(f"/api/v1/campaigns/{campaign}{suffix}", method=method, json=body, headers=headers)
         missing = client.open(f"/api/v1/campaigns/{10**6}{suffix}", method=method, json=body, headers=headers)
         assert theirs.status_code == missing.status_code == 404, (method, suffix)
