@@ -225,9 +225,9 @@ def _idempotency_key() -> str | None:
 
 
 def _key_owner() -> str:
-    """Whose idempotency keys these are: each token (or the platform token) has its own namespace."""
-    who = _caller()
-    return f"token:{who.token_id}" if who.token_id is not None else who.actor[:64]
+    """Whose idempotency keys these are: the user behind the token (or the platform token)."""
+    who = api_principal_or_none()
+    return f"user:{who.user_id}" if who is not None and who.user_id is not None else "platform"
 
 
 @bp.post("/campaigns")
