@@ -34,6 +34,7 @@ from accounts.tokens import issue_token
 from accounts.users import get_user, user_by_email
 from codegen import batches, keys
 from codegen.db import transaction
+from codegen.models import Brand
 from rules.campaign_store import create_campaign
 from rules.region import default_index
 from tests.conftest import REDIS_TEST_URL
@@ -50,6 +51,7 @@ class World:
     """Two brands, each with a product, a batch, and a user and a token for every role."""
 
     app: Flask
+    keys_file: Path = Path()
     brand_id: dict[str, int] = field(default_factory=dict)
     batch: dict[str, int] = field(default_factory=dict)
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -101,10 +103,22 @@ def the_batch(world: World) -> dict[str, Any]:
     return {"batch": world.batch["a"]}
 
 
+def new_batch(world: World) -> dict[str, Any]:
+    """A batch of brand a of its own (activation and void change it), activated whole."""
+    ring, _ = keys.init_keyring(world.keys_file)
+    with transaction(world.sessions()) as s:
+        brand = s.get(Brand, world.brand_id["a"])
+        batch = batches.create_batch(s, brand, batches.BatchRequest(
+            sku="SKU-a", lot=f"M{uuid.uuid4().hex[:8]}", count=100, pack=10, production_date=date(2026, 11, 1)),
+            key_id=ring.current, max_count=10_000)
+        batches.activate(s, world.app.extensions["yima.redis"], batch.id, None)
+        return {"batch": batch.id}
+
+
 def new_version(world: World) -> dict[str, Any]:
     """A rules version of brand a, published the way an operator of brand a publishes."""
     client = world.app.test_client()
-    resp = client.post("/api/v1/rules/publish", json={"note": "matrix"},
+    resp = client.post("/api/v1/rules/publish", json={"note": "matrix", "brand": "a"},
                        headers={"Authorization": f"Bearer {world.tokens[('a', 'operator')]}"})
     assert resp.status_code in (200, 201), resp.get_data(as_text=True)
     return {"version": resp.get_json()["version"]}
@@ -143,11 +157,28 @@ ROUTES = [
     Route("POST", "/api/v1/campaigns/{campaign}/backtest", "read", "api", new_campaign, lambda w: WINDOW),
     Route("POST", "/api/v1/campaigns/{campaign}/prizes/0/coupons", "operate", "api", new_campaign,
           lambda w: {"codes": [f"MX-{uuid.uuid4().hex[:10]}"]}),
-    # console pages
+    # console pages: campaigns (h-editor), dashboard (h-dash), batches and publish (h-publish)
     Route("GET", "/ops/campaigns/{campaign}", "read", "page", new_campaign, builder="h-editor"),
     Route("GET", "/ops/campaigns/{campaign}/edit", "read", "page", new_campaign, builder="h-editor"),
+    Route("GET", "/ops/campaigns/{campaign}/status/ended", "operate", "page", new_campaign, builder="h-editor"),
+    Route("POST", "/ops/campaigns/{campaign}/status/ended", "operate", "page", new_campaign, lambda w: {},
+          builder="h-editor"),
+    Route("POST", "/ops/campaigns/{campaign}/clone", "operate", "page", new_campaign,
+          lambda w: {"nonce": uuid.uuid4().hex}, builder="h-editor"),
+    Route("GET", "/ops/campaigns/{campaign}/delete", "operate", "page", new_campaign, builder="h-editor"),
+    Route("POST", "/ops/campaigns/{campaign}/delete", "operate", "page", new_campaign, lambda w: {},
+          builder="h-editor"),
+    Route("GET", "/ops/dashboard/campaigns/{campaign}", "read", "page", new_campaign, builder="h-dash"),
+    Route("GET", "/ops/dashboard/campaigns/{campaign}/export.csv", "read", "page", new_campaign, builder="h-dash"),
     Route("GET", "/ops/batches/{batch}", "read", "page", the_batch, builder="h-publish"),
-    Route("GET", "/ops/publish/versions/{version}", "read", "page", new_version, builder="h-publish"),
+    Route("POST", "/ops/batches/{batch}/void", "operate", "page", new_batch,
+          lambda w: {"range": "5-9", "reason": "matrix: damaged labels"}, builder="h-publish"),
+    Route("POST", "/ops/batches/{batch}/activate", "operate", "page", new_batch, lambda w: {"range": "0-9"},
+          builder="h-publish"),
+    Route("GET", "/ops/publish/rollback/{version}?brand={brand}", "operate", "page", new_version,
+          builder="h-publish"),
+    Route("POST", "/ops/publish/rollback/{version}", "operate", "page", new_version, lambda w: {"brand": "a"},
+          builder="h-publish"),
     Route("GET", "/ops/admin?brand={brand}", "admin", "page", lambda w: {}),
     Route("POST", "/ops/admin/{brand}/users", "admin", "page", lambda w: {},
           lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@a.example", "role": "analyst"}),
@@ -186,7 +217,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     app = web_conftest.make_app(tmp, ops_token="matrix-platform-token")
     web_conftest._APPS.remove(app)  # module-scoped: closed below, not after the first case
     ring, _ = keys.init_keyring(tmp / "keys.json")  # made by make_app; read back here
-    w = World(app)
+    w = World(app, keys_file=tmp / "keys.json")
     with transaction(w.sessions()) as s:
         for slug in BRANDS:
             brand = batches.add_brand(s, slug, f"品牌 {slug.upper()}", f"https://{slug}.example")
