@@ -231,7 +231,14 @@ def change_password() -> Any:
 
 
 def _back(target: str, slug: str, status: int = 200, **extra: Any) -> Any:
-    return _admin_page(slug, status, **extra) if target == "admin" else _account_page(status, **extra)
+    """The page the form came from: the brand's admin page when the caller administers that brand (a
+    new token's secret must never land on a page that refuses to render), else their account page."""
+    if target == "admin":
+        with _sessions()() as s:
+            brand = s.scalar(select(Brand).where(Brand.slug == slug))
+            if brand is not None and _who().may(brand.id, "admin"):
+                return _admin_page(slug, status, **extra)
+    return _account_page(status, **extra)
 
 
 @bp.post("/tokens")

@@ -245,3 +245,11 @@ def test_the_platform_admin_manages_every_brand(site) -> None:  # type: ignore[n
     with transaction(app.extensions["yima.db"].sessions) as s:
         [entry] = list_changes(s, AuditFilter(action="user.create"))
         assert entry.actor.endswith("root@yima.example")
+
+
+def test_a_token_made_by_a_non_admin_shows_its_secret_whatever_page_the_form_named(site) -> None:  # type: ignore[no-untyped-def]
+    app, _ = site
+    client = signed_in(app, "op@demo.example")
+    resp = post_form(client, "/ops/tokens", {"brand": "demo", "role": "analyst", "name": "x", "days": "3",
+                                             "back": "admin"}, token_from="/ops/account")
+    assert resp.status_code == 201 and _SECRET.search(resp.get_data(as_text=True))
