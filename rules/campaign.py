@@ -1,8 +1,11 @@
 """Campaign definitions: what an operator writes, how it is validated, and what it compiles to.
 
-A definition is a JSON object (the API's body, stored as-is in SQL). `parse_definition` checks every field
-and returns all problems at once as `Problem(field, message)`; `compile_campaign` turns a valid definition
-plus catalogue ids into a `CompiledCampaign`, the immutable form the matcher and the draw use.
+A definition is a JSON object (the API's body, stored as-is in SQL). `read_definition` checks every field on
+its own and returns the problems it found with a best-effort `Definition`, so the catalogue can still be
+checked from a partly broken document (rules/campaign_store.py `validate_campaign` reports both together);
+`parse_definition` raises them. Every problem names its field by a stable path (`prizes[2].weight`,
+`window.start`, `regions.include`): the editor shows it at that field. `compile_campaign` turns a valid
+definition plus catalogue ids into a `CompiledCampaign`, the immutable form the matcher and the draw use.
 """
 
 from __future__ import annotations
@@ -23,6 +26,26 @@ ORDINALS = ("any", "first_scan", "member_first", "every_nth")
 ROLES = ("inner", "outer")
 MAX_CASH_FEN = 20_000  # WeChat red packets: 1–200 元 each
 MIN_CASH_FEN = 100
+
+# Every field a definition may hold, in document order (the order problems are listed in). A field not
+# listed is refused: a misspelt "region" would otherwise be ignored and the campaign run everywhere.
+TOP_FIELDS = ("name", "brand", "priority", "exclusive", "window", "scope", "regions", "members", "ordinal",
+              "first_scan_wins", "caps", "budget", "prizes", "consolation")
+SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "window": ("start", "end", "daily_hours", "timezone"),
+    "scope": ("products", "batches", "serials", "roles"),
+    "regions": ("include", "exclude"),
+    "members": ("audience", "tiers", "tags", "tier_multipliers"),
+    "ordinal": ("kind", "n"),
+    "caps": ("per_member_daily", "per_member", "one_per_code"),
+    "budget": ("total_fen", "daily_fen"),
+    "prizes": ("kind", "name", "weight", "min_fen", "max_fen", "points", "total", "daily"),
+    "consolation": ("kind", "name", "points"),
+}
+# An empty list is refused where both readings are wrong: taken literally ("none of these") the campaign
+# matches nothing, taken as "any" an emptied picker silently widens a campaign that spends money. An empty
+# exclude list is the exception: both readings agree that it excludes nothing.
+EMPTY_MEANS_NOTHING = "is empty: it would match nothing (leave it out to mean 'any')"
 
 
 @dataclass(frozen=True)
@@ -98,13 +121,21 @@ class _Reader:
     def fail(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
 
-    def obj(self, doc: Any, where: str) -> dict[str, Any]:
+    def obj(self, doc: Any, where: str, fields: Sequence[str] = ()) -> dict[str, Any]:
+        """`doc` as an object (None reads as {}); with `fields`, a key outside them is a problem."""
         if doc is None:
             return {}
         if not isinstance(doc, dict):
             self.fail(where, "must be an object")
             return {}
+        self.known(doc, where, fields)
         return doc
+
+    def known(self, doc: Mapping[str, Any], where: str, fields: Sequence[str]) -> None:
+        for key in doc:
+            if fields and key not in fields:
+                prefix = f"{where}." if where else ""
+                self.fail(f"{prefix}{key}", f"unknown field (expected one of {', '.join(fields)})")
 
     def int_(self, doc: Mapping[str, Any], key: str, where: str, *, low: int = 0, high: int = 1 << 40,
              required: bool = False) -> int | None:
@@ -121,15 +152,15 @@ class _Reader:
             return None
         return value
 
-    def str_list(self, doc: Mapping[str, Any], key: str, where: str) -> list[str] | None:
+    def str_list(self, doc: Mapping[str, Any], key: str, where: str, *, empty_ok: bool = False) -> list[str] | None:
         value = doc.get(key)
         if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             self.fail(f"{where}.{key}", "must be a list of non-empty strings")
             return None
-        if not value:
-            self.fail(f"{where}.{key}", "is empty: it would match nothing (leave it out to mean 'any')")
+        if not value and not empty_ok:
+            self.fail(f"{where}.{key}", EMPTY_MEANS_NOTHING)
             return None
         return value
 
@@ -210,7 +241,8 @@ def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[s
     kind = doc.get("kind")
     if not isinstance(kind, str) or kind not in kinds:
         r.fail(f"{where}.kind", f"must be one of {', '.join(kinds)}")
-        return None
+        return None  # the fields of the kind meant are not known: nothing more to say
+    r.known(doc, where, SECTION_FIELDS["consolation" if index < 0 else "prizes"])
     name = doc.get("name") or {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
     if not isinstance(name, str) or not name or len(name) > 100:
         r.fail(f"{where}.name", "must be 1-100 characters")
@@ -234,27 +266,22 @@ def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[s
     return Prize(index, kind, name, float(weight), min_fen, max_fen, points, total, daily)
 
 
-def parse_definition(doc: Any) -> Definition:
-    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem."""
-    r = _Reader()
-    if not isinstance(doc, dict):
-        raise InvalidCampaign([Problem("", "the campaign must be a JSON object")])
-    top = doc
-    name = top.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        r.fail("name", "must be 1-200 characters")
-        name = ""
-    brand = top.get("brand")
-    if not isinstance(brand, str) or not brand:
-        r.fail("brand", "is required (the brand's slug)")
-        brand = ""
-    priority = r.int_(top, "priority", "", low=-1000, high=1000) or 0
-    exclusive = top.get("exclusive", False)
-    if not isinstance(exclusive, bool):
-        r.fail("exclusive", "must be true or false")
-        exclusive = False
+def _position(problem: Problem) -> tuple[int, int]:
+    """Where a problem's field sits in a definition: (top-level field, list item). Within one field the
+    reader's order stands; a problem of a whole list (`prizes`: over 100 %) follows its items'."""
+    head = problem.field.partition(".")[0]
+    top, _, item = head.partition("[")
+    order = (*TOP_FIELDS, top)  # an unknown top-level field sorts after the known ones
+    return (order.index(top) + 1 if top else 0, int(item[:-1]) if item[:-1].isdigit() else 1 << 30)
 
-    window = r.obj(top.get("window"), "window")
+
+def in_document_order(problems: Sequence[Problem]) -> list[Problem]:
+    """Problems sorted by where their field sits in a definition (stable: one field's problems keep their order)."""
+    return sorted(problems, key=_position)
+
+
+def _window(r: _Reader, top: Mapping[str, Any]) -> tuple[datetime, datetime, tuple[int, int] | None, str]:
+    window = r.obj(top.get("window"), "window", SECTION_FIELDS["window"])
     tz_name = window.get("timezone", "Asia/Shanghai")
     try:
         tz = ZoneInfo(tz_name)
@@ -292,8 +319,19 @@ def parse_definition(doc: Any) -> Definition:
             r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"], two different times (end may be 24:00)')
         else:
             daily_minutes = (start, end)
+    return starts_at, ends_at, daily_minutes, tz_name
 
-    scope = r.obj(top.get("scope"), "scope")
+
+@dataclass(frozen=True)
+class _Scope:
+    products: list[str] | None
+    batches: tuple[int, ...] | None
+    serials: tuple[tuple[int, int], ...] | None
+    roles: list[str]
+
+
+def _scope(r: _Reader, top: Mapping[str, Any]) -> _Scope:
+    scope = r.obj(top.get("scope"), "scope", SECTION_FIELDS["scope"])
     products = r.str_list(scope, "products", "scope")
     batches_raw = scope.get("batches")
     batches: tuple[int, ...] | None = None
@@ -314,25 +352,67 @@ def parse_definition(doc: Any) -> Definition:
         )
         if not ok:
             r.fail("scope.serials", "must be a non-empty list of [first, last] serial pairs with first <= last")
-        elif batches is None:
+        elif scope.get("batches") is None:
             r.fail("scope.serials", "serial ranges need scope.batches (serials are numbered per batch)")
-        else:
+        elif batches is not None:
             serials = tuple(sorted((int(a), int(b)) for a, b in raw))
     roles = r.str_list(scope, "roles", "scope") or ["inner"]
     if any(role not in ROLES for role in roles):
         r.fail("scope.roles", "may hold only inner and outer")
+    return _Scope(products, batches, serials, roles)
 
-    regions = r.obj(top.get("regions"), "regions")
+
+def _regions(r: _Reader, top: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The include and exclude prefixes; a malformed one is reported and left out (not looked up later)."""
+    regions = r.obj(top.get("regions"), "regions", SECTION_FIELDS["regions"])
     include = r.str_list(regions, "include", "regions") or []
-    exclude = r.str_list(regions, "exclude", "regions") or []
+    exclude = r.str_list(regions, "exclude", "regions", empty_ok=True) or []
+    lists = []
     for key, prefixes in (("include", include), ("exclude", exclude)):
+        wellformed = []
         for prefix in prefixes:
             if not (prefix.isascii() and prefix.isdigit()) or len(prefix) not in (2, 4, 6):
                 r.fail(f"regions.{key}", f"{prefix!r} is not an adcode prefix (2, 4 or 6 digits)")
+            else:
+                wellformed.append(prefix)
+        lists.append(wellformed)
+    include, exclude = lists
     if include and all(any(p.startswith(x) for x in exclude) for p in include):
         r.fail("regions.exclude", "excludes every included region: the campaign could match nothing")
+    return include, exclude
 
-    members = r.obj(top.get("members"), "members")
+
+def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
+    """Check a definition on its own (no catalogue): a best-effort Definition and every problem found.
+
+    Where a field is wrong the Definition holds a neutral stand-in (no products, no batches, the year
+    2000, ...), so what is right in the document can still be checked; it is None only when `doc` is not
+    an object. Use the Definition for anything else only when the problem list is empty.
+    """
+    r = _Reader()
+    if not isinstance(doc, dict):
+        return None, [Problem("", "the campaign must be a JSON object")]
+    top = doc
+    r.known(top, "", TOP_FIELDS)
+    name = top.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        r.fail("name", "must be 1-200 characters")
+        name = ""
+    brand = top.get("brand")
+    if not isinstance(brand, str) or not brand:
+        r.fail("brand", "is required (the brand's slug)")
+        brand = ""
+    priority = r.int_(top, "priority", "", low=-1000, high=1000) or 0
+    exclusive = top.get("exclusive", False)
+    if not isinstance(exclusive, bool):
+        r.fail("exclusive", "must be true or false")
+        exclusive = False
+
+    starts_at, ends_at, daily_minutes, tz_name = _window(r, top)
+    scope = _scope(r, top)
+    include, exclude = _regions(r, top)
+
+    members = r.obj(top.get("members"), "members", SECTION_FIELDS["members"])
     audience = members.get("audience", "anyone")
     if audience not in AUDIENCES:
         r.fail("members.audience", f"must be one of {', '.join(AUDIENCES)}")
@@ -352,7 +432,7 @@ def parse_definition(doc: Any) -> Definition:
     if (tiers or multipliers or tags) and audience == "anyone" and tiers:
         audience = "members"  # a tier requirement implies membership
 
-    ordinal_doc = r.obj(top.get("ordinal"), "ordinal")
+    ordinal_doc = r.obj(top.get("ordinal"), "ordinal", SECTION_FIELDS["ordinal"])
     ordinal = ordinal_doc.get("kind", "any")
     if ordinal not in ORDINALS:
         r.fail("ordinal.kind", f"must be one of {', '.join(ORDINALS)}")
@@ -365,7 +445,7 @@ def parse_definition(doc: Any) -> Definition:
         r.fail("first_scan_wins", "must be true or false")
         first_scan_wins = False
 
-    caps = r.obj(top.get("caps"), "caps")
+    caps = r.obj(top.get("caps"), "caps", SECTION_FIELDS["caps"])
     per_member_daily = r.int_(caps, "per_member_daily", "caps", low=1, high=1_000_000)
     per_member = r.int_(caps, "per_member", "caps", low=1, high=1_000_000)
     one_per_code = caps.get("one_per_code", True)
@@ -375,7 +455,7 @@ def parse_definition(doc: Any) -> Definition:
     if (per_member_daily or per_member) and audience == "anyone":
         r.fail("caps", "per-member caps need members.audience members or new_members")
 
-    budget = r.obj(top.get("budget"), "budget")
+    budget = r.obj(top.get("budget"), "budget", SECTION_FIELDS["budget"])
     budget_fen = r.int_(budget, "total_fen", "budget", low=0, high=10**12, required=True) or 0
     daily_budget_fen = r.int_(budget, "daily_fen", "budget", low=1, high=10**12)
     if daily_budget_fen is not None and daily_budget_fen > budget_fen:
@@ -402,8 +482,8 @@ def parse_definition(doc: Any) -> Definition:
     definition = Definition(
         doc=top, name=name.strip(), brand=brand, priority=priority, exclusive=exclusive,
         starts_at=starts_at, ends_at=ends_at, daily_minutes=daily_minutes, timezone=tz_name,
-        products=tuple(products) if products else None, batches=batches, serials=serials, roles=tuple(roles),
-        region_include=tuple(include), region_exclude=tuple(exclude), audience=audience,
+        products=tuple(scope.products) if scope.products else None, batches=scope.batches, serials=scope.serials,
+        roles=tuple(scope.roles), region_include=tuple(include), region_exclude=tuple(exclude), audience=audience,
         tiers=tuple(tiers) if tiers else None, tags=tuple(tags) if tags else None, tier_multipliers=multipliers,
         ordinal=ordinal, nth=nth, first_scan_wins=first_scan_wins, per_member_daily=per_member_daily,
         per_member=per_member, one_per_code=one_per_code, budget_fen=budget_fen,
@@ -418,8 +498,14 @@ def parse_definition(doc: Any) -> Definition:
     if worst is not None and worst > budget_fen and "budget.total_fen" not in {p.field for p in r.problems}:
         r.fail("budget.total_fen", f"{budget_fen / 100:.2f} 元 is below the worst case of the prize quantities, "
                                    f"{worst / 100:.2f} 元: raise the budget or lower the quantities")
-    if r.problems:
-        raise InvalidCampaign(r.problems)
+    return definition, in_document_order(r.problems)
+
+
+def parse_definition(doc: Any) -> Definition:
+    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem."""
+    definition, problems = read_definition(doc)
+    if problems or definition is None:
+        raise InvalidCampaign(problems)
     return definition
 
 

@@ -299,7 +299,6 @@ def test_a_time_zone_area_is_an_unknown_time_zone() -> None:
         ("scope", "products"),
         ("scope", "roles"),
         ("regions", "include"),
-        ("regions", "exclude"),
         ("members", "tiers"),
         ("members", "tags"),
     ],
@@ -308,6 +307,33 @@ def test_an_empty_list_would_match_nothing(section: str, key: str) -> None:
     p = only_problem(doc(**{section: {key: []}}))
     assert p.field == f"{section}.{key}"
     assert "would match nothing" in p.message and "leave it out" in p.message
+
+
+def test_an_empty_exclude_list_excludes_nothing() -> None:
+    d = parse_definition(doc(regions={"include": ["44"], "exclude": []}))
+    assert (d.region_include, d.region_exclude) == (("44",), ())
+    assert parse_definition(doc(regions={"exclude": []})).region_exclude == ()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"region": {"include": ["44"]}}, "region"),
+        ({"window": {"stop": "2027-01-01T00:00:00+08:00"}}, "window.stop"),
+        ({"scope": {"batch": [1]}}, "scope.batch"),
+        ({"regions": {"includes": ["44"]}}, "regions.includes"),
+        ({"members": {"tier": "gold"}}, "members.tier"),
+        ({"ordinal": {"nth": 3}}, "ordinal.nth"),
+        ({"caps": {"per_day": 1}}, "caps.per_day"),
+        ({"budget": {"total": 100}}, "budget.total"),
+        ({"prizes": [cash(weight=0.1, amount=3)]}, "prizes[0].amount"),
+        ({"consolation": {"kind": "thanks", "weight": 0.5}}, "consolation.weight"),
+    ],
+)
+def test_a_misspelt_field_is_refused_not_ignored(changes: dict[str, Any], field: str) -> None:
+    # Ignored, "region" would run a Guangdong campaign everywhere.
+    p = only_problem(doc(**changes))
+    assert p.field == field and p.message.startswith("unknown field (expected one of ")
 
 
 @pytest.mark.parametrize("value", [[""], ["gold", 2], "gold", {"gold": True}])
