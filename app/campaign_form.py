@@ -94,6 +94,8 @@ def _decimal(text: str) -> Decimal:
         raise _Bad("is not a number") from None
     if not value.is_finite():
         raise _Bad("is not a number")
+    if value.adjusted() > 15:  # 1e999999999 would take the int conversion minutes
+        raise _Bad("is too large")
     return value
 
 
@@ -127,7 +129,7 @@ def _plain(value: Decimal) -> str:
 
 def _whole(text: str) -> int:
     cleaned = text.strip().replace(",", "")
-    if not re.fullmatch(r"[+-]?[0-9]+", cleaned):
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", cleaned):
         raise _Bad("must be a whole number")
     return int(cleaned)
 
@@ -139,8 +141,13 @@ def _split(text: str) -> list[str]:
 # --- reading the posted form -------------------------------------------------------------------------
 
 
+def _clean(value: Any) -> str:
+    # No browser sends NUL, and PostgreSQL text cannot hold it: dropped rather than stored or refused.
+    return str(value or "").replace("\x00", "")
+
+
 def _rows(data: FormData, *names: str) -> list[tuple[str, ...]]:
-    columns = [data.getlist(n) for n in names]
+    columns = [[_clean(v) for v in data.getlist(n)] for n in names]
     count = max((len(c) for c in columns), default=0)
     return [tuple((c[i] if i < len(c) else "").strip() for c in columns) for i in range(count)]
 
@@ -149,7 +156,10 @@ def read_form(data: FormData) -> CampaignForm:
     """The form exactly as posted (trimmed), whatever it holds."""
 
     def text(key: str, default: str = "") -> str:
-        return str(data.get(key, default) or "").strip()
+        return _clean(data.get(key, default)).strip()
+
+    def values(key: str) -> list[str]:
+        return [v for v in (_clean(v).strip() for v in data.getlist(key)) if v]
 
     prizes = [PrizeRow(*row) for row in _rows(data, "prize_kind", "prize_name", "prize_min", "prize_max",
                                                "prize_points", "prize_percent", "prize_total", "prize_daily")]
@@ -157,12 +167,9 @@ def read_form(data: FormData) -> CampaignForm:
         name=text("name"), brand=text("brand"), priority=text("priority"), exclusive=bool(data.get("exclusive")),
         start=text("window_start"), end=text("window_end"), timezone=text("timezone") or DEFAULT_TIMEZONE,
         daily_from=text("daily_from"), daily_to=text("daily_to"),
-        products=[v.strip() for v in data.getlist("products") if v.strip()],
-        batches=[v.strip() for v in data.getlist("batches") if v.strip()],
+        products=values("products"), batches=values("batches"),
         serials=[(a, b) for a, b in _rows(data, "serial_first", "serial_last") if a or b],
-        roles=[v for v in data.getlist("roles") if v],
-        include=[v.strip() for v in data.getlist("region_include") if v.strip()],
-        exclude=[v.strip() for v in data.getlist("region_exclude") if v.strip()],
+        roles=values("roles"), include=values("region_include"), exclude=values("region_exclude"),
         audience=text("audience", "anyone"), tiers=text("tiers"), tags=text("tags"),
         multipliers=[(a, b) for a, b in _rows(data, "mult_tier", "mult_value") if a or b],
         ordinal=text("ordinal", "any"), nth=text("nth"), first_scan_wins=bool(data.get("first_scan_wins")),

@@ -13,7 +13,7 @@ from flask import current_app, render_template, request
 from app.auth import tr
 from app.campaign_form import DEFAULT_TIMEZONE
 from app.ops_campaigns import bp, load_campaign, principal, sessions
-from codegen.codeformat import MAX_SERIAL
+from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from rules import campaign_listing as listing
 from rules.backtest import backtest as run_backtest
 from rules.campaign import InvalidCampaign, Problem
@@ -70,8 +70,16 @@ def _by_field(problems: list[Problem]) -> dict[str, list[str]]:
     return out
 
 
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def _local(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=ZONE) if text else datetime.now(ZONE)
+    """A datetime-local value in Beijing time (now when empty); ValueError outside 2000-2100."""
+    moment = datetime.fromisoformat(text).replace(tzinfo=ZONE) if text else datetime.now(ZONE)
+    if not 2000 <= moment.year <= 2100:
+        raise ValueError(text)
+    return moment
 
 
 def _simulation(s: Any, f: SimulateForm) -> Any:
@@ -85,8 +93,8 @@ def _simulation(s: Any, f: SimulateForm) -> Any:
         except NotGenuine as exc:
             f.problems.append(Problem("code", f"not a genuine code ({exc.reason})"))
     else:
-        batch_id = int(f.batch_id) if f.batch_id.isdigit() else None
-        serial = int(f.serial) if f.serial.isdigit() and int(f.serial) <= MAX_SERIAL else None
+        batch_id = int(f.batch_id) if _digits(f.batch_id) and int(f.batch_id) <= MAX_BATCH_ID else None
+        serial = int(f.serial) if _digits(f.serial) and int(f.serial) <= MAX_SERIAL else None
         if batch_id is None:
             f.problems.append(Problem("batch_id", "choose a batch, or paste a code"))
         if serial is None:
@@ -129,7 +137,7 @@ def simulate() -> Any:
                      new_member=bool(data.get("new_member")), at=data.get("at", "").strip())
     result = None
     with sessions()() as s:
-        if request.method == "GET" and (campaign_id := request.args.get("campaign", "")).isdigit() \
+        if request.method == "GET" and _digits(campaign_id := request.args.get("campaign", "")) \
                 and int(campaign_id) < 1 << 31:
             _prefill(f, load_campaign(s, int(campaign_id), "read").definition)
         if request.method == "POST":
@@ -170,8 +178,8 @@ def backtest(campaign_id: int) -> Any:
         try:
             start, end = _local(start_text), _local(end_text)
         except ValueError:
-            problems.append(Problem("from", "must be a date and time"))
-        if not seed_text.lstrip("-").isdigit():
+            problems.append(Problem("from", "must be a date and time (years 2000-2100)"))
+        if not _digits(seed_text.removeprefix("-")):
             problems.append(Problem("seed", "must be a whole number"))
         if not problems and end <= start:
             problems.append(Problem("to", "ends before it starts"))

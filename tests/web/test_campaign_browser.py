@@ -181,7 +181,7 @@ def test_an_operator_builds_simulates_and_activates_the_guangdong_campaign(live)
             shot(mobile, "390-editor-error")
             shot(mobile, "390-editor-problems", "#problems")
             shot(mobile, "390-editor-budget-error", "fieldset:has(input[name=budget_yuan])")
-            shot(mobile, "390-editor-prizes", "fieldset:has(#prize-rows)")
+            shot(mobile, "390-editor-prizes", "fieldset:has(> #prize-rows)")
             shot(mobile, "390-editor-preview", "#preview")
             mobile.goto(campaign_url)
             assert mobile.evaluate("document.documentElement.scrollWidth") <= 390

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from accounts.models import AuditEntry
@@ -299,3 +301,34 @@ def test_changed_by_an_ended_campaign_or_a_missing_id(console) -> None:  # type:
     edit = f"/ops/campaigns/{row.id}/edit"
     resp = post_editor(client, edit, guangdong(info), token_from=edit, extra=[("edit_version", "1")])
     assert resp.status_code == 409 and "has ended" in resp.get_data(as_text=True)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_FIELDS = ["name", "brand", "priority", "window_start", "window_end", "timezone", "daily_from", "daily_to",
+           "products", "batches", "serial_first", "serial_last", "roles", "region_include", "region_exclude",
+           "audience", "tiers", "tags", "mult_tier", "mult_value", "ordinal", "nth", "first_scan_wins",
+           "per_member_daily", "per_member", "one_per_code", "budget_yuan", "daily_budget_yuan", "prize_kind",
+           "prize_name", "prize_min", "prize_max", "prize_points", "prize_percent", "prize_total", "prize_daily",
+           "consolation_kind", "consolation_name", "consolation_points", "edit_version", "then", "nonce"]
+
+
+def test_any_posted_form_gets_a_page_never_a_500(tmp_path: Path, redis_client, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Garbage in every field of the editor, the preview and simulate: a form error or a saved draft."""
+    app, info = seeded_app(tmp_path, database_url=database_url)
+    add_user(app, "op@demo.example", "operator")
+    client = signed_in(app)
+    token = csrf_token(client, NEW)
+    base = form_items(definition_to_form(guangdong(info)))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.sampled_from(_FIELDS), _TEXT), max_size=8), st.booleans())
+    @example([("name", "广东\x00首扫"), ("prize_name", "\x00")], True)
+    @example([("batch_id", "99999999999999999999"), ("adcode", "٤٤"), ("serial", "²")], True)
+    def post(changes: list[tuple[str, str]], keep: bool) -> None:
+        changed = {k for k, _ in changes}
+        items = [(k, v) for k, v in base if keep and k not in changed] + changes + [("csrf_token", token)]
+        for path in (NEW, "/ops/campaigns/preview", "/ops/campaigns/simulate"):
+            resp = client.post(path, data=_multi(items))
+            assert resp.status_code in (200, 303, 400, 409), (path, resp.status_code, items)
+
+    post()
