@@ -164,7 +164,8 @@ def render_editor(form: CampaignForm, *, problems: list[Problem] = (), campaign:
         brand = listing.brand_by_slug(s, form.brand)
         if campaign is not None and brand is None:
             brand = listing.brands(s, [campaign.brand_id])[0]
-        readonly = campaign is not None and not who.may(campaign.brand_id, "operate")
+        readonly = campaign is not None and (campaign.status == Campaign.ENDED
+                                             or not who.may(campaign.brand_id, "operate"))
         if brand is not None and not who.may(brand.id, "read"):
             brand = None
         catalogue = listing.catalogue(s, brand.id if brand else None)

@@ -4,6 +4,7 @@ save / activate, conflicts, double submits, scoping and roles, the audit log, si
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from accounts.models import AuditEntry
 from app.campaign_form import definition_to_form, form_items
@@ -46,7 +48,7 @@ def guangdong(info: DemoInfo, **over: Any) -> dict[str, Any]:
     return doc
 
 
-def post_editor(client: FlaskClient, path: str, doc: dict[str, Any], *, extra: list[tuple[str, str]] = (),  # type: ignore[assignment]
+def post_editor(client: FlaskClient, path: str, doc: dict[str, Any], *, extra: Sequence[tuple[str, str]] = (),
                 token_from: str = NEW, **fields: str) -> Any:
     """Post the editor as a browser would: the form of `doc`, with `fields` replaced."""
     page = client.get(token_from).get_data(as_text=True)
@@ -59,9 +61,7 @@ def post_editor(client: FlaskClient, path: str, doc: dict[str, Any], *, extra: l
     return client.post(path, data=_multi(items))
 
 
-def _multi(items: list[tuple[str, str]]) -> Any:
-    from werkzeug.datastructures import MultiDict
-
+def _multi(items: Sequence[tuple[str, str]]) -> MultiDict[str, str]:
     return MultiDict(items)
 
 
