@@ -2,7 +2,9 @@
 
 Every route needs `Authorization: Bearer <token>`: a personal API token (scoped to one brand and role) or
 the platform bootstrap token YIMA_OPS_TOKEN; wrong tokens are counted and locked out (app/auth_limits.py).
-Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}.
+Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}. A PUT
+carries the `edit_version` it was made on (409 edit_conflict when it moved on); POST /campaigns and /clone
+take an `Idempotency-Key`.
 """
 
 from __future__ import annotations

@@ -11,66 +11,37 @@ definition plus catalogue ids into a `CompiledCampaign`, the immutable form the 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from codegen.codeformat import MAX_BATCH_ID
+from rules.campaign_fields import (
+    AUDIENCES,
+    CONSOLATION_KINDS,
+    MAX_CASH_FEN,
+    MIN_CASH_FEN,
+    ORDINALS,
+    PRIZE_KINDS,
+    ROLES,
+    SECTION_FIELDS,
+    TOP_FIELDS,
+    FieldReader,
+    InvalidCampaign,
+    Prize,
+    Problem,
+    in_document_order,
+    read_prize,
+    read_regions,
+    read_scope,
+    read_window,
+)
 
-PRIZE_KINDS = ("cash", "points", "coupon", "voucher", "physical")
-CONSOLATION_KINDS = ("thanks", "points")
-AUDIENCES = ("anyone", "members", "new_members")
-ORDINALS = ("any", "first_scan", "member_first", "every_nth")
-ROLES = ("inner", "outer")
-MAX_CASH_FEN = 20_000  # WeChat red packets: 1–200 元 each
-MIN_CASH_FEN = 100
-
-# Every field a definition may hold, in document order (the order problems are listed in). A field not
-# listed is refused: a misspelt "region" would otherwise be ignored and the campaign run everywhere.
-TOP_FIELDS = ("name", "brand", "priority", "exclusive", "window", "scope", "regions", "members", "ordinal",
-              "first_scan_wins", "caps", "budget", "prizes", "consolation")
-SECTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "window": ("start", "end", "daily_hours", "timezone"),
-    "scope": ("products", "batches", "serials", "roles"),
-    "regions": ("include", "exclude"),
-    "members": ("audience", "tiers", "tags", "tier_multipliers"),
-    "ordinal": ("kind", "n"),
-    "caps": ("per_member_daily", "per_member", "one_per_code"),
-    "budget": ("total_fen", "daily_fen"),
-    "prizes": ("kind", "name", "weight", "min_fen", "max_fen", "points", "total", "daily"),
-    "consolation": ("kind", "name", "points"),
-}
-# An empty list is refused where both readings are wrong: taken literally ("none of these") the campaign
-# matches nothing, taken as "any" an emptied picker silently widens a campaign that spends money. An empty
-# exclude list is the exception: both readings agree that it excludes nothing.
-EMPTY_MEANS_NOTHING = "is empty: it would match nothing (leave it out to mean 'any')"
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
-
-
-class InvalidCampaign(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True, slots=True)
-class Prize:
-    index: int  # position in the campaign's prize table; the consolation is -1
-    kind: str
-    name: str
-    weight: float  # probability of this prize per eligible draw
-    min_fen: int = 0
-    max_fen: int = 0
-    points: int = 0
-    total: int | None = None  # quantity over the campaign; None = limited only by the budget
-    daily: int | None = None
+# Re-exported: the definition's vocabulary is used through this module.
+__all__ = ["AUDIENCES", "CONSOLATION_KINDS", "MAX_CASH_FEN", "MIN_CASH_FEN", "ORDINALS", "PRIZE_KINDS", "ROLES",
+           "SECTION_FIELDS", "TOP_FIELDS", "CompiledCampaign", "Definition", "InvalidCampaign", "Prize", "Problem",
+           "compile_campaign", "in_document_order", "parse_definition", "read_definition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,60 +80,6 @@ class CompiledCampaign:
     @property
     def win_probability(self) -> float:
         return min(1.0, sum(p.weight for p in self.prizes))
-
-
-# --- parsing -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Reader:
-    problems: list[Problem] = field(default_factory=list)
-
-    def fail(self, where: str, message: str) -> None:
-        self.problems.append(Problem(where, message))
-
-    def obj(self, doc: Any, where: str, fields: Sequence[str] = ()) -> dict[str, Any]:
-        """`doc` as an object (None reads as {}); with `fields`, a key outside them is a problem."""
-        if doc is None:
-            return {}
-        if not isinstance(doc, dict):
-            self.fail(where, "must be an object")
-            return {}
-        self.known(doc, where, fields)
-        return doc
-
-    def known(self, doc: Mapping[str, Any], where: str, fields: Sequence[str]) -> None:
-        for key in doc:
-            if fields and key not in fields:
-                prefix = f"{where}." if where else ""
-                self.fail(f"{prefix}{key}", f"unknown field (expected one of {', '.join(fields)})")
-
-    def int_(self, doc: Mapping[str, Any], key: str, where: str, *, low: int = 0, high: int = 1 << 40,
-             required: bool = False) -> int | None:
-        value = doc.get(key)
-        if value is None:
-            if required:
-                self.fail(f"{where}.{key}".lstrip("."), "is required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{where}.{key}".lstrip("."), "must be a whole number")
-            return None
-        if not low <= value <= high:
-            self.fail(f"{where}.{key}".lstrip("."), f"must be between {low} and {high}")
-            return None
-        return value
-
-    def str_list(self, doc: Mapping[str, Any], key: str, where: str, *, empty_ok: bool = False) -> list[str] | None:
-        value = doc.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.fail(f"{where}.{key}", "must be a list of non-empty strings")
-            return None
-        if not value and not empty_ok:
-            self.fail(f"{where}.{key}", EMPTY_MEANS_NOTHING)
-            return None
-        return value
 
 
 @dataclass(frozen=True)
@@ -219,169 +136,6 @@ class Definition:
         return total
 
 
-def _clock(text: Any) -> int | None:
-    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
-        return None
-    try:
-        hours, minutes = int(text[:2]), int(text[3:])
-    except ValueError:
-        return None
-    if text == "24:00":
-        return 24 * 60
-    return hours * 60 + minutes if 0 <= hours < 24 and 0 <= minutes < 60 else None
-
-
-def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[str]) -> Prize | None:
-    doc = r.obj(raw, where)
-    if not doc:
-        if raw is not None and not isinstance(raw, dict):
-            return None
-        r.fail(where, "must describe a prize")
-        return None
-    kind = doc.get("kind")
-    if not isinstance(kind, str) or kind not in kinds:
-        r.fail(f"{where}.kind", f"must be one of {', '.join(kinds)}")
-        return None  # the fields of the kind meant are not known: nothing more to say
-    r.known(doc, where, SECTION_FIELDS["consolation" if index < 0 else "prizes"])
-    name = doc.get("name") or {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
-    if not isinstance(name, str) or not name or len(name) > 100:
-        r.fail(f"{where}.name", "must be 1-100 characters")
-        name = ""
-    weight = doc.get("weight", 0 if index < 0 else None)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
-        r.fail(f"{where}.weight", "must be a probability between 0 and 1 (e.g. 0.25 for 25 %)")
-        weight = 0
-    min_fen = max_fen = points = 0
-    if kind == "cash":
-        min_fen = r.int_(doc, "min_fen", where, low=MIN_CASH_FEN, high=MAX_CASH_FEN, required=True) or 0
-        max_fen = r.int_(doc, "max_fen", where, low=MIN_CASH_FEN, high=MAX_CASH_FEN) or min_fen
-        if max_fen < min_fen:
-            r.fail(f"{where}.max_fen", "must not be below min_fen")
-    if kind == "points":
-        points = r.int_(doc, "points", where, low=1, high=1_000_000, required=True) or 0
-    total = r.int_(doc, "total", where, low=1, high=100_000_000)
-    daily = r.int_(doc, "daily", where, low=1, high=100_000_000)
-    if total is not None and daily is not None and daily > total:
-        r.fail(f"{where}.daily", "is above the total quantity")
-    return Prize(index, kind, name, float(weight), min_fen, max_fen, points, total, daily)
-
-
-def _position(problem: Problem) -> tuple[int, int]:
-    """Where a problem's field sits in a definition: (top-level field, list item). Within one field the
-    reader's order stands; a problem of a whole list (`prizes`: over 100 %) follows its items'."""
-    head = problem.field.partition(".")[0]
-    top, _, item = head.partition("[")
-    order = (*TOP_FIELDS, top)  # an unknown top-level field sorts after the known ones
-    return (order.index(top) + 1 if top else 0, int(item[:-1]) if item[:-1].isdigit() else 1 << 30)
-
-
-def in_document_order(problems: Sequence[Problem]) -> list[Problem]:
-    """Problems sorted by where their field sits in a definition (stable: one field's problems keep their order)."""
-    return sorted(problems, key=_position)
-
-
-def _window(r: _Reader, top: Mapping[str, Any]) -> tuple[datetime, datetime, tuple[int, int] | None, str]:
-    window = r.obj(top.get("window"), "window", SECTION_FIELDS["window"])
-    tz_name = window.get("timezone", "Asia/Shanghai")
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: "Asia" is a directory
-        r.fail("window.timezone", f"unknown time zone {tz_name!r}")
-        tz, tz_name = ZoneInfo("Asia/Shanghai"), "Asia/Shanghai"
-    bounds: list[datetime] = []
-    parsed = 0
-    for key in ("start", "end"):
-        raw = window.get(key)
-        try:
-            moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except ValueError:
-            moment = None
-        if moment is not None and not 2000 <= moment.year <= 2100:
-            r.fail(f"window.{key}", "must be between the years 2000 and 2100")
-            moment = None
-        elif moment is None:
-            r.fail(f"window.{key}", "must be a date-time like 2026-12-01T00:00:00+08:00")
-        else:
-            parsed += 1
-        moment = moment or datetime(2000, 1, 1, tzinfo=tz)
-        bounds.append(moment if moment.tzinfo else moment.replace(tzinfo=tz))
-    starts_at, ends_at = bounds
-    if parsed == 2 and ends_at <= starts_at:
-        r.fail("window.end", "ends before it starts")
-    daily_minutes = None
-    if window.get("daily_hours") is not None:
-        hours = window["daily_hours"]
-        start = _clock(hours[0]) if isinstance(hours, list) and len(hours) == 2 else None
-        end = _clock(hours[1]) if isinstance(hours, list) and len(hours) == 2 else None
-        if start == 24 * 60:
-            start = None  # 24:00 ends a day; it cannot start one
-        if start is None or end is None or start == end:
-            r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"], two different times (end may be 24:00)')
-        else:
-            daily_minutes = (start, end)
-    return starts_at, ends_at, daily_minutes, tz_name
-
-
-@dataclass(frozen=True)
-class _Scope:
-    products: list[str] | None
-    batches: tuple[int, ...] | None
-    serials: tuple[tuple[int, int], ...] | None
-    roles: list[str]
-
-
-def _scope(r: _Reader, top: Mapping[str, Any]) -> _Scope:
-    scope = r.obj(top.get("scope"), "scope", SECTION_FIELDS["scope"])
-    products = r.str_list(scope, "products", "scope")
-    batches_raw = scope.get("batches")
-    batches: tuple[int, ...] | None = None
-    if batches_raw is not None:
-        if not isinstance(batches_raw, list) or not batches_raw or not all(
-            isinstance(b, int) and not isinstance(b, bool) and 0 < b <= MAX_BATCH_ID for b in batches_raw
-        ):
-            # Bounded by the code format: a larger id names no batch and overflows SQL INTEGER.
-            r.fail("scope.batches", f"must be a non-empty list of batch ids (1-{MAX_BATCH_ID})")
-        else:
-            batches = tuple(sorted(set(batches_raw)))
-    serials = None
-    if scope.get("serials") is not None:
-        raw = scope["serials"]
-        ok = isinstance(raw, list) and raw and all(
-            isinstance(x, list) and len(x) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in x)
-            and 0 <= x[0] <= x[1] for x in raw
-        )
-        if not ok:
-            r.fail("scope.serials", "must be a non-empty list of [first, last] serial pairs with first <= last")
-        elif scope.get("batches") is None:
-            r.fail("scope.serials", "serial ranges need scope.batches (serials are numbered per batch)")
-        elif batches is not None:
-            serials = tuple(sorted((int(a), int(b)) for a, b in raw))
-    roles = r.str_list(scope, "roles", "scope") or ["inner"]
-    if any(role not in ROLES for role in roles):
-        r.fail("scope.roles", "may hold only inner and outer")
-    return _Scope(products, batches, serials, roles)
-
-
-def _regions(r: _Reader, top: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The include and exclude prefixes; a malformed one is reported and left out (not looked up later)."""
-    regions = r.obj(top.get("regions"), "regions", SECTION_FIELDS["regions"])
-    include = r.str_list(regions, "include", "regions") or []
-    exclude = r.str_list(regions, "exclude", "regions", empty_ok=True) or []
-    lists = []
-    for key, prefixes in (("include", include), ("exclude", exclude)):
-        wellformed = []
-        for prefix in prefixes:
-            if not (prefix.isascii() and prefix.isdigit()) or len(prefix) not in (2, 4, 6):
-                r.fail(f"regions.{key}", f"{prefix!r} is not an adcode prefix (2, 4 or 6 digits)")
-            else:
-                wellformed.append(prefix)
-        lists.append(wellformed)
-    include, exclude = lists
-    if include and all(any(p.startswith(x) for x in exclude) for p in include):
-        r.fail("regions.exclude", "excludes every included region: the campaign could match nothing")
-    return include, exclude
-
-
 def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     """Check a definition on its own (no catalogue): a best-effort Definition and every problem found.
 
@@ -389,7 +143,7 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     2000, ...), so what is right in the document can still be checked; it is None only when `doc` is not
     an object. Use the Definition for anything else only when the problem list is empty.
     """
-    r = _Reader()
+    r = FieldReader()
     if not isinstance(doc, dict):
         return None, [Problem("", "the campaign must be a JSON object")]
     top = doc
@@ -408,9 +162,9 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
         r.fail("exclusive", "must be true or false")
         exclusive = False
 
-    starts_at, ends_at, daily_minutes, tz_name = _window(r, top)
-    scope = _scope(r, top)
-    include, exclude = _regions(r, top)
+    starts_at, ends_at, daily_minutes, tz_name = read_window(r, top)
+    scope = read_scope(r, top)
+    include, exclude = read_regions(r, top)
 
     members = r.obj(top.get("members"), "members", SECTION_FIELDS["members"])
     audience = members.get("audience", "anyone")
@@ -420,7 +174,11 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     tiers = r.str_list(members, "tiers", "members")
     tags = r.str_list(members, "tags", "members")
     multipliers: dict[str, float] = {}
-    raw_mult = members.get("tier_multipliers") or {}
+    raw_mult = members.get("tier_multipliers")
+    if raw_mult is not None and not raw_mult and raw_mult != {}:  # [], 0, "": first read as "none"
+        with r.newer_rules():
+            r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
+    raw_mult = raw_mult or {}
     if not isinstance(raw_mult, dict):
         r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
     else:
@@ -437,9 +195,12 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     if ordinal not in ORDINALS:
         r.fail("ordinal.kind", f"must be one of {', '.join(ORDINALS)}")
         ordinal = "any"
-    nth = 1
     if ordinal == "every_nth":
         nth = r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000, required=True) or 2
+    else:
+        nth = 1
+        with r.newer_rules():  # first ignored when the kind takes no n
+            r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000)
     first_scan_wins = top.get("first_scan_wins", False)
     if not isinstance(first_scan_wins, bool):
         r.fail("first_scan_wins", "must be true or false")
@@ -467,7 +228,7 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
         r.fail("prizes", "needs at least one prize")
     else:
         for i, raw in enumerate(raw_prizes):
-            prize = _parse_prize(r, raw, f"prizes[{i}]", i, PRIZE_KINDS)
+            prize = read_prize(r, raw, f"prizes[{i}]", i, PRIZE_KINDS)
             if prize is not None:
                 prizes.append(prize)
         total_weight = sum(p.weight for p in prizes)
@@ -475,7 +236,7 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
             r.fail("prizes", f"probabilities add up to {total_weight:.1%}, over 100 %")
     consolation = None
     if top.get("consolation") is not None:
-        consolation = _parse_prize(r, top["consolation"], "consolation", -1, CONSOLATION_KINDS)
+        consolation = read_prize(r, top["consolation"], "consolation", -1, CONSOLATION_KINDS)
     if first_scan_wins and consolation is None and sum(p.weight for p in prizes) < 1 - 1e-9:
         r.fail("consolation", "首扫必中 (first_scan_wins) needs a consolation prize for when the draw misses")
 
@@ -501,9 +262,16 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     return definition, in_document_order(r.problems)
 
 
-def parse_definition(doc: Any) -> Definition:
-    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem."""
+def parse_definition(doc: Any, *, stored: bool = False) -> Definition:
+    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem.
+
+    `stored`: read a definition already stored (and perhaps published, with awards in the ledger) under
+    the rules it was stored with: problems of rules added since (`Problem.newer_rule`) are let through and
+    their fields read as they were then. New and edited definitions are always held to every rule.
+    """
     definition, problems = read_definition(doc)
+    if stored:
+        problems = [p for p in problems if not p.newer_rule]
     if problems or definition is None:
         raise InvalidCampaign(problems)
     return definition

@@ -32,7 +32,8 @@ class IdempotencyKeyReused(Exception):
 
 
 class IdempotencyKeyPending(Exception):
-    """The key's first request has not finished: it committed no result (it cannot, in one transaction)."""
+    """The key is claimed but holds no result. A claim and its result commit together (a concurrent repeat
+    waits for the first to commit), so only a key row written some other way gets here: refused, not guessed."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def claim_key(session: Session, owner: str, key: str, digest: str, now: datetime
         raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used for a different request in the last 24 h: "
                                    f"send a new key for a new request")
     if row.campaign_id is None:
-        raise IdempotencyKeyPending(f"the request under Idempotency-Key {key!r} is still running")
+        raise IdempotencyKeyPending(f"Idempotency-Key {key!r} is claimed but records no campaign")
     return Claim(owner, key, row.campaign_id)
 
 

@@ -291,3 +291,15 @@ def test_a_clone_under_a_key_happens_once(sessions: sessionmaker[Session]) -> No
     assert count(sessions) == 2
     with transaction(sessions) as s, pytest.raises(IdempotencyKeyReused):
         clone_campaign(s, cid, REGIONS, name="other name", idempotency_key="clone-form-nonce", owner="ops")
+
+
+def test_a_key_whose_first_request_left_no_result_is_a_conflict(sessions: sessionmaker[Session]) -> None:
+    # Claim and result commit together, so this takes a key row written some other way (by hand, a bug):
+    # the request is refused rather than guessed at.
+    from rules.idempotency import IdempotencyKeyPending, request_hash
+
+    with transaction(sessions) as s:
+        s.add(IdempotencyKey(owner="ops", key="k-1", request_hash=request_hash("create", definition())))
+    with pytest.raises(IdempotencyKeyPending):
+        create(sessions, definition(), "k-1")
+    assert count(sessions) == 0

@@ -51,8 +51,8 @@ _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 # what no JSON schema can say: a member token's signature, whether a code is genuine, a campaign
 # definition's catalogue references and overlaps, whether a prize is a coupon, a member label's "letter of
 # any script" (JSON Schema patterns are ASCII-minded). There 400 is the right answer.
-DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "setCampaignStatus", "uploadCoupons",
-                  "simulateScan", "issueMemberToken"}
+DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampaign", "setCampaignStatus",
+                  "uploadCoupons", "simulateScan", "issueMemberToken"}
 
 
 @schema.parametrize()
