@@ -9,6 +9,7 @@ only operators (and admins) may change anything (403).
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -63,7 +64,16 @@ def principal() -> Principal:
 @bp.context_processor
 def formatting() -> dict[str, Any]:
     return {"yuan": _yuan, "pct": _pct, "local_time": _local_time, "STATUS_NAMES": STATUS_NAMES,
-            "field_label": field_label, "value_label": value_label}
+            "field_label": field_label, "value_label": value_label, "shown": _shown}
+
+
+def _shown(path: str, value: Any) -> str:
+    """A definition value as the editor shows it: fen as 元, the rest as JSON."""
+    if value is None:
+        return "—"
+    if path.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+        return f"{_yuan(value)} 元"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _local_time(moment: datetime | None) -> str:

@@ -9,6 +9,7 @@ Shenzhen (the region picked province → city → district), and activates the c
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +29,14 @@ if not CHROMIUM.exists():
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "campaigns"
 PORTS = range(46300, 46400)
+CAMPAIGN_PAGE = re.compile(r"/ops/campaigns/\d+$")
 
 
 @pytest.fixture
 def live(tmp_path: Path, redis_client) -> Iterator[tuple[str, Any]]:  # type: ignore[no-untyped-def]
     app, info = seeded_app(tmp_path)
     add_user(app, "op@demo.example", "operator")
+    add_user(app, "wang@demo.example", "operator")
     server = None
     for port in PORTS:
         try:
@@ -62,9 +65,9 @@ def shot(page: Any, name: str, part: str = "") -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Any, site: str) -> None:
+def sign_in(page: Any, site: str, email: str = "op@demo.example") -> None:
     page.goto(f"{site}/ops/login")
-    page.fill("input[name=email]", "op@demo.example")
+    page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{site}/ops/")
@@ -188,6 +191,47 @@ def test_an_operator_builds_simulates_and_activates_the_guangdong_campaign(live)
             shot(mobile, "390-campaign-view")
             mobile.goto(f"{site}/ops/campaigns/")
             shot(mobile, "390-list")
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def test_two_operators_edit_the_same_campaign_and_the_second_sees_the_conflict(live) -> None:  # type: ignore[no-untyped-def]
+    site, info = live
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            first = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+            first.on("pageerror", lambda exc: errors.append(str(exc)))
+            sign_in(first, site)
+            first.goto(f"{site}/ops/campaigns/new")
+            fill_guangdong(first, info.batch_id, total="50")
+            first.click("button[value=save]")
+            first.wait_for_url("**/ops/campaigns/*")
+            edit_url = first.url + "/edit"
+            second = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                         locale="zh-CN").new_page()
+            second.on("pageerror", lambda exc: errors.append(str(exc)))
+            sign_in(second, site, "wang@demo.example")
+            first.goto(edit_url)
+            second.goto(edit_url)
+            second.fill("input[name=budget_yuan]", "800")
+            second.click("button[value=save]")
+            second.wait_for_url(CAMPAIGN_PAGE)
+            first.fill("input[name=name]", "广东首扫必中（李的修改）")
+            first.click("button[value=save]")
+            first.wait_for_selector("#conflict")
+            conflict = first.locator("#conflict").inner_text()
+            assert "wang@demo.example" in conflict and "budget.total_fen" in conflict
+            assert first.input_value("input[name=name]") == "广东首扫必中（李的修改）"
+            shot(first, "1280-edit-conflict")
+            shot(first, "1280-edit-conflict-box", "#conflict")
+            first.click("button[value=save]")  # knowingly keep mine
+            first.wait_for_url(CAMPAIGN_PAGE)
+            assert "李的修改" in first.locator("h1").inner_text()
+            first.goto(f"{site}/ops/campaigns/?lang=en")
+            shot(first, "1280-list-english")
         finally:
             browser.close()
     assert errors == []
