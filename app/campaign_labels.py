@@ -57,3 +57,75 @@ def field_label(path: str) -> tuple[str, str]:
 
 def value_label(value: str) -> tuple[str, str]:
     return VALUES.get(value, (value, value))
+
+
+# The validator speaks English (it is the API's); the console shows its problems in Chinese first. A
+# message without a translation here is shown as it is.
+_MESSAGES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in [
+    (r"is required.*", "必填"),
+    (r"must be a whole number", "须为整数"),
+    (r"must be true or false", "须为是或否"),
+    (r"must be 1-(\d+) characters", r"须为 1–\1 个字符"),
+    (r"ends before it starts", "结束时间早于开始时间"),
+    (r"must be a date-time like .*", "请填写日期和时间"),
+    (r"must be between the years 2000 and 2100", "年份须在 2000 到 2100 之间"),
+    (r"must be a date and time.*", "请填写日期和时间"),
+    (r"unknown time zone (.*)", r"未知时区 \1"),
+    (r"unknown brand (.*)", r"未知品牌 \1"),
+    (r"unknown SKU (\S+) for brand .*", r"此品牌没有产品 \1"),
+    (r"unknown batch (\d+).*", r"未知批次 \1"),
+    (r"batch (\d+) is not of the scoped products", r"批次 \1 不属于所选产品"),
+    (r"serial ranges need scope.batches.*", "号段需要先选择批次（序号按批次编号）"),
+    (r"no serial range falls inside the batches \(largest has (\d+) items\)",
+     r"号段都不在批次范围内（最大的批次有 \1 个码）"),
+    (r"must be a non-empty list of \[first, last\].*", "每个号段的起始序号须不大于结束序号"),
+    (r"may hold only inner and outer", "只能是内码或外码"),
+    (r"must be a list of non-empty strings", "请至少选择一项（不选表示不限）"),
+    (r"unknown region (.*)", r"未知地区 \1"),
+    (r"(.*) is not an adcode prefix.*", r"\1 不是有效的地区代码"),
+    (r"excludes every included region.*", "排除了全部参与地区：活动将不会命中任何扫码"),
+    (r"per-member caps need members.audience.*", "按会员限制中奖次数时，参与人群须为会员或新会员"),
+    (r"multiplier of (.*) must be above 0 and at most 10", r"\1 的倍数须大于 0 且不超过 10"),
+    (r"(.*): ([\d.]+) 元 × (\S+) exceeds the 200 元 limit.*", r"\1：\2 元 × \3 超过单个红包 200 元的上限"),
+    (r"a multiplier needs its tier", "倍数需要填写会员等级"),
+    (r"the multiplier of (.*) is missing", r"\1 缺少倍数"),
+    (r"must be one of .*", "请从列表中选择"),
+    (r"must be a probability between 0 and 1.*", "中奖概率须在 0% 到 100% 之间"),
+    (r"must not be below min_fen", "最大金额不能小于最小金额"),
+    (r"is above the total quantity", "每日数量不能超过总数量"),
+    (r"is above the total budget", "每日预算不能超过总预算"),
+    (r"only (\S+) prizes have (\S+).*", r"只有 \1 类奖品才有此项"),
+    (r"needs at least one prize", "至少需要一个奖品"),
+    (r"probabilities add up to (.*), over 100 %", r"各奖品中奖概率合计 \1，超过 100%"),
+    (r"首扫必中 .*needs a consolation.*", "首扫必中需要设置安慰奖（未抽中奖品时发放）"),
+    (r"([\d.]+) 元 is below the worst case of the prize quantities, ([\d.]+) 元.*",
+     r"预算 \1 元低于奖品数量的最坏情况 \2 元：请提高预算或减少奖品数量"),
+    (r"overlaps exclusive campaign (\d+) \((.*)\) in scope and time", r"与互斥活动 #\1 \2 在范围和时间上重叠"),
+    (r"unknown field.*", "未知字段"),
+    (r'must be \["HH:MM", "HH:MM"\].*', "每日时段须为两个不同的时间，如 08:00 和 22:00（结束可为 24:00）"),
+    (r"is empty: it would match nothing.*", "为空时不会命中任何扫码（不限请不要选择）"),
+    (r"campaign \d+ has ended.*", "活动已结束，不能再修改"),
+    (r"(.*) is not a number", r"\1 不是数字"),
+    (r"(.*) has more than two decimals.*", r"\1 超过两位小数（最小单位 0.01 元）"),
+    (r"(.*) must be a whole number", r"\1 须为整数"),
+    (r"(.*) is too large", r"\1 太大"),
+    (r"not a genuine code \((.*)\)", r"不是真码（\1）"),
+    (r"choose a batch, or paste a code", "请选择批次，或粘贴一个码"),
+    (r"must be a whole number 0-(\d+)", r"须为 0 到 \1 之间的整数"),
+]]
+_RANGE = re.compile(r"must be between (-?\d+) and (-?\d+)")
+
+
+def problem_text(path: str, message: str) -> tuple[str, str]:
+    """(zh, en) for a problem; an amount range of a fen field is said in 元, as the form asks for it."""
+    found = _RANGE.fullmatch(message)
+    if found:
+        low, high = int(found.group(1)), int(found.group(2))
+        if path.endswith("_fen"):
+            return (f"金额须在 {low / 100:g} 到 {high / 100:g} 元之间",
+                    f"must be between {low / 100:g} and {high / 100:g} yuan")
+        return f"须在 {low} 到 {high} 之间", message
+    for pattern, zh in _MESSAGES:
+        if pattern.fullmatch(message):
+            return pattern.sub(zh, message), message
+    return message, message

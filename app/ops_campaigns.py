@@ -21,7 +21,7 @@ from accounts.audit import AuditFilter, list_changes
 from accounts.roles import Principal
 from app.auth import current_principal, require_brand, tr
 from app.campaign_form import CampaignForm, definition_to_form, form_to_definition, read_form
-from app.campaign_labels import field_label, value_label
+from app.campaign_labels import field_label, problem_text, value_label
 from codegen.db import transaction
 from rules import campaign_listing as listing
 from rules.campaign import InvalidCampaign, Problem
@@ -64,7 +64,8 @@ def principal() -> Principal:
 @bp.context_processor
 def formatting() -> dict[str, Any]:
     return {"yuan": _yuan, "pct": _pct, "local_time": _local_time, "STATUS_NAMES": STATUS_NAMES,
-            "field_label": field_label, "value_label": value_label, "shown": _shown}
+            "field_label": field_label, "value_label": value_label, "shown": _shown,
+            "problem_text": problem_text}
 
 
 def _shown(path: str, value: Any) -> str:

@@ -28,7 +28,8 @@ from app.campaign_form import (
     weight_to_percent,
     yuan_to_fen,
 )
-from rules.campaign import parse_definition
+from app.campaign_labels import problem_text
+from rules.campaign import parse_definition, read_definition
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 
@@ -184,3 +185,24 @@ def test_the_posted_form_keeps_what_was_typed_and_its_row_order() -> None:
 def test_what_the_browser_posts_reads_back_as_the_same_form(doc: dict[str, Any]) -> None:
     form = definition_to_form(doc)
     assert read_form(MultiDict(form_items(form))) == form
+
+
+def test_the_validators_problems_read_in_chinese() -> None:
+    """Every problem of a definition wrong in every section has a Chinese text (the console's first language)."""
+    doc = docs_example()
+    doc.update(name="", priority=5000, exclusive="yes", first_scan_wins=True)
+    doc["window"].update(start="2027-02-01T00:00:00+08:00", timezone="Mars/Olympus", daily_hours=["8", "x"])
+    doc["scope"].update(serials=[[5, 1]], roles=["side"], products=[])
+    doc["regions"] = {"include": ["4"], "exclude": ["x"]}
+    doc["members"] = {"audience": "cats", "tier_multipliers": {"gold": 11}}
+    doc["ordinal"] = {"kind": "every_nth"}
+    doc["caps"] = {"per_member": 0, "one_per_code": "1"}
+    doc["budget"] = {"total_fen": 100, "daily_fen": 200}
+    doc["prizes"] = [{"kind": "cash", "min_fen": 50, "max_fen": 30, "weight": 1.5, "total": 5, "daily": 9},
+                     {"kind": "points", "weight": 0.5}, {"kind": "gold"}]
+    del doc["consolation"]
+    _, problems = read_definition(doc)
+    assert len(problems) > 15
+    untranslated = [(p.field, p.message) for p in problems
+                    if not re.search(r"[\u4e00-\u9fff]", problem_text(p.field, p.message)[0])]
+    assert untranslated == []

@@ -130,7 +130,7 @@ def test_an_operator_builds_simulates_and_activates_the_guangdong_campaign(live)
             page.click("button[value=save]")
             page.wait_for_selector("#problems")
             budget_error = page.locator("label.invalid:has(input[name=budget_yuan]) .field-error")
-            assert "worst case" in budget_error.inner_text()
+            assert "最坏情况" in budget_error.inner_text()
             assert page.input_value("input[name=name]") == "广东首扫必中"  # nothing typed is lost
             assert page.locator("#chips-include .chip").count() == 1
             assert page.locator(".prize-row input[name=prize_total]").input_value() == "500"

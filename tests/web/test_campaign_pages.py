@@ -275,7 +275,7 @@ def test_simulate_and_backtest_from_the_editor(console) -> None:  # type: ignore
     page = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "期间扫码" in page and "没有发出任何奖品" in page
     wrong = client.post(backtest, data={"csrf_token": token, "from": "2026-12-31T00:00", "to": "2026-11-01T00:00"})
-    assert wrong.status_code == 400 and "ends before it starts" in wrong.get_data(as_text=True)
+    assert wrong.status_code == 400 and "结束时间早于开始时间" in wrong.get_data(as_text=True)
 
 
 def test_the_region_picker_serves_the_bundled_tree(console) -> None:  # type: ignore[no-untyped-def]
@@ -300,7 +300,7 @@ def test_changed_by_an_ended_campaign_or_a_missing_id(console) -> None:  # type:
         s.get(Campaign, row.id).status = "ended"  # type: ignore[union-attr]
     edit = f"/ops/campaigns/{row.id}/edit"
     resp = post_editor(client, edit, guangdong(info), token_from=edit, extra=[("edit_version", "1")])
-    assert resp.status_code == 409 and "has ended" in resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "活动已结束" in resp.get_data(as_text=True)
 
 
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
