@@ -39,10 +39,14 @@ REASONS_ZH = {
     "new members only": "仅限新会员",
     "member tier not eligible": "会员等级不符",
     "member has none of the required tags": "会员没有所需标签",
+    "first scan of the code": "码的首次扫码",
+    "the member's first scan": "会员的首次扫码",
 }
 
 
 def reason_text(reason: str) -> str:
+    if reason.startswith("every ") and reason.endswith("th scan"):
+        return tr(f"每第 {reason[6:-7]} 次扫码", reason)
     if reason.startswith("code role "):
         return tr("码的类型不符（", "") + reason + tr("）", "")
     return tr(REASONS_ZH[reason], reason) if reason in REASONS_ZH else reason

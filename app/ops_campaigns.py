@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -197,7 +197,10 @@ def new() -> Any:
     if not operable:
         abort(403, description=tr("您没有可以创建活动的品牌。", "You may not create campaigns in any brand."))
     slug = request.args.get("brand", "")
-    form = CampaignForm(brand=slug if slug in {b.slug for b in operable} else operable[0].slug)
+    today = datetime.now(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    form = CampaignForm(brand=slug if slug in {b.slug for b in operable} else operable[0].slug,
+                        start=today.isoformat(timespec="minutes"),
+                        end=(today + timedelta(days=30)).isoformat(timespec="minutes"))
     return render_editor(form)
 
 

@@ -260,6 +260,7 @@ def test_simulate_and_backtest_from_the_editor(console) -> None:  # type: ignore
            "adcode": "440305", "at": "2026-12-10T12:00"}
     page = client.post("/ops/campaigns/simulate", data=sim).get_data(as_text=True)
     assert "✓ 命中" in page and "60 %" in page and "40 %" in page  # the consolation's real odds
+    assert "码的首次扫码" in page  # what it needs
     night = client.post("/ops/campaigns/simulate", data={**sim, "at": "2026-12-10T23:00"}).get_data(as_text=True)
     assert "不在每日时段内" in night
     beijing = client.post("/ops/campaigns/simulate", data={**sim, "adcode": "110101"}).get_data(as_text=True)
