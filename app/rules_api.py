@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.auth import authenticate_bearer
+from app.auth import api_principal_or_none, authenticate_bearer
 from app.errors import error_response
 from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
@@ -187,8 +187,9 @@ def _idempotency_key() -> str | None:
 
 
 def _key_owner() -> str:
-    """Whose idempotency keys these are: one namespace for the ops token (per token or user with accounts)."""
-    return "ops-token"
+    """Whose idempotency keys these are: the user behind the token (or the platform token)."""
+    who = api_principal_or_none()
+    return f"user:{who.user_id}" if who is not None and who.user_id is not None else "platform"
 
 
 @bp.post("/campaigns")
