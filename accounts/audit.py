@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -44,10 +44,15 @@ def _filtered(query: Select[Any], f: AuditFilter) -> Select[Any]:
     if f.target:
         query = query.where(AuditEntry.target == f.target)
     if f.since is not None:
-        query = query.where(AuditEntry.at >= f.since)
+        query = query.where(AuditEntry.at >= _utc(f.since))
     if f.until is not None:
-        query = query.where(AuditEntry.at < f.until)
+        query = query.where(AuditEntry.at < _utc(f.until))
     return query
+
+
+def _utc(moment: datetime) -> datetime:
+    """In UTC: SQLite keeps times as naive UTC text and compares the bound value's wall clock as text."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment
 
 
 def list_changes(session: Session, f: AuditFilter, *, before_id: int | None = None,

@@ -17,3 +17,7 @@ class AccountNotFound(AccountsError):
 
 class AccountConflict(AccountsError):
     """Valid but not now: an e-mail already taken, the last admin of a brand removed, a token already revoked."""
+
+
+class AccountForbidden(AccountsError):
+    """The caller sees the brand but their role there does not allow this (the web layer answers 403)."""

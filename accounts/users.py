@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from accounts.audit import record_change
 from accounts.errors import AccountConflict, AccountNotFound, InvalidAccount
 from accounts.models import Membership, User
 from accounts.passwords import hash_password, needs_rehash, verify_password
@@ -127,4 +128,18 @@ def principal_for(user: User) -> Principal:
 def brand_users(session: Session, brand_id: int) -> list[tuple[User, str]]:
     rows = session.execute(select(User, Membership.role).join(Membership).where(Membership.brand_id == brand_id)
                            .order_by(User.email))
-    return [(user, role) for user, role in rows.tuples()]
+    return [(user, role) for user, role in rows]
+
+
+def change_own_password(session: Session, user_id: int, current: str, new: str) -> int:
+    """The signed-in user's new password, given the current one; ends their sessions (every other one,
+    and this one unless the caller signs it in again with the returned session epoch). Audited."""
+    user = get_user(session, user_id)
+    if not verify_password(user.password_hash, current):
+        raise InvalidAccount("current_password: not your current password")
+    if new == current:
+        raise InvalidAccount("new_password: choose a password different from the current one")
+    set_password(session, user, new)
+    record_change(session, f"user:{user.id} {user.email}", "user.password", f"user:{user.id}", brand_id=None,
+                  after={"email": user.email, "sessions_ended": True})
+    return user.session_epoch

@@ -23,12 +23,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from app import (
         api,
+        audit_api,
         auth,
         auth_limits,
         catalog_views,
         errors,
         health,
         i18n,
+        ops_admin_views,
+        ops_audit_views,
         ops_auth_views,
         ops_campaigns,
         rules_api,
@@ -64,7 +67,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(rules_api.bp)
     app.register_blueprint(ops_auth_views.bp)
     app.register_blueprint(ops_campaigns.bp)
-    for token_api in (api.bp, rules_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
+    app.register_blueprint(ops_admin_views.bp)
+    app.register_blueprint(ops_audit_views.bp)
+    app.register_blueprint(audit_api.bp)
+    for token_api in (api.bp, rules_api.bp, audit_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:
         from app import bench_views

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.openapi_audit import audit_paths
 from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
 from app.rules_api import SQL_INT_MAX
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
@@ -61,6 +62,7 @@ _OPS_ERRORS = {
     "401": _error("No or wrong `Authorization: Bearer <token>`.", {"WWW-Authenticate": "Bearer challenge."}),
     "429": _error("Too many wrong tokens from this address (or for the token): locked out; see Retry-After. "
                   "The right token is refused too until the lock ends.", {"Retry-After": "Seconds to wait."}),
+    "403": _error("The token's role does not allow this (an analyst's token reads only)."),
     "503": _error("Redis or the database is unreachable; retry shortly."),
 }
 _BODY_ERRORS = {
@@ -272,6 +274,7 @@ OPENAPI: dict[str, Any] = {
             }
         },
         **OPS_PATHS,
+        **audit_paths(_ops),
         "/api/v1/openapi.json": {
             "get": {"operationId": "openapi", "summary": "This document",
                     "responses": {"200": {"description": "The OpenAPI document.",

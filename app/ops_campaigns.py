@@ -231,7 +231,8 @@ def create() -> Any:
         return render_editor(form, problems=_validate_only(doc, problems), nonce=nonce or "", status=400)
     try:
         with transaction(sessions()) as s:
-            created = create_recorded(s, principal().actor, doc, default_index(), idempotency_key=nonce)
+            created = create_recorded(s, principal().actor, doc, default_index(), idempotency_key=nonce,
+                                      brand_ids=principal().brands_where("operate"))
             row_id = created.campaign.id
             if request.form.get("then") == "activate" and not created.replayed:
                 set_status_recorded(s, principal().actor, row_id, Campaign.ACTIVE, default_index())
@@ -278,7 +279,8 @@ def update(campaign_id: int) -> Any:
                              status=400)
     try:
         with transaction(sessions()) as s:
-            update_recorded(s, principal().actor, campaign_id, doc, default_index(), edit_version=version)
+            update_recorded(s, principal().actor, campaign_id, doc, default_index(), edit_version=version,
+                            brand_ids=principal().brands_where("operate"))
             if request.form.get("then") == "activate":
                 set_status_recorded(s, principal().actor, campaign_id, Campaign.ACTIVE, default_index())
     except EditConflict as exc:
@@ -352,7 +354,8 @@ def clone(campaign_id: int) -> Any:
     nonce = request.form.get("nonce", "")[:255] or None
     try:
         with transaction(sessions()) as s:
-            created = clone_recorded(s, principal().actor, campaign_id, default_index(), idempotency_key=nonce)
+            created = clone_recorded(s, principal().actor, campaign_id, default_index(), idempotency_key=nonce,
+                                     brand_ids=principal().brands_where("operate"))
             new_id = created.campaign.id
     except InvalidCampaign as exc:
         flash(tr("无法复制：", "Cannot clone: ") + "; ".join(f"{p.field}: {p.message}" for p in exc.problems),

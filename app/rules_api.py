@@ -9,13 +9,16 @@ take an `Idempotency-Key`.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from accounts.audit import record_change
+from accounts.roles import Principal
 from app.auth import api_principal_or_none, authenticate_bearer
 from app.errors import error_response
 from app.runtime import member_secret
@@ -23,6 +26,7 @@ from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
 from rules.backtest import backtest
 from rules.campaign import InvalidCampaign, Problem
+from rules.campaign_listing import batch_brand
 from rules.campaign_store import (
     CampaignConflict,
     CampaignNotFound,
@@ -79,6 +83,39 @@ def require_api_token() -> Any:
 
 def _sessions() -> Any:
     return current_app.extensions["yima.db"].sessions
+
+
+# -- tenancy: every route acts for the caller's brands only --------------------------------------------
+
+def _caller() -> Principal:
+    who = api_principal_or_none()
+    assert who is not None  # require_api_token ran
+    return who
+
+
+def _operator() -> Principal:
+    """The caller, when they may operate in some brand: analysts read, and get 403 on every write."""
+    who = _caller()
+    if who.brands_where("operate") == frozenset():
+        abort(403, description="your role allows reading only (analyst)")
+    return who
+
+
+def _campaign_in_scope(session: Any, campaign_id: int, need: str) -> Campaign:
+    """The campaign, when the caller may `need` (read / operate) in its brand. Another brand's id reads
+    exactly like a missing one (same 404, same message); a role too low is 403."""
+    row = get_campaign(session, campaign_id)
+    if not _caller().may(row.brand_id, "read"):
+        raise CampaignNotFound(f"no campaign {campaign_id}")
+    if not _caller().may(row.brand_id, need):
+        abort(403, description="your role in this brand does not allow this")
+    return row
+
+
+def _audit(session: Any, action: str, row: Campaign, before: Any = None, after: Any = None) -> None:
+    """The change in the audit log, in the same transaction as the change."""
+    record_change(session, _caller().actor, action, f"campaign:{row.id}", brand_id=row.brand_id,
+                  before=before, after=after)
 
 
 def _redis() -> Any:
@@ -171,7 +208,8 @@ def _utc(moment: datetime) -> datetime:
 @bp.get("/campaigns")
 def campaigns_index() -> Any:
     with _sessions()() as s:
-        return jsonify({"campaigns": [campaign_json(c) for c in list_campaigns(s)]})
+        readable = [c for c in list_campaigns(s) if _caller().may(c.brand_id, "read")]
+        return jsonify({"campaigns": [campaign_json(c) for c in readable]})
 
 
 # Visible ASCII: what an HTTP header carries unchanged (a UUID, a form nonce).
@@ -195,54 +233,73 @@ def _key_owner() -> str:
 @bp.post("/campaigns")
 def campaigns_create() -> Any:
     """Create a draft. With `Idempotency-Key`, a repeat within 24 h answers 200 with the same campaign."""
+    who = _operator()
     body, key = _body(), _idempotency_key()
     with transaction(_sessions()) as s:
-        created = create_campaign(s, body, default_index(), idempotency_key=key, owner=_key_owner())
+        created = create_campaign(s, body, default_index(), idempotency_key=key, owner=_key_owner(),
+                                  brand_ids=who.brands_where("operate"))
+        if not created.replayed:
+            _audit(s, "campaign.create", created.campaign, after=campaign_json(created.campaign))
         return jsonify(campaign_json(created.campaign)), 200 if created.replayed else 201
 
 
 @bp.post("/campaigns/<int:campaign_id>/clone")
 def campaigns_clone(campaign_id: int) -> Any:
     """A new draft with this campaign's definition (optional {"name": ...}); `Idempotency-Key` as on create."""
-    name, key = _body("name", optional=True).get("name"), _idempotency_key()
-    if name is not None and not isinstance(name, str):
-        raise InvalidCampaign([Problem("name", "must be 1-200 characters")])
     with transaction(_sessions()) as s:
+        source = _campaign_in_scope(s, campaign_id, "operate")
+        name, key = _body("name", optional=True).get("name"), _idempotency_key()
+        if name is not None and not isinstance(name, str):
+            raise InvalidCampaign([Problem("name", "must be 1-200 characters")])
         created = clone_campaign(s, campaign_id, default_index(), name=name, idempotency_key=key,
-                                 owner=_key_owner())
+                                 owner=_key_owner(), brand_ids=_caller().brands_where("operate"))
+        if not created.replayed:
+            record_change(s, _caller().actor, "campaign.clone", f"campaign:{created.campaign.id}",
+                          brand_id=source.brand_id, after=campaign_json(created.campaign),
+                          note=f"clone of campaign:{source.id}")
         return jsonify(campaign_json(created.campaign)), 200 if created.replayed else 201
 
 
 @bp.get("/campaigns/<int:campaign_id>")
 def campaigns_show(campaign_id: int) -> Any:
     with _sessions()() as s:
-        return jsonify(campaign_json(get_campaign(s, campaign_id)))
+        return jsonify(campaign_json(_campaign_in_scope(s, campaign_id, "read")))
 
 
 @bp.put("/campaigns/<int:campaign_id>")
 def campaigns_update(campaign_id: int) -> Any:
     """The new definition plus the `edit_version` it was made on; 409 edit_conflict if that moved on."""
-    body = _body()
-    version = body.pop("edit_version", None)
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InvalidCampaign([Problem("edit_version", "is required: the edit_version of the campaign as you read it "
-                                                       "(a whole number), so that no one else's edit is overwritten")])
     with transaction(_sessions()) as s:
-        return jsonify(campaign_json(update_campaign(s, campaign_id, body, default_index(), edit_version=version)))
+        before = copy.deepcopy(campaign_json(_campaign_in_scope(s, campaign_id, "operate")))
+        body = _body()
+        version = body.pop("edit_version", None)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidCampaign([Problem("edit_version", "is required: the edit_version of the campaign as you read "
+                                                           "it (a whole number), so that no one else's edit is "
+                                                           "overwritten")])
+        row = update_campaign(s, campaign_id, body, default_index(), edit_version=version,
+                              brand_ids=_caller().brands_where("operate"))
+        _audit(s, "campaign.update", row, before, campaign_json(row))
+        return jsonify(campaign_json(row))
 
 
 @bp.delete("/campaigns/<int:campaign_id>")
 def campaigns_delete(campaign_id: int) -> Any:
     with transaction(_sessions()) as s:
+        row = _campaign_in_scope(s, campaign_id, "operate")
+        _audit(s, "campaign.delete", row, before=copy.deepcopy(campaign_json(row)))
         delete_campaign(s, campaign_id)
     return "", 204
 
 
 @bp.post("/campaigns/<int:campaign_id>/status")
 def campaigns_status(campaign_id: int) -> Any:
-    status = _body("status").get("status")
     with transaction(_sessions()) as s:
-        return jsonify(campaign_json(set_status(s, campaign_id, str(status), default_index())))
+        row = _campaign_in_scope(s, campaign_id, "operate")
+        before = {"name": row.name, "status": row.status}
+        row = set_status(s, campaign_id, str(_body("status").get("status")), default_index())
+        _audit(s, "campaign.status", row, before, {"name": row.name, "status": row.status})
+        return jsonify(campaign_json(row))
 
 
 @bp.post("/campaigns/<int:campaign_id>/backtest")
@@ -254,7 +311,7 @@ def campaigns_backtest(campaign_id: int) -> Any:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InvalidCampaign([Problem("seed", "must be a whole number")])
     with _sessions()() as s:
-        compiled = compile_row(s, get_campaign(s, campaign_id), default_index())
+        compiled = compile_row(s, _campaign_in_scope(s, campaign_id, "read"), default_index())
         report = backtest(s, compiled, start, end, seed)
     return jsonify({"campaign_id": campaign_id, "from": start.isoformat(), "to": end.isoformat(), "seed": seed,
                     **report.as_dict(compiled)})
@@ -263,9 +320,11 @@ def campaigns_backtest(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/prizes/<int:prize_index>/coupons")
 def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
     """Upload coupon codes for a coupon prize (up to 10,000 per call; duplicates are skipped)."""
-    body = _body("codes")
     with transaction(_sessions()) as s:
-        result = upload_coupons(s, _redis(), campaign_id, prize_index, body.get("codes"))
+        row = _campaign_in_scope(s, campaign_id, "operate")
+        result = upload_coupons(s, _redis(), campaign_id, prize_index, _body("codes").get("codes"))
+        _audit(s, "campaign.coupons", row, after={"prize": prize_index, "added": result.added,
+                                                  "duplicates": result.duplicates, "pool_size": result.pool_size})
     return jsonify({"added": result.added, "duplicates": result.duplicates, "pool_size": result.pool_size}), 201
 
 
@@ -273,6 +332,7 @@ def campaigns_coupons(campaign_id: int, prize_index: int) -> Any:
 def members_token() -> Any:
     """Issue a member token (for a brand's membership system, or for testing): member_id, tier, tags,
     joined_at (ISO; default now). The consumer's app sends it as `member_token` with each scan."""
+    _operator()
     body = _body("member_id", "tier", "tags", "joined_at")
     member_id, tier, tags = body.get("member_id"), body.get("tier"), body.get("tags", [])
     try:
@@ -290,6 +350,7 @@ def members_token() -> Any:
 
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
+    _operator()
     note = _body("note", optional=True).get("note", "")
     if not isinstance(note, str) or len(note) > 200:
         raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
@@ -300,6 +361,7 @@ def rules_publish() -> Any:
 
 @bp.post("/rules/rollback")
 def rules_rollback() -> Any:
+    _operator()
     version = _body("version").get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
@@ -388,6 +450,9 @@ def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
         except NotGenuine as exc:
             raise InvalidCampaign([Problem("code", f"not a genuine code ({exc.reason})")]) from None
         batch_id, serial, role = fields.batch_id, fields.serial, fields.role.label
+    brand_id = batch_brand(session, batch_id)
+    if brand_id is None or not _caller().may(brand_id, "read"):  # another brand's batch: unknown
+        raise InvalidCampaign([Problem("batch_id", f"unknown batch {batch_id}")])
     now = _instant(at, "at").timestamp() if at is not None else time.time()
     return simulation_context(session, default_index(), batch_id=batch_id, serial=serial, role=role, now=now,
                               adcode=adcode, member=member)

@@ -36,8 +36,10 @@ def _state(row: Campaign) -> dict[str, Any]:
 
 
 def create_recorded(session: Session, actor: str, doc: Any, regions: RegionIndex, *,
-                    idempotency_key: str | None) -> Created:
-    created = create_campaign(session, doc, regions, idempotency_key=idempotency_key, owner=actor)
+                    idempotency_key: str | None, brand_ids: frozenset[int] | None) -> Created:
+    """`brand_ids`: the brands the actor may operate in (None: all); another brand reads as unknown."""
+    created = create_campaign(session, doc, regions, idempotency_key=idempotency_key, owner=actor,
+                              brand_ids=brand_ids)
     if not created.replayed:
         row = created.campaign
         record_change(session, actor, "campaign.create", _target(row), brand_id=row.brand_id, after=_state(row))
@@ -45,8 +47,9 @@ def create_recorded(session: Session, actor: str, doc: Any, regions: RegionIndex
 
 
 def clone_recorded(session: Session, actor: str, campaign_id: int, regions: RegionIndex, *,
-                   idempotency_key: str | None) -> Created:
-    created = clone_campaign(session, campaign_id, regions, idempotency_key=idempotency_key, owner=actor)
+                   idempotency_key: str | None, brand_ids: frozenset[int] | None) -> Created:
+    created = clone_campaign(session, campaign_id, regions, idempotency_key=idempotency_key, owner=actor,
+                             brand_ids=brand_ids)
     if not created.replayed:
         row = created.campaign
         record_change(session, actor, "campaign.clone", _target(row), brand_id=row.brand_id, after=_state(row),
@@ -55,9 +58,9 @@ def clone_recorded(session: Session, actor: str, campaign_id: int, regions: Regi
 
 
 def update_recorded(session: Session, actor: str, campaign_id: int, doc: Any, regions: RegionIndex, *,
-                    edit_version: int) -> Campaign:
+                    edit_version: int, brand_ids: frozenset[int] | None) -> Campaign:
     before = _state(get_campaign(session, campaign_id))
-    row = update_campaign(session, campaign_id, doc, regions, edit_version=edit_version)
+    row = update_campaign(session, campaign_id, doc, regions, edit_version=edit_version, brand_ids=brand_ids)
     record_change(session, actor, "campaign.update", _target(row), brand_id=row.brand_id, before=before,
                   after=_state(row))
     return row

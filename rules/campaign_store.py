@@ -70,16 +70,19 @@ def _region_known(regions: RegionIndex, prefix: str) -> bool:
     return regions.lookup(prefix.ljust(6, "0")) is not None
 
 
-def catalogue_problems(session: Session, d: Definition,
-                       regions: RegionIndex) -> tuple[int | None, frozenset[int] | None, list[Problem]]:
+def catalogue_problems(
+    session: Session, d: Definition, regions: RegionIndex, brand_ids: frozenset[int] | None = None,
+) -> tuple[int | None, frozenset[int] | None, list[Problem]]:
     """Check a definition's references: (brand id, product ids, problems). Works on a partly broken
     Definition from `read_definition`: what could not be read is None there and is not looked up.
 
     SKUs and batches are looked up within the named brand only, so an unknown brand knows none of them
-    (and no caller learns what another brand has).
+    (and no caller learns what another brand has). `brand_ids`: the brands the caller may use (None: all);
+    any other brand reads exactly as an unknown one.
     """
     problems: list[Problem] = []
     brand = session.scalar(select(Brand).where(Brand.slug == d.brand)) if d.brand else None
+    brand = brand if brand is None or brand_ids is None or brand.id in brand_ids else None
     if d.brand and brand is None:
         problems.append(Problem("brand", f"unknown brand {d.brand!r}"))
     brand_id = brand.id if brand else None
@@ -112,21 +115,24 @@ def catalogue_problems(session: Session, d: Definition,
     return brand_id, product_ids, problems
 
 
-def _check(session: Session, doc: Any, regions: RegionIndex) -> tuple[ValidCampaign | None, list[Problem]]:
+def _check(session: Session, doc: Any, regions: RegionIndex,
+           brand_ids: frozenset[int] | None = None) -> tuple[ValidCampaign | None, list[Problem]]:
     definition, problems = read_definition(doc)
     if definition is None:
         return None, problems
-    brand_id, product_ids, unknown = catalogue_problems(session, definition, regions)
+    brand_id, product_ids, unknown = catalogue_problems(session, definition, regions, brand_ids)
     problems = in_document_order([*problems, *unknown])
     if problems or brand_id is None:
         return None, problems
     return ValidCampaign(definition, brand_id, product_ids), []
 
 
-def validate_campaign(session: Session, doc: Any, regions: RegionIndex) -> ValidCampaign:
+def validate_campaign(session: Session, doc: Any, regions: RegionIndex,
+                      brand_ids: frozenset[int] | None = None) -> ValidCampaign:
     """Check a definition, structure and catalogue; raise InvalidCampaign listing every problem, in
-    document order, each at its field's path (`prizes[2].weight`, `window.start`, `regions.include`)."""
-    valid, problems = _check(session, doc, regions)
+    document order, each at its field's path (`prizes[2].weight`, `window.start`, `regions.include`).
+    `brand_ids`: the brands the caller may use (None: all); another brand reads as an unknown one."""
+    valid, problems = _check(session, doc, regions, brand_ids)
     if valid is None:
         raise InvalidCampaign(problems)
     return valid
@@ -182,9 +188,9 @@ def _insert(session: Session, valid: ValidCampaign) -> Campaign:
 
 
 def _create_once(session: Session, action: str, doc: Any, regions: RegionIndex, key: str | None,
-                 owner: str) -> Created:
+                 owner: str, brand_ids: frozenset[int] | None) -> Created:
     if key is None:
-        return Created(_insert(session, validate_campaign(session, doc, regions)), replayed=False)
+        return Created(_insert(session, validate_campaign(session, doc, regions, brand_ids)), replayed=False)
     claim = claim_key(session, owner, key, request_hash(action, doc))
     if claim.earlier_result is not None:
         row = session.get(Campaign, claim.earlier_result)
@@ -192,35 +198,37 @@ def _create_once(session: Session, action: str, doc: Any, regions: RegionIndex, 
             raise CampaignConflict(f"campaign {claim.earlier_result}, created under Idempotency-Key {key!r}, "
                                    f"has been deleted")
         return Created(row, replayed=True)
-    row = _insert(session, validate_campaign(session, doc, regions))
+    row = _insert(session, validate_campaign(session, doc, regions, brand_ids))
     record(session, claim, row.id)
     return Created(row, replayed=False)
 
 
 def create_campaign(session: Session, doc: Any, regions: RegionIndex, *, idempotency_key: str | None = None,
-                    owner: str = "") -> Created:
+                    owner: str = "", brand_ids: frozenset[int] | None = None) -> Created:
     """Create a draft; raise InvalidCampaign with every problem.
 
     With `idempotency_key`, a repeat of the same definition under the same key (and `owner`: who sends
     it) within 24 h returns the campaign the first request created (`replayed`), and a different
-    definition under that key raises IdempotencyKeyReused.
+    definition under that key raises IdempotencyKeyReused. `brand_ids`: the brands the caller may
+    operate (None: all); a definition naming another brand is refused as naming an unknown one.
     """
-    return _create_once(session, "create", doc, regions, idempotency_key, owner)
+    return _create_once(session, "create", doc, regions, idempotency_key, owner, brand_ids)
 
 
 def clone_campaign(session: Session, campaign_id: int, regions: RegionIndex, *, name: str | None = None,
-                   idempotency_key: str | None = None, owner: str = "") -> Created:
+                   idempotency_key: str | None = None, owner: str = "",
+                   brand_ids: frozenset[int] | None = None) -> Created:
     """A new draft with the definition of campaign `campaign_id` (any status), named `name` (default: the
     source's name with " (副本)"). Validated like any create: a source the catalogue no longer backs
     raises InvalidCampaign with its problems."""
     source = get_campaign(session, campaign_id)
     doc = dict(source.definition)
     doc["name"] = name if name is not None else f"{source.name[:195]} (副本)"
-    return _create_once(session, f"clone {campaign_id}", doc, regions, idempotency_key, owner)
+    return _create_once(session, f"clone {campaign_id}", doc, regions, idempotency_key, owner, brand_ids)
 
 
 def update_campaign(session: Session, campaign_id: int, doc: Any, regions: RegionIndex, *,
-                    edit_version: int) -> Campaign:
+                    edit_version: int, brand_ids: frozenset[int] | None = None) -> Campaign:
     """Replace a campaign's definition, if it is still at `edit_version` (the version the editor read);
     raise EditConflict when someone changed it meanwhile, InvalidCampaign with every problem."""
     row = get_campaign(session, campaign_id)
@@ -228,7 +236,7 @@ def update_campaign(session: Session, campaign_id: int, doc: Any, regions: Regio
         raise CampaignConflict(f"campaign {campaign_id} has ended and can no longer change")
     if row.edit_version != edit_version:
         raise EditConflict(campaign_id, row.edit_version, edit_version)
-    valid, problems = _check(session, doc, regions)
+    valid, problems = _check(session, doc, regions, brand_ids)
     if valid is not None and row.status in LIVE:
         problems = _exclusive_problems(session, valid.compile(campaign_id, edit_version + 1), regions)
     if valid is None or problems:
