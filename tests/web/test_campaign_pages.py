@@ -100,7 +100,7 @@ def test_the_docs_campaign_is_created_through_the_form(console) -> None:  # type
     assert entry.actor.endswith("op@demo.example") and entry.after["definition"] == row.definition
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "广东首扫必中" in page and "广东省" in page and "500" in page
-    assert f"/ops/audit?brand=demo&amp;target=campaign%3A{row.id}" in page  # its full audit trail
+    assert f"/ops/audit?brand=demo&amp;target=campaign:{row.id}" in page  # its full audit trail
 
 
 def test_every_problem_shows_at_its_field_and_nothing_typed_is_lost(console) -> None:  # type: ignore[no-untyped-def]
