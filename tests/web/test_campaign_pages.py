@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from accounts.models import AuditEntry
 from app.campaign_form import definition_to_form, form_items
 from app.seed import DemoInfo
 from codegen.db import transaction
-from rules.models import Campaign
+from rules.backtest import backtest
+from rules.campaign_store import compile_row
+from rules.models import Campaign, ScanEvent
+from rules.region import default_index
 from tests.unit.test_campaign_form import docs_example
 from tests.web.conftest import seeded_app
 from tests.web.console_support import add_user, csrf_token, login
@@ -334,3 +338,28 @@ def test_any_posted_form_gets_a_page_never_a_500(tmp_path: Path, redis_client, d
             assert resp.status_code in (200, 303, 400, 409), (path, resp.status_code, items)
 
     post()
+
+
+def test_a_backtest_over_stored_scans_shows_what_the_campaign_would_have_paid(console) -> None:  # type: ignore[no-untyped-def]
+    app, info = console
+    client = signed_in(app)
+    post_editor(client, NEW, guangdong(info))
+    [row] = campaigns(app)
+    noon = datetime(2026, 12, 10, 4, 0, tzinfo=UTC)  # 12:00 in Beijing, inside the daily hours
+    with transaction(app.extensions["yima.db"].sessions) as s:
+        for serial in range(120):  # 120 first scans in Nanshan, as the drain stores them
+            s.add(ScanEvent(id=f"{info.batch_id}-{serial}-0", batch_id=info.batch_id, serial=serial, role="inner",
+                            code=f"C{serial}", kind="first", scan_count=1, scanned_at=noon + timedelta(minutes=serial),
+                            adcode="440305" if serial < 100 else "110101"))
+    token = csrf_token(client, f"/ops/campaigns/{row.id}/backtest")
+    page = client.post(f"/ops/campaigns/{row.id}/backtest", data={
+        "csrf_token": token, "from": "2026-12-01T00:00", "to": "2026-12-31T00:00", "seed": "3"}).get_data(as_text=True)
+    with app.extensions["yima.db"].sessions() as s:
+        compiled = compile_row(s, s.get(Campaign, row.id), default_index())
+        beijing_days = datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 30, 16, tzinfo=UTC)
+        report = backtest(s, compiled, *beijing_days, 3)
+    assert (report.scans, report.matched, report.draws) == (120, 100, 100)  # Beijing is outside Guangdong
+    assert 40 <= report.awards <= 50  # 60 % of 100 draws, capped by the 50 red packets
+    figures = re.findall(r'<div class="value">([^<]+)', page)
+    assert figures[:4] == ["120", "100", "100", str(report.awards)]
+    assert f"{report.cost_fen / 100:,.2f}" in page and "红包" in page
