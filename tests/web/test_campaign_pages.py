@@ -266,6 +266,8 @@ def test_simulate_and_backtest_from_the_editor(console) -> None:  # type: ignore
     page = client.post("/ops/campaigns/simulate", data=sim).get_data(as_text=True)
     assert "✓ 命中" in page and "60 %" in page and "40 %" in page  # the consolation's real odds
     assert "码的首次扫码" in page  # what it needs
+    gold = client.post("/ops/campaigns/simulate", data={**sim, "member": "1", "tier": "gold"}).get_data(as_text=True)
+    assert "2.00–10.00 元" in gold and "1.00–5.00 元" in page  # the gold multiplier doubles the red packet
     night = client.post("/ops/campaigns/simulate", data={**sim, "at": "2026-12-10T23:00"}).get_data(as_text=True)
     assert "不在每日时段内" in night
     beijing = client.post("/ops/campaigns/simulate", data={**sim, "adcode": "110101"}).get_data(as_text=True)
