@@ -37,6 +37,7 @@ def live(tmp_path: Path, redis_client) -> Iterator[tuple[str, Any]]:  # type: ig
     app, info = seeded_app(tmp_path)
     add_user(app, "op@demo.example", "operator")
     add_user(app, "wang@demo.example", "operator")
+    add_user(app, "op@demo.example", "operator", brand="other")  # a second brand, with no catalogue
     server = None
     for port in PORTS:
         try:
@@ -74,6 +75,9 @@ def sign_in(page: Any, site: str, email: str = "op@demo.example") -> None:
 
 
 def fill_guangdong(page: Any, batch_id: int, *, total: str) -> None:
+    if page.input_value("select[name=brand]") != "demo":
+        page.select_option("select[name=brand]", "demo")
+    sync_api.expect(page.locator(f"#pickers input[name=batches][value='{batch_id}']")).to_have_count(1)
     page.fill("input[name=name]", "广东首扫必中")
     page.fill("input[name=priority]", "10")
     page.check("input[name=exclusive]")
@@ -206,6 +210,10 @@ def test_two_operators_edit_the_same_campaign_and_the_second_sees_the_conflict(l
             first.on("pageerror", lambda exc: errors.append(str(exc)))
             sign_in(first, site)
             first.goto(f"{site}/ops/campaigns/new")
+            first.select_option("select[name=brand]", "other")  # the pickers follow the brand
+            sync_api.expect(first.locator("#pickers")).to_contain_text("此品牌还没有批次")
+            first.select_option("select[name=brand]", "demo")
+            sync_api.expect(first.locator(f"#pickers input[name=batches][value='{info.batch_id}']")).to_have_count(1)
             fill_guangdong(first, info.batch_id, total="50")
             first.click("button[value=save]")
             first.wait_for_url("**/ops/campaigns/*")
