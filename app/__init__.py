@@ -33,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops_admin_views,
         ops_audit_views,
         ops_auth_views,
+        ops_campaigns,
         rules_api,
         scan_views,
         security,
@@ -65,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(rules_api.bp)
     app.register_blueprint(ops_auth_views.bp)
+    app.register_blueprint(ops_campaigns.bp)
     app.register_blueprint(ops_admin_views.bp)
     app.register_blueprint(ops_audit_views.bp)
     app.register_blueprint(audit_api.bp)

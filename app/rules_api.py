@@ -24,9 +24,9 @@ from app.errors import error_response
 from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
-from codegen.models import Batch
 from rules.backtest import backtest
-from rules.campaign import CompiledCampaign, InvalidCampaign, Problem
+from rules.campaign import InvalidCampaign, Problem
+from rules.campaign_listing import batch_brand
 from rules.campaign_store import (
     CampaignConflict,
     CampaignNotFound,
@@ -42,13 +42,13 @@ from rules.campaign_store import (
 )
 from rules.coupons import upload_coupons
 from rules.idempotency import MAX_KEY_LENGTH, IdempotencyKeyPending, IdempotencyKeyReused
-from rules.matcher import Matcher, ScanContext
+from rules.matcher import ScanContext
 from rules.members import TOKEN_SECONDS, InvalidMemberToken, Member, issue_member_token, validate_member
 from rules.models import Campaign
-from rules.odds import draw_odds
 from rules.publish import UnknownVersion, current_version, list_versions, publish_rules, rollback_rules
 from rules.region import default_index
 from rules.scan import NotGenuine, Scanner, ScanUnavailable
+from rules.simulate import SimulatedMember, simulate_scan, simulation_context
 
 bp = Blueprint("rules_api", __name__, url_prefix="/api/v1")
 
@@ -383,15 +383,6 @@ def rules_versions() -> Any:
         })
 
 
-def _prize_json(prize: Any, multiplier: float, probability: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": prize.kind, "name": prize.name, "probability": round(probability, 6)}
-    if prize.kind == "cash":
-        out["min_fen"], out["max_fen"] = round(prize.min_fen * multiplier), round(prize.max_fen * multiplier)
-    if prize.kind == "points":
-        out["points"] = prize.points
-    return out
-
-
 # JSON Schema's (RFC 3339) date-time: a date, a time and an offset. fromisoformat alone also takes a bare
 # date or a naive time, whose meaning (UTC? the server's zone?) the caller could not know.
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
@@ -414,7 +405,7 @@ def _whole(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _simulated_member(raw: Any) -> dict[str, Any] | None:
+def _simulated_member(raw: Any) -> SimulatedMember | None:
     """`member`: absent/null (not a member) or {tier: string|null, tags: [string], new: bool}."""
     if raw is None:
         return None
@@ -430,7 +421,7 @@ def _simulated_member(raw: Any) -> dict[str, Any] | None:
         problems.append(Problem("member.new", "must be true or false"))
     if problems:
         raise InvalidCampaign(problems)
-    return {"tier": tier, "tags": frozenset(tags), "new": new}
+    return SimulatedMember(tier, frozenset(tags), new)
 
 
 def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
@@ -459,19 +450,12 @@ def _simulation_context(body: dict[str, Any], session: Any) -> ScanContext:
         except NotGenuine as exc:
             raise InvalidCampaign([Problem("code", f"not a genuine code ({exc.reason})")]) from None
         batch_id, serial, role = fields.batch_id, fields.serial, fields.role.label
-    batch = session.get(Batch, batch_id)
-    if batch is None or not _caller().may(batch.product.brand_id, "read"):  # another brand's batch: unknown
+    brand_id = batch_brand(session, batch_id)
+    if brand_id is None or not _caller().may(brand_id, "read"):  # another brand's batch: unknown
         raise InvalidCampaign([Problem("batch_id", f"unknown batch {batch_id}")])
-    region = default_index().lookup(adcode) if adcode is not None else None
-    if adcode is not None and region is None:
-        raise InvalidCampaign([Problem("adcode", f"unknown region {adcode!r}")])
     now = _instant(at, "at").timestamp() if at is not None else time.time()
-    return ScanContext(
-        brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch_id, serial=serial,
-        role=role, now=now, adcode=region.adcode if region else None, member=member is not None,
-        new_member=bool(member and member["new"]), tier=member["tier"] if member else None,
-        tags=member["tags"] if member else frozenset(),
-    )
+    return simulation_context(session, default_index(), batch_id=batch_id, serial=serial, role=role, now=now,
+                              adcode=adcode, member=member)
 
 
 @bp.post("/simulate")
@@ -484,41 +468,11 @@ def simulate() -> Any:
     body = _body("code", "batch_id", "serial", "role", "adcode", "at", "member")
     with _sessions()() as s:
         ctx = _simulation_context(body, s)
-        rows = [c for c in list_campaigns(s) if c.status != Campaign.ENDED and _caller().may(c.brand_id, "read")]
-        compiled: list[CompiledCampaign] = []
-        problems: dict[int, str] = {}
-        for row in rows:
-            try:
-                compiled.append(compile_row(s, row, default_index()))
-            except InvalidCampaign as exc:
-                problems[row.id] = str(exc)
-        status = {row.id: row.status for row in rows}
-    matcher = Matcher(compiled)
-    multiplier = 1.0
-    verdicts = []
-    for v in matcher.explain(ctx):
-        c = v.campaign
-        multiplier = c.tier_multipliers.get(ctx.tier or "", 1.0)
-        odds = draw_odds(c.prizes, c.consolation, ordinal=c.ordinal, nth=c.nth)
-        verdicts.append({
-            "id": c.id, "name": c.name, "status": status[c.id], "matched": v.matched, "reason": v.reason,
-            "priority": c.priority, "exclusive": c.exclusive,
-            "needs": [n for n, on in (("first scan of the code", c.ordinal == "first_scan"),
-                                      ("the member's first scan", c.ordinal == "member_first"),
-                                      (f"every {c.nth}th scan", c.ordinal == "every_nth")) if on],
-            # Per scan that meets `needs` (every Nth: 1 in N of them draws): a prize, else the consolation
-            # (1 − Σ prize probabilities), else nothing.
-            "win_probability": round(odds.win, 6),
-            "consolation_probability": round(odds.consolation, 6),
-            "miss_probability": round(odds.miss, 6),
-            "first_scan_wins": c.first_scan_wins,
-            "prizes": [_prize_json(p, multiplier, q) for p, q in zip(c.prizes, odds.prizes, strict=True)],
-            "consolation": _prize_json(c.consolation, 1.0, odds.consolation) if c.consolation else None,
-        })
+        result = simulate_scan(s, ctx, default_index())
     return jsonify({
         "context": {"batch_id": ctx.batch_id, "serial": ctx.serial, "role": ctx.role, "adcode": ctx.adcode,
                     "tier": ctx.tier, "at": datetime.fromtimestamp(ctx.now, UTC).isoformat()},
-        "campaigns": verdicts,
-        "invalid_campaigns": [{"id": k, "problems": v} for k, v in problems.items()],
+        "campaigns": result.verdicts,
+        "invalid_campaigns": result.invalid,
         "consumed": False,
     })
