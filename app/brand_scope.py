@@ -7,12 +7,13 @@ An unknown slug and a brand the caller may not see read the same (404); a role t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from flask import abort, current_app
+from flask import abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from accounts.roles import Principal
-from app.auth import require_brand
+from app.auth import current_principal, require_brand
 from codegen.models import Brand
 
 
@@ -48,3 +49,17 @@ def readable_brands(principal: Principal) -> list[tuple[str, str]]:
         if readable is not None:
             query = query.where(Brand.id.in_(readable))
         return [(slug, name) for slug, name in s.execute(query)]
+
+
+def page_brand(endpoint: str, need: str = "read") -> BrandScope | Any:
+    """For a console page: the brand named by `?brand=` (or the form's `brand`); with none named, the
+    caller's only brand (a redirect to it) or a page to choose one (a response, returned as is)."""
+    who = current_principal()
+    assert who is not None  # behind login_required
+    slug = request.values.get("brand", "")
+    if slug:
+        return brand_by_slug(slug, need, who)
+    brands = readable_brands(who)
+    if len(brands) == 1:
+        return redirect(url_for(endpoint, brand=brands[0][0]))
+    return render_template("ops/choose_brand.html", brands=brands, endpoint=endpoint)

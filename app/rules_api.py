@@ -239,12 +239,15 @@ def members_token() -> Any:
     return jsonify({"member_token": token, "expires_in": TOKEN_SECONDS}), 201
 
 
+_ABSENT = object()
+
+
 def _rules_brand(slug: Any, need: str) -> BrandScope | None:
     """The brand a rules call is about: required for a brand's token, optional (None: every brand) for the
     platform. Another brand, or an unknown slug, is 404; an analyst asking to change anything, 403."""
     who = api_principal_or_none()
     assert who is not None  # require_api_token ran first
-    if slug is None:
+    if slug is _ABSENT:
         if who.platform_admin:
             return None
         raise InvalidCampaign([Problem("brand", "name the brand by its slug, e.g. {\"brand\": \"demo\"}")])
@@ -276,7 +279,7 @@ def rules_publish() -> Any:
     """Publish the brand's active campaigns (the platform without `brand`: every brand's)."""
     body = _body("note", "brand", optional=True)
     note = _note(body.get("note", ""))
-    brand = _rules_brand(body.get("brand"), "operate")
+    brand = _rules_brand(body.get("brand", _ABSENT), "operate")
     with transaction(_sessions()) as s:
         done = publish_rules(s, _redis(), default_index(), note, brand_id=brand.id if brand else None,
                              actor=api_principal_or_none().actor)  # type: ignore[union-attr]
@@ -293,7 +296,7 @@ def rules_rollback() -> Any:
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
     note = _note(body.get("note", ""))
-    brand = _rules_brand(body.get("brand"), "operate")
+    brand = _rules_brand(body.get("brand", _ABSENT), "operate")
     if not 1 <= version <= SQL_INT_MAX:
         raise UnknownVersion(f"no rules version {version}")
     with transaction(_sessions()) as s:
@@ -306,7 +309,7 @@ def rules_rollback() -> Any:
 
 @bp.get("/rules/versions")
 def rules_versions() -> Any:
-    brand = _rules_brand(request.args.get("brand"), "read")
+    brand = _rules_brand(request.args.get("brand", _ABSENT), "read")
     brand_id = brand.id if brand else None
     with _sessions()() as s:
         rows = list_versions(s, brand_id=brand_id)
@@ -319,7 +322,7 @@ def rules_versions() -> Any:
 @bp.get("/rules/diff")
 def rules_pending_diff() -> Any:
     """What publishing the brand now would change against the live version (nothing is changed)."""
-    brand = _rules_brand(request.args.get("brand"), "read")
+    brand = _rules_brand(request.args.get("brand", _ABSENT), "read")
     with _sessions()() as s:
         return jsonify(pending_diff(s, _redis(), brand.id if brand else None).as_dict())
 

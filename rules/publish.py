@@ -161,6 +161,24 @@ def brand_version(session: Session, version: int, brand_id: int | None) -> Rules
     return row
 
 
+def _brought_back(session: Session, target: RulesVersion, base: _Live,
+                  brand_id: int) -> tuple[dict[int, CampaignRecord], RulesDiff]:
+    """The brand's campaigns a rollback to `target` puts live (not those ended or deleted since), and the diff."""
+    statuses = {r.id: r.status for r in sql_records(session, brand_id)}
+    back = {i: r for i, r in version_records(target, brand_id).items()
+            if statuses.get(i) not in (None, Campaign.ENDED)}
+    return back, rules_diff(base.number, version_records(base.row, brand_id), back, statuses)
+
+
+def rollback_preview(session: Session, redis: Any, version: int, brand_id: int | None) -> RulesDiff:
+    """What `rollback_rules` would change, changing nothing (for a confirmation step)."""
+    target = brand_version(session, version, brand_id)
+    base = _live(session, redis)
+    if brand_id is None:
+        return rules_diff(base.number, version_records(base.row, None), version_records(target, None))
+    return _brought_back(session, target, base, brand_id)[1]
+
+
 def rollback_rules(session: Session, redis: Any, version: int, *, brand_id: int | None = None, note: str = "",
                    actor: str = "") -> Publication:
     """Bring back version `version`: for a brand, its campaigns as they were there (as a new version, the
@@ -177,11 +195,8 @@ def rollback_rules(session: Session, redis: Any, version: int, *, brand_id: int 
         except PointerMoved as exc:
             raise PublishConflict(str(exc)) from None
         return Publication(target, diff)
-    statuses = {r.id: r.status for r in sql_records(session, brand_id)}
-    back = {i: r for i, r in version_records(target, brand_id).items()
-            if statuses.get(i) not in (None, Campaign.ENDED)}
+    back, diff = _brought_back(session, target, base, brand_id)
     mine = [load_campaign(c) for c in target.snapshot.get("campaigns", []) if int(c["id"]) in back]
-    diff = rules_diff(base.number, version_records(base.row, brand_id), back, statuses)
     others, other_records = _others(base.row, brand_id)
     text = f"rollback to {version}" + (f": {note}" if note else "")
     row = _make_current(session, redis, base=base, brand_id=brand_id, compiled=mine + others,
