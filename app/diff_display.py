@@ -60,6 +60,11 @@ def show_value(value: Any, path: str = "") -> str:
         return value
     if isinstance(value, bool):
         return tr("是", "yes") if value else tr("否", "no")
+    leaf = path.rsplit(".", 1)[-1]
+    if leaf.endswith("_fen") and isinstance(value, int):
+        return tr(f"{value / 100:,.2f} 元（{value} 分）", f"¥{value / 100:,.2f} ({value} fen)")
+    if leaf == "weight" and isinstance(value, int | float):
+        return f"{value:.6g}（{value * 100:.4g}%）"
     if isinstance(value, float):
         return f"{value:.6g}"
     return json.dumps(value, ensure_ascii=False)

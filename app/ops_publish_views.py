@@ -55,10 +55,15 @@ class VersionRow:
     live: bool
 
 
+def _who(actor: str) -> str:
+    """The audit actor ("user:12 a@b.example") as a person reads it: the e-mail."""
+    return actor.split(" ", 1)[1] if actor.startswith("user:") and " " in actor else actor or "—"
+
+
 def _versions(brand: BrandScope) -> list[VersionRow]:
     live = current_version(_redis())
     with _sessions()() as s:
-        return [VersionRow(r.version, local_time(r.created_at), r.actor or "—", r.note,
+        return [VersionRow(r.version, local_time(r.created_at), _who(r.actor), r.note,
                            brand_campaign_count(r, brand.id), r.brand_id is None, r.version == live)
                 for r in list_versions(s, 30, brand_id=brand.id)]
 
