@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from codegen import batches
@@ -230,3 +231,45 @@ class _PointerMover:
 
         pipe.watch = watch
         return pipe
+
+
+def test_versions_from_before_0009_still_publish_and_diff(database_url: str, redis_client: redis.Redis) -> None:
+    """A database upgraded with versions that recorded no brand, actor or definitions: a brand's publish
+    keeps the others' campaigns from the old snapshot, and the diff says what it cannot compare."""
+    from alembic import command
+
+    from codegen.db import _alembic_config
+
+    engine = make_engine(database_url)
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.execute(text("INSERT INTO rules_versions (version, created_at, campaign_count, snapshot, note) "
+                          "VALUES (1, CURRENT_TIMESTAMP, 0, :doc, 'old')"),
+                     {"doc": '{"version": 1, "campaigns": []}'})
+    upgrade_schema(engine)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        old = s.get(RulesVersion, 1)
+        assert old is not None and (old.brand_id, old.actor, old.definitions, old.note) == (None, "", None, "old")
+        s.delete(old)  # the campaigns below are published the old way, as version 1 again
+    with transaction(factory) as s:
+        for slug in ("alpha", "beta"):
+            batches.add_brand(s, slug, slug.title(), f"https://q.{slug}.example")
+    a1 = campaign(factory, "alpha", "A1")
+    b1 = campaign(factory, "beta", "B1")
+    publish(factory, redis_client, None)
+    with transaction(factory) as s:
+        row = s.get(RulesVersion, 1)
+        assert row is not None
+        row.definitions, row.actor = None, ""  # what a version made before 0009 holds
+    with factory() as s:
+        diff = pending_diff(s, redis_client, brand_id(s, "alpha"))
+        assert [(c.id, c.unrecorded) for c in diff.changed] == [(a1, True)]
+    publish(factory, redis_client, "alpha")
+    assert live_ids(redis_client) == {a1, b1}
+    with factory() as s:
+        assert pending_diff(s, redis_client, brand_id(s, "alpha")).empty  # recorded from now on
+        assert pending_diff(s, redis_client, brand_id(s, "beta")).changed[0].unrecorded
+    engine.dispose()
