@@ -256,6 +256,14 @@ def _rules_brand(slug: Any, need: str) -> BrandScope | None:
     return brand_by_slug(slug, need, who)
 
 
+def _query_brand() -> Any:
+    """The `brand` of a GET's query string; any other parameter is refused, like an unknown body field."""
+    unknown = sorted(set(request.args) - {"brand"})
+    if unknown:
+        raise InvalidCampaign([Problem(k[:40], "unknown query parameter") for k in unknown[:20]])
+    return request.args.get("brand", _ABSENT)
+
+
 def _note(value: Any) -> str:
     if not isinstance(value, str) or len(value) > NOTE_MAX:
         raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
@@ -309,7 +317,7 @@ def rules_rollback() -> Any:
 
 @bp.get("/rules/versions")
 def rules_versions() -> Any:
-    brand = _rules_brand(request.args.get("brand", _ABSENT), "read")
+    brand = _rules_brand(_query_brand(), "read")
     brand_id = brand.id if brand else None
     with _sessions()() as s:
         rows = list_versions(s, brand_id=brand_id)
@@ -322,7 +330,7 @@ def rules_versions() -> Any:
 @bp.get("/rules/diff")
 def rules_pending_diff() -> Any:
     """What publishing the brand now would change against the live version (nothing is changed)."""
-    brand = _rules_brand(request.args.get("brand", _ABSENT), "read")
+    brand = _rules_brand(_query_brand(), "read")
     with _sessions()() as s:
         return jsonify(pending_diff(s, _redis(), brand.id if brand else None).as_dict())
 

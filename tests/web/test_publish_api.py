@@ -146,3 +146,6 @@ def test_the_platform_token_publishes_everything_or_one_brand(ops: Flask) -> Non
     assert back["version"] == 1 and [c["id"] for c in back["diff"]["removed"]] == [demo]
     assert client.post("/api/v1/rules/publish", headers=PLATFORM, json={"brand": 7}).status_code == 400
     assert client.post("/api/v1/rules/publish", headers=PLATFORM, json={"brand": "nope"}).status_code == 404
+    assert client.post("/api/v1/rules/publish", headers=PLATFORM, json={"brand": None}).status_code == 400
+    res = client.get("/api/v1/rules/diff?brand=demo&bran=x", headers=PLATFORM)
+    assert res.status_code == 400 and res.get_json()["error"]["problems"][0]["field"] == "bran"
