@@ -159,3 +159,16 @@ def test_a_user_of_several_brands_chooses_one(console: Flask) -> None:
     page = text(client.get("/ops/publish"))
     assert "选择品牌" in page and "/ops/publish?brand=demo" in page and "/ops/publish?brand=other" in page
     assert ensure_brand(console, "other")
+
+
+def test_the_pages_read_in_english_too(console: Flask) -> None:
+    client = console.test_client()
+    login(client, "op@demo.example")
+    spring = campaign(console, "demo", "Spring")
+    post_form(client, "/ops/publish", {"brand": "demo"}, token_from=PAGE)
+    edit(console, spring, "demo", "Spring", budget={"total_fen": 20_000})
+    page = text(client.get(PAGE + "&lang=en"))
+    assert "Pending changes" in page and "Budget › Total (fen)" in page and "¥200.00 (20000 fen)" in page
+    assert "Versions" in page and "live" in page
+    confirm = text(client.get("/ops/publish/rollback/1?brand=demo&lang=en"))
+    assert "Confirm rollback" in confirm
