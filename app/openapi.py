@@ -90,8 +90,9 @@ _VERSION = {"type": "object", "required": ["version", "campaigns"],
             "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"}}}
 _OBJECT = {"type": "object"}
 _NOTE = {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"}
-_BRAND_SLUG = {"type": "string", "description": "The brand's slug; required with a brand's token, optional "
-                                                "with the platform token (then: every brand)."}
+_BRAND_SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$",
+               "description": "The brand's slug; required with a brand's token, optional with the platform "
+                              "token (then: every brand)."}
 _BRAND_QUERY = {"name": "brand", "in": "query", "required": False, "schema": _BRAND_SLUG}
 _BRAND_ERRORS = {
     "400": _problems("A brand's token must name its brand; or a field is invalid."),
