@@ -117,8 +117,8 @@ def pending_diff(session: Session, redis: Any, brand_id: int | None) -> RulesDif
 
 
 def _make_current(session: Session, redis: Any, *, base: _Live, brand_id: int | None,
-                  compiled: list[CompiledCampaign], records: dict[int, CampaignRecord], note: str,
-                  actor: str) -> RulesVersion:
+                  compiled: list[CompiledCampaign], prepare: list[int], records: dict[int, CampaignRecord],
+                  note: str, actor: str) -> RulesVersion:
     """Record a new version in SQL (flushed, not committed) and make it the live one in Redis."""
     compiled = sorted(compiled, key=lambda c: c.id)
     number = (session.scalar(select(func.max(RulesVersion.version))) or 0) + 1
@@ -129,8 +129,11 @@ def _make_current(session: Session, redis: Any, *, base: _Live, brand_id: int | 
     session.add(row)
     session.flush()  # a concurrent publish with the same number fails here, before Redis changes
     ids = [c.id for c in compiled]
-    repair_counters(session, redis, ids)  # before any process can draw
-    for cid in ids:
+    # Counters and coupon pools of the campaigns this publish brings (before any process can draw); the
+    # other brands' are unchanged from the live version, whose publish prepared them (and the worker
+    # keeps repairing every published campaign's counters).
+    repair_counters(session, redis, prepare)
+    for cid in prepare:
         refill_missing_pools(session, redis, cid)
     try:
         write_snapshot(redis, number, document, expect_current=base.pointer)
@@ -149,7 +152,8 @@ def publish_rules(session: Session, redis: Any, regions: RegionIndex, note: str 
     diff = rules_diff(base.number, version_records(base.row, brand_id), next_mine, statuses)
     others, other_records = _others(base.row, brand_id)
     row = _make_current(session, redis, base=base, brand_id=brand_id, compiled=mine + others,
-                        records={**other_records, **next_mine}, note=note, actor=actor)
+                        prepare=[c.id for c in mine], records={**other_records, **next_mine}, note=note,
+                        actor=actor)
     return Publication(row, diff)
 
 
@@ -200,7 +204,7 @@ def rollback_rules(session: Session, redis: Any, version: int, *, brand_id: int 
     others, other_records = _others(base.row, brand_id)
     text = f"rollback to {version}" + (f": {note}" if note else "")
     row = _make_current(session, redis, base=base, brand_id=brand_id, compiled=mine + others,
-                        records={**other_records, **back}, note=text, actor=actor)
+                        prepare=[c.id for c in mine], records={**other_records, **back}, note=text, actor=actor)
     return Publication(row, diff)
 
 

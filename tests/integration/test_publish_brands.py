@@ -87,6 +87,7 @@ def test_a_brand_publish_keeps_other_brands_as_live(sessions, redis_client: redi
     b2 = campaign(sessions, "beta", "B2")  # activated, not published
     done = publish(sessions, redis_client, "alpha", "spring")
     assert live_ids(redis_client) == {a1, b1}  # alpha's publish did not put beta's B2 live
+    assert redis_client.keys(f"{{c:{a1}}}:*")  # its counters were opened before any process can draw
     assert [c.id for c in done.diff.added] == [a1] and not done.diff.removed and not done.diff.changed
     with sessions() as s:
         row = s.get(RulesVersion, done.version.version)
