@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules bench-durability clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules bench-durability bench-publish clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-hotscript: $(STAMP) ## The scan script's call path: redis-py register_scri
 
 bench-rules: $(STAMP) ## Matcher: 10,000 live campaigns, µs per match (median/p99) vs a linear scan
 	$(PY) -m bench.bench_rules
+
+bench-publish: $(STAMP) ## Publish per brand: pending diff and a brand's publish with another brand's campaigns live (SQLite; --database-url for PostgreSQL)
+	$(PY) -m bench.bench_publish
 
 bench-durability: $(STAMP) ## AOF everysec vs always vs WAIT for a replica: cost per scan, p50/p99, ratios (private redis-servers)
 	$(PY) -m bench.bench_durability

@@ -33,7 +33,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops_admin_views,
         ops_audit_views,
         ops_auth_views,
+        ops_batches_views,
         ops_campaigns,
+        ops_publish_views,
         rules_api,
         scan_views,
         security,
@@ -70,6 +72,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_admin_views.bp)
     app.register_blueprint(ops_audit_views.bp)
     app.register_blueprint(audit_api.bp)
+    app.register_blueprint(ops_publish_views.bp)
+    app.register_blueprint(ops_batches_views.bp)
     for token_api in (api.bp, rules_api.bp, audit_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:

@@ -1,10 +1,11 @@
-"""Guess limits for the shared-secret logins (ops Bearer token, HTTP Basic): lock out per source and account.
+"""Guess limits for the secret-based logins (ops Bearer tokens, the console login): lock out per source and
+account.
 
 Owns the `{auth:…}` Redis keys. A subject ("src:<address>" or "acct:<name>") that fails `limit` times
 within `window` seconds is locked for `window` seconds. While either the source or the account is locked,
 every attempt is refused, the right secret included: otherwise a locked-out guesser would only have to
-keep going to learn when it hit. Attempts without credentials do not count (a browser's first request
-to a Basic page has none). Redis errors propagate: the app answers 503, never an unguarded login.
+keep going to learn when it hit. Attempts without credentials do not count (a request
+without a token is a plain 401). Redis errors propagate: the app answers 503, never an unguarded login.
 """
 
 from __future__ import annotations

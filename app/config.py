@@ -99,7 +99,7 @@ class Config:
     ops_token: str | None  # Bearer token for the operations API; embedded default: generated into var/
     member_secret: str | None  # MAC key of member tokens; embedded default: generated into var/
     auth_fails_source: int  # wrong ops-token guesses per source address within auth_lock_seconds; 0 = off
-    auth_fails_account: int  # ... per account (Bearer: the ops token; Basic: the user name)
+    auth_fails_account: int  # ... per account (the ops token; personal tokens; a console e-mail)
     auth_lock_seconds: int  # the counting window, and how long a lockout lasts
     login_fails_account: int = 10  # wrong console passwords per user (e-mail) within auth_lock_seconds; 0 = off
     db_connect_timeout: int = 5  # seconds to open a SQL connection (libpq counts whole seconds, at least 2)

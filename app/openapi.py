@@ -113,6 +113,26 @@ def _replayed(description: str) -> dict[str, Any]:
 
 _VERSION = {"type": "object", "required": ["version", "campaigns"],
             "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"}}}
+_NOTE = {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"}
+_BRAND_SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$",
+               "description": "The brand's slug; required with a brand's token, optional with the platform "
+                              "token (then: every brand)."}
+_BRAND_QUERY = {"name": "brand", "in": "query", "required": False, "schema": _BRAND_SLUG}
+_BRAND_ERRORS = {
+    "400": _error("A brand's token must name its brand; or a field is invalid."),
+    "403": _error("Your role in this brand may only read (analyst)."),
+    "404": _error("No such brand or rules version (another brand's reads the same)."),
+}
+_PUBLISH_CONFLICT = {"409": _error("Another publish went live meanwhile: look at the new diff and try again.")}
+_PUBLISHED = {"type": "object", "required": ["version", "campaigns", "diff"],
+              "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"},
+                             "rolled_back_to": {"type": "integer"}, "diff": {"$ref": "#/components/schemas/RulesDiff"}}}
+_CAMPAIGN_CHANGE = {"type": "object", "required": ["id", "name", "changes"],
+                    "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                   "unrecorded": {"type": "boolean"}, "definition": {"type": ["object", "null"]},
+                                   "changes": {"type": "array", "items": {
+                                       "type": "object", "required": ["path"],
+                                       "properties": {"path": {"type": "string"}, "before": {}, "after": {}}}}}}
 
 OPS_PATHS: dict[str, Any] = {
     "/api/v1/campaigns": {
@@ -190,25 +210,36 @@ OPS_PATHS: dict[str, Any] = {
                      status="201"),
     },
     "/api/v1/rules/publish": {
-        "post": _ops("publishRules", "Compile every active campaign into a new rules version",
-                     "The new version.", _VERSION,
+        "post": _ops("publishRules", "Publish a brand's active campaigns (the other brands stay as live); "
+                     "without `brand` (platform token only), every brand's",
+                     "The new version and what it changed.", _PUBLISHED,
                      body={"type": "object", "additionalProperties": False,
-                           "properties": {"note": {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"}}},
-                     body_required=False),
+                           "properties": {"note": _NOTE, "brand": _BRAND_SLUG}},
+                     extra={**_BRAND_ERRORS, **_PUBLISH_CONFLICT}, body_required=False),
     },
     "/api/v1/rules/rollback": {
-        "post": _ops("rollbackRules", "Make an older rules version current again", "The version now current.",
-                     _VERSION, body={"type": "object", "additionalProperties": False, "required": ["version"],
-                                     "properties": {"version": {"type": "integer"}}}, extra=_NOT_FOUND),
+        "post": _ops("rollbackRules", "A brand: a new version with its campaigns as in `version`, the other "
+                     "brands as live; the platform (no `brand`): `version` made current again",
+                     "The version now current.", _PUBLISHED,
+                     body={"type": "object", "additionalProperties": False, "required": ["version"],
+                           "properties": {"version": {"type": "integer"}, "note": _NOTE, "brand": _BRAND_SLUG}},
+                     extra={**_BRAND_ERRORS, **_PUBLISH_CONFLICT}),
     },
     "/api/v1/rules/versions": {
-        "get": _ops("listRulesVersions", "The current version and the last 50", "The versions.",
+        "get": _ops("listRulesVersions", "The current version and the last 50 (a brand's own publishes and "
+                    "the platform-wide ones)", "The versions.",
                     {"type": "object", "required": ["current", "versions"],
                      "properties": {"current": {"type": "integer"}, "versions": {"type": "array", "items": {
                          "type": "object", "required": ["version", "campaigns", "note", "created_at"],
                          "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"},
+                                        "all_campaigns": {"type": "integer"},
+                                        "brand_id": {"type": ["integer", "null"]}, "actor": {"type": "string"},
                                         "note": {"type": "string"}, "created_at": {"type": "string"}}}}}},
-                    body=None),
+                    body=None, params=[_BRAND_QUERY], extra=_BRAND_ERRORS),
+    },
+    "/api/v1/rules/diff": {
+        "get": _ops("pendingRulesDiff", "What publishing the brand now would change against the live version",
+                    "The diff.", _ref("RulesDiff"), body=None, params=[_BRAND_QUERY], extra=_BRAND_ERRORS),
     },
     "/api/v1/simulate": {
         "post": _ops("simulateScan", "Which campaigns a scan would take part in, why, and the odds (consumes "
@@ -223,6 +254,14 @@ OPS_SCHEMAS: dict[str, Any] = {
     "Campaign": CAMPAIGN,
     "Simulation": SIMULATION,
     "Backtest": BACKTEST,
+    "RulesDiff": {
+        "type": "object", "required": ["base_version", "added", "removed", "changed", "unchanged"],
+        "description": "Campaigns added, removed (with their status change) and changed field by field "
+                       "(dotted paths of the definition; a side is absent where the field is).",
+        "properties": {"base_version": {"type": "integer"}, "unchanged": {"type": "integer"},
+                       "added": {"type": "array", "items": _CAMPAIGN_CHANGE},
+                       "removed": {"type": "array", "items": _CAMPAIGN_CHANGE},
+                       "changed": {"type": "array", "items": _CAMPAIGN_CHANGE}}},
     "SimulationRequest": {
         "type": "object", "additionalProperties": False,
         "description": "A code (or scan URL), or batch_id + serial + role; where, when, and who scans.",

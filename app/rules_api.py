@@ -20,6 +20,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from accounts.audit import record_change
 from accounts.roles import Principal
 from app.auth import api_principal_or_none, authenticate_bearer
+from app.brand_scope import BrandScope, brand_by_slug
 from app.errors import error_response
 from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
@@ -45,7 +46,17 @@ from rules.idempotency import MAX_KEY_LENGTH, IdempotencyKeyPending, Idempotency
 from rules.matcher import ScanContext
 from rules.members import TOKEN_SECONDS, InvalidMemberToken, Member, issue_member_token, validate_member
 from rules.models import Campaign
-from rules.publish import UnknownVersion, current_version, list_versions, publish_rules, rollback_rules
+from rules.publish import (
+    NOTE_MAX,
+    Publication,
+    UnknownVersion,
+    brand_campaign_count,
+    current_version,
+    list_versions,
+    pending_diff,
+    publish_rules,
+    rollback_rules,
+)
 from rules.region import default_index
 from rules.scan import NotGenuine, Scanner, ScanUnavailable
 from rules.simulate import SimulatedMember, simulate_scan, simulation_context
@@ -348,39 +359,100 @@ def members_token() -> Any:
     return jsonify({"member_token": token, "expires_in": TOKEN_SECONDS}), 201
 
 
+_ABSENT = object()
+
+
+def _rules_brand(slug: Any, need: str) -> BrandScope | None:
+    """The brand a rules call is about: required for a brand's token, optional (None: every brand) for the
+    platform. Another brand, or an unknown slug, is 404; an analyst asking to change anything, 403."""
+    who = api_principal_or_none()
+    assert who is not None  # require_api_token ran first
+    if slug is _ABSENT:
+        if who.platform_admin:
+            return None
+        raise InvalidCampaign([Problem("brand", "name the brand by its slug, e.g. {\"brand\": \"demo\"}")])
+    if not isinstance(slug, str):
+        raise InvalidCampaign([Problem("brand", "must be a brand slug (a string)")])
+    return brand_by_slug(slug, need, who)
+
+
+def _query_brand() -> Any:
+    """The `brand` of a GET's query string; any other parameter is refused, like an unknown body field."""
+    unknown = sorted(set(request.args) - {"brand"})
+    if unknown:
+        raise InvalidCampaign([Problem(k[:40], "unknown query parameter") for k in unknown[:20]])
+    return request.args.get("brand", _ABSENT)
+
+
+def _note(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > NOTE_MAX:
+        raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
+    return value
+
+
+def _audit_publish(s: Any, action: str, brand: BrandScope | None, done: Publication, note: str) -> None:
+    who = api_principal_or_none()
+    record_change(s, who.actor if who else "?", action, f"rules_version:{done.version.version}",
+                  brand_id=brand.id if brand else None, after=done.diff.as_dict(), note=note)
+
+
+def _version_json(row: Any, brand_id: int | None) -> dict[str, Any]:
+    return {"version": row.version, "campaigns": brand_campaign_count(row, brand_id),
+            "all_campaigns": row.campaign_count, "note": row.note, "brand_id": row.brand_id,
+            "actor": row.actor, "created_at": row.created_at.isoformat()}
+
+
 @bp.post("/rules/publish")
 def rules_publish() -> Any:
-    _operator()
-    note = _body("note", optional=True).get("note", "")
-    if not isinstance(note, str) or len(note) > 200:
-        raise InvalidCampaign([Problem("note", "give the body as {\"note\": a string of at most 200 characters}")])
+    """Publish the brand's active campaigns (the platform without `brand`: every brand's)."""
+    body = _body("note", "brand", optional=True)
+    note = _note(body.get("note", ""))
+    brand = _rules_brand(body.get("brand", _ABSENT), "operate")
     with transaction(_sessions()) as s:
-        row = publish_rules(s, _redis(), default_index(), note)
-        return jsonify({"version": row.version, "campaigns": row.campaign_count})
+        done = publish_rules(s, _redis(), default_index(), note, brand_id=brand.id if brand else None,
+                             actor=api_principal_or_none().actor)  # type: ignore[union-attr]
+        _audit_publish(s, "rules.publish", brand, done, note)
+        return jsonify({"version": done.version.version, "campaigns": done.version.campaign_count,
+                        "diff": done.diff.as_dict()})
 
 
 @bp.post("/rules/rollback")
 def rules_rollback() -> Any:
-    _operator()
-    version = _body("version").get("version")
+    """A brand: a new version with its campaigns as in `version`; the platform: `version` made current."""
+    body = _body("version", "brand", "note")
+    version = body.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidCampaign([Problem("version", "must be a rules version number")])
+    note = _note(body.get("note", ""))
+    brand = _rules_brand(body.get("brand", _ABSENT), "operate")
     if not 1 <= version <= SQL_INT_MAX:
         raise UnknownVersion(f"no rules version {version}")
-    with _sessions()() as s:
-        row = rollback_rules(s, _redis(), version)
-        return jsonify({"version": row.version, "campaigns": row.campaign_count})
+    with transaction(_sessions()) as s:
+        done = rollback_rules(s, _redis(), version, brand_id=brand.id if brand else None, note=note,
+                              actor=api_principal_or_none().actor)  # type: ignore[union-attr]
+        _audit_publish(s, "rules.rollback", brand, done, note or f"rollback to {version}")
+        return jsonify({"version": done.version.version, "campaigns": done.version.campaign_count,
+                        "rolled_back_to": version, "diff": done.diff.as_dict()})
 
 
 @bp.get("/rules/versions")
 def rules_versions() -> Any:
+    brand = _rules_brand(_query_brand(), "read")
+    brand_id = brand.id if brand else None
     with _sessions()() as s:
-        rows = list_versions(s)
+        rows = list_versions(s, brand_id=brand_id)
         return jsonify({
             "current": current_version(_redis()),
-            "versions": [{"version": r.version, "campaigns": r.campaign_count, "note": r.note,
-                          "created_at": r.created_at.isoformat()} for r in rows],
+            "versions": [_version_json(r, brand_id) for r in rows],
         })
+
+
+@bp.get("/rules/diff")
+def rules_pending_diff() -> Any:
+    """What publishing the brand now would change against the live version (nothing is changed)."""
+    brand = _rules_brand(_query_brand(), "read")
+    with _sessions()() as s:
+        return jsonify(pending_diff(s, _redis(), brand.id if brand else None).as_dict())
 
 
 # JSON Schema's (RFC 3339) date-time: a date, a time and an offset. fromisoformat alone also takes a bare

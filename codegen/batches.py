@@ -230,5 +230,9 @@ def void(session: Session, redis: Any, batch_id: int, text_range: str, reason: s
     return batch
 
 
-def list_batches(session: Session, limit: int = 200) -> list[Batch]:
-    return list(session.scalars(select(Batch).order_by(Batch.id.desc()).limit(limit)))
+def list_batches(session: Session, limit: int = 200, *, brand_id: int | None = None) -> list[Batch]:
+    """Newest first; only the brand's when `brand_id` is given."""
+    query = select(Batch).order_by(Batch.id.desc()).limit(limit)
+    if brand_id is not None:
+        query = query.join(Product).where(Product.brand_id == brand_id)
+    return list(session.scalars(query))

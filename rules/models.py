@@ -53,7 +53,13 @@ class Campaign(Base):
 
 
 class RulesVersion(Base):
-    """One publish: the compiled snapshot of every active campaign, kept so any version can come back."""
+    """One publish: the compiled snapshot of every live campaign, kept so any version can come back.
+
+    `brand_id` is the brand whose operator published (None: a platform-wide publish); the snapshot still
+    holds every brand's live campaigns, since the scan path loads one snapshot. `definitions` keeps each
+    live campaign as its operator wrote it ({"<id>": {brand_id, name, status, edit_version, definition}}),
+    so the next publish can show its diff field by field; None on versions made before it was recorded.
+    """
 
     __tablename__ = "rules_versions"
 
@@ -62,6 +68,9 @@ class RulesVersion(Base):
     campaign_count: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     note: Mapped[str] = mapped_column(String(200), default="")
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id"), index=True)
+    definitions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(300), default="")
 
 
 class Award(Base):

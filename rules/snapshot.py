@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from redis.exceptions import WatchError
+
 from rules.campaign import CompiledCampaign, Prize
 from rules.matcher import Matcher
 
@@ -53,12 +55,33 @@ def snapshot_document(version: int, campaigns: list[CompiledCampaign]) -> dict[s
     return {"version": version, "campaigns": [dump_campaign(c) for c in campaigns]}
 
 
-def write_snapshot(redis: Any, version: int, document: dict[str, Any], *, make_current: bool = True) -> None:
-    pipe = redis.pipeline(transaction=True)
-    pipe.set(snapshot_key(version), json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-    if make_current:
-        pipe.set(CURRENT, version)
-    pipe.execute()
+class PointerMoved(Exception):
+    """`{rules}:current` changed under a publish that was built on the version it pointed at."""
+
+
+def write_snapshot(redis: Any, version: int, document: dict[str, Any], *, make_current: bool = True,
+                   expect_current: int | None = None) -> None:
+    """Store the snapshot and (by default) point every process at it, in one MULTI.
+
+    `expect_current`: only if the pointer still names that version (0: no pointer), checked under WATCH,
+    else PointerMoved and nothing is written: a publish built on the live version never overwrites one
+    that went live meanwhile.
+    """
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    with redis.pipeline(transaction=True) as pipe:
+        if expect_current is not None:
+            pipe.watch(CURRENT)
+            raw = pipe.get(CURRENT)
+            if (int(raw) if raw else 0) != expect_current:
+                raise PointerMoved(f"rules version {int(raw) if raw else 0} went live meanwhile")
+            pipe.multi()
+        pipe.set(snapshot_key(version), body)
+        if make_current:
+            pipe.set(CURRENT, version)
+        try:
+            pipe.execute()
+        except WatchError:
+            raise PointerMoved("another rules version went live meanwhile") from None
     if make_current:
         redis.publish(CHANNEL, version)
 

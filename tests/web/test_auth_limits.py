@@ -1,9 +1,9 @@
-"""Guess limits on the ops Bearer token and the headquarters Basic login (issue 9): lockout per source and
-per account, 429 with Retry-After, the right secret refused while locked, expiry, a log line per lockout."""
+"""Guess limits on the ops Bearer token (issue 9; the console login's: tests/web/test_console_auth.py):
+lockout per source and per account, 429 with Retry-After, the right secret refused while locked, expiry,
+a log line per lockout."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Iterator
@@ -31,11 +31,6 @@ def bearer(client: FlaskClient, token: str, source: str) -> int:
     res = client.get("/api/v1/rules/versions", headers={"Authorization": f"Bearer {token}"},
                      environ_base={"REMOTE_ADDR": source})
     return res.status_code
-
-
-def basic(client: FlaskClient, user: str, password: str, source: str):  # type: ignore[no-untyped-def]
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return client.get("/", headers={"Authorization": f"Basic {auth}"}, environ_base={"REMOTE_ADDR": source})
 
 
 def test_a_source_is_locked_out_after_its_failures_even_with_the_right_token(
@@ -78,24 +73,7 @@ def test_requests_without_credentials_do_not_count(app: Flask) -> None:
     client = app.test_client()
     for _ in range(10):
         assert client.get("/api/v1/campaigns", environ_base={"REMOTE_ADDR": "198.51.100.20"}).status_code == 401
-        assert client.get("/", environ_base={"REMOTE_ADDR": "198.51.100.20"}).status_code == 401
     assert bearer(client, TOKEN, "198.51.100.20") == 200
-
-
-def test_basic_login_is_limited_per_source_and_per_user_name(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
-    client = app.test_client()
-    caplog.set_level(logging.WARNING)
-    assert [basic(client, "alice", "guess", "198.51.100.30").status_code for _ in range(3)] == [401, 401, 429]
-    locked = basic(client, "alice", TOKEN, "198.51.100.30")
-    assert locked.status_code == 429 and "Retry-After" in locked.headers
-    assert basic(client, "bob", TOKEN, "198.51.100.31").status_code == 200
-    # The user name is the account: 5 guesses at "carol" from 5 addresses lock "carol" everywhere.
-    assert [basic(client, "carol", "guess", f"203.0.113.{i}").status_code for i in range(5)][-1] == 429
-    assert basic(client, "carol", TOKEN, "192.0.2.50").status_code == 429
-    assert basic(client, "dave", TOKEN, "192.0.2.50").status_code == 200
-    lines = [r.getMessage() for r in caplog.records if "auth lockout" in r.getMessage()]
-    assert any("198.51.100.30" in x for x in lines) and any("basic:carol" in x for x in lines)
-    assert "guess" not in caplog.text and TOKEN not in caplog.text
 
 
 def test_the_limits_come_from_the_environment() -> None:

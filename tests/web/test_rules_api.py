@@ -84,11 +84,13 @@ def test_create_simulate_activate_publish(ops) -> None:  # type: ignore[no-untyp
     assert outer.get_json()["campaigns"][0]["matched"] is False
 
     # Publishing takes only active campaigns.
-    assert client.post("/api/v1/rules/publish", headers=AUTH).get_json() == {"version": 1, "campaigns": 0}
+    first = client.post("/api/v1/rules/publish", headers=AUTH).get_json()
+    assert (first["version"], first["campaigns"], first["diff"]["added"]) == (1, 0, [])
     assert client.post(f"/api/v1/campaigns/{campaign['id']}/status", json={"status": "active"},
                        headers=AUTH).status_code == 200
-    assert client.post("/api/v1/rules/publish", json={"note": "go"}, headers=AUTH).get_json() == {
-        "version": 2, "campaigns": 1}
+    second = client.post("/api/v1/rules/publish", json={"note": "go"}, headers=AUTH).get_json()
+    assert (second["version"], second["campaigns"], [c["id"] for c in second["diff"]["added"]]) == (
+        2, 1, [campaign["id"]])
     versions = client.get("/api/v1/rules/versions", headers=AUTH).get_json()
     assert versions["current"] == 2 and [v["version"] for v in versions["versions"]] == [2, 1]
 

@@ -44,30 +44,17 @@ def test_healthz_is_degraded_but_ready_when_the_database_is_down(app: Flask, cli
     assert res.status_code == 200 and body["status"] == "degraded" and body["problems"] == ["database"]
 
 
-def _login(app: Flask) -> dict[str, str]:
-    import base64
-
-    from app.runtime import ops_token
-
-    secret = ops_token(app.config["YIMA"])
-    return {"Authorization": "Basic " + base64.b64encode(f"ops:{secret}".encode()).decode()}
-
-
-def test_batch_list_needs_the_ops_token(app: Flask, client: FlaskClient) -> None:
+def test_the_root_leads_to_the_console(client: FlaskClient) -> None:
     res = client.get("/")
-    assert res.status_code == 401 and "Basic" in res.headers["WWW-Authenticate"]
-    assert client.get("/", headers={"Authorization": "Basic b3BzOndyb25n"}).status_code == 401  # ops:wrong
-    assert client.get("/", headers=_login(app)).status_code == 200
+    assert res.status_code == 302 and res.headers["Location"].endswith("/ops/")
+    assert "WWW-Authenticate" not in res.headers  # the old HTTP-Basic page is gone
 
 
-def test_batch_list_page_shows_the_seeded_demo_batch(app: Flask, client: FlaskClient) -> None:
-    assert "No batches yet" in client.get("/", headers=_login(app)).get_data(as_text=True)
+def test_seed_demo_is_idempotent_and_activates_the_batch(app: Flask) -> None:
     cfg = app.config["YIMA"]
     info = seed_demo(cfg, app.extensions["yima.db"], app.extensions["yima.redis"])
     again = seed_demo(cfg, app.extensions["yima.db"], app.extensions["yima.redis"])
     assert again == info  # idempotent
-    page = client.get("/", headers=_login(app)).get_data(as_text=True)
-    assert "DEMO-L1" in page and "演示拉格 Demo Lager 500ml" in page and "0-999" in page and ">active<" in page
 
     ring = keys.load_keyring(cfg.keys_file)
     code = info.inner_url.rsplit("/", 1)[1]

@@ -3,7 +3,6 @@ and Redis down is a 503 on the ops API and the batch page — each through Flask
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,10 @@ from flask.testing import FlaskClient
 from app.seed import DemoInfo, seed_demo
 from tests.support.proxy import TcpProxy
 from tests.web.conftest import make_app, seeded_app
+from tests.web.console_support import post_form
 
 TOKEN = "hardening-token-0123456789abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-BASIC = {"Authorization": "Basic " + base64.b64encode(f"ops:{TOKEN}".encode()).decode()}
 
 
 @pytest.fixture
@@ -141,8 +140,8 @@ def test_every_ops_route_is_503_json_while_redis_is_down(redis_down) -> None:  #
     for method, path, body in calls:
         res = getattr(client, method)(path, headers=AUTH, json=body)
         assert_json_error(res, 503, "unavailable")
-    # The guess limiter needs Redis too: no login without it, and a page rather than a traceback.
-    res = client.get("/", headers=BASIC)
+    # The login's guess limiter needs Redis too: no console login without it, and a page, not a traceback.
+    res = post_form(client, "/ops/login", {"email": "op@demo.example", "password": "guess"}, token_from="/ops/login")
     assert res.status_code == 503 and "text/html" in res.content_type
 
 
@@ -175,7 +174,7 @@ def test_a_redirect_on_the_configured_host_may_stay_absolute(ops) -> None:  # ty
 def test_every_response_carries_the_security_headers(ops) -> None:  # type: ignore[no-untyped-def]
     client, info, _ = ops
     code = info.inner_url.rsplit("/", 1)[1]
-    responses = [client.get(f"/q/{code}"), client.get("/q/FORGED"), client.get("/"), client.get("/", headers=BASIC),
+    responses = [client.get(f"/q/{code}"), client.get("/q/FORGED"), client.get("/"), client.get("/ops/login"),
                  client.get("/static/h5.css"), client.post("/api/v1/scans", json={}), client.get("/nothing"),
                  client.get("/api/v1/campaigns"), client.get("/q//abc"), client.get("/healthz")]
     for res in responses:
