@@ -24,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from codegen.batch_state import EVENT_STREAMS
+from reports.rollups import ScanRollups
 from rules.awards import AWARD_STREAMS
 from rules.models import ScanEvent
 
@@ -88,7 +89,8 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
     }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert the rows whose id is not stored yet; the ids really inserted."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         stmt: Any = pg_insert(ScanEvent).on_conflict_do_nothing(index_elements=["id"])
@@ -101,9 +103,9 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         rows = [r for r in rows if r["id"] not in stored]
         stmt = insert(ScanEvent)
     if not rows:
-        return 0
+        return []
     # RETURNING lists only the rows really inserted (rowcount is unreliable with ON CONFLICT DO NOTHING).
-    return len(session.execute(stmt.returning(ScanEvent.id), rows).all())
+    return list(session.scalars(stmt.returning(ScanEvent.id), rows))
 
 
 class Sink(Protocol):
@@ -119,13 +121,23 @@ class Sink(Protocol):
 
 
 class ScanEventSink:
+    """Scan events into `scan_events`, and the events really inserted into the report rollups, in the
+    same transaction (a redelivered entry is counted once; `rollups=False` only for benchmarks)."""
+
     registry = EVENT_STREAMS
+
+    def __init__(self, rollups: bool = True) -> None:
+        self.rollups = ScanRollups() if rollups else None
 
     def row(self, stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
         return event_row(stream, entry_id, data)
 
     def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
-        return _insert_ignoring_duplicates(session, rows)
+        inserted = _insert_ignoring_duplicates(session, rows)
+        if self.rollups is not None and inserted:
+            new = set(inserted)
+            self.rollups.add(session, [r for r in rows if r["id"] in new])
+        return len(inserted)
 
 
 class Drainer:

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import codegen.models  # noqa: F401  (registers the tables)
+import reports.models  # noqa: F401
 import rules.models  # noqa: F401
 from codegen.db import Base
 
