@@ -21,7 +21,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from app import api, auth_limits, catalog_views, errors, health, i18n, rules_api, scan_views, security
+    from app import (
+        api,
+        auth,
+        auth_limits,
+        catalog_views,
+        errors,
+        health,
+        i18n,
+        ops_auth_views,
+        rules_api,
+        scan_views,
+        security,
+    )
     from app.runtime import connect_database, connect_redis, make_scanner, secret_key
 
     cfg = load_config()
@@ -42,14 +54,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     auth_limits.init_app(app)
+    auth.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(scan_views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(rules_api.bp)
+    app.register_blueprint(ops_auth_views.bp)
+    for token_api in (api.bp, rules_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
+        auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:
         from app import bench_views
 
         app.register_blueprint(bench_views.bp)
+        auth.csrf.exempt(bench_views.bp)
     return app

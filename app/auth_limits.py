@@ -67,6 +67,9 @@ def init_app(app: Flask) -> None:
     cfg = app.config["YIMA"]
     app.extensions["yima.guess_limiter"] = GuessLimiter(
         app.extensions["yima.redis"], cfg.auth_fails_source, cfg.auth_fails_account, cfg.auth_lock_seconds, app.logger)
+    # Console passwords are per person: a lower per-account limit than the one shared token.
+    app.extensions["yima.login_limiter"] = GuessLimiter(
+        app.extensions["yima.redis"], cfg.auth_fails_source, cfg.login_fails_account, cfg.auth_lock_seconds, app.logger)
 
 
 def check_secret(given: str, expected: str, source: str, account: str, what: str) -> int | None:

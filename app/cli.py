@@ -16,12 +16,16 @@ from app.cli_errors import run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
-from app.seed import seed_demo, seed_demo_campaign
+from app.seed import seed_demo, seed_demo_campaign, seed_demo_operator
+from app.user_cli import user_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """yima: one-item-one-code scan-and-reward engine."""
+
+
+cli.add_command(user_group)
 
 
 @cli.command("seed")
@@ -71,6 +75,7 @@ def run_cmd(workers: int | None) -> None:
     r = connect_redis(cfg)
     info = seed_demo(cfg, db, r)
     seed_demo_campaign(db, r, info.batch_id)
+    operator = seed_demo_operator(cfg, db)
     db.engine.dispose()
     host = cfg.host
     click.echo(f"Redis: {url}   database: {cfg.database_url.split('@')[-1]}")
@@ -93,7 +98,9 @@ def run_cmd(workers: int | None) -> None:
     token_file = "$YIMA_OPS_TOKEN" if cfg.ops_token else str(cfg.var_dir / "ops_token")
     ops_token(cfg)  # created now if absent, so the file exists before the first API call
     click.echo(f"ops API (campaigns, publish, simulate): Authorization: Bearer <token in {token_file}>")
-    click.echo(f"yima is up: open {site}/ (batches; user 'ops', password: the ops token)   (Ctrl-C to stop)")
+    click.echo(f"brand console: {site}/ops/   sign in as {operator.email}, password {operator.password} "
+               f"(demo operator; kept in {cfg.var_dir / 'demo_password'})")
+    click.echo(f"yima is up: open {site}/ops/   (Ctrl-C to stop)")
     _supervise(children)
 
 

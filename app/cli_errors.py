@@ -14,12 +14,13 @@ from typing import Any, NoReturn
 
 import click
 
+from accounts.errors import AccountsError
 from app.config import ConfigError
 from app.embedded import EmbeddedRedisError
 
 # What an operator can fix from the message alone, raised before a command's own error handling runs
 # (loading the config, starting the embedded Redis).
-_OPERATOR_ERRORS = (ConfigError, EmbeddedRedisError)
+_OPERATOR_ERRORS = (ConfigError, EmbeddedRedisError, AccountsError)
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE
 
 

@@ -101,6 +101,7 @@ class Config:
     auth_fails_source: int  # wrong ops-token guesses per source address within auth_lock_seconds; 0 = off
     auth_fails_account: int  # ... per account (Bearer: the ops token; Basic: the user name)
     auth_lock_seconds: int  # the counting window, and how long a lockout lasts
+    login_fails_account: int = 10  # wrong console passwords per user (e-mail) within auth_lock_seconds; 0 = off
     db_connect_timeout: int = 5  # seconds to open a SQL connection (libpq counts whole seconds, at least 2)
     db_statement_timeout_ms: int = 30_000  # PostgreSQL cancels a statement running longer; 0 = no limit
     health_timeout: float = 1.0  # /healthz waits this long for its probes, then reports the laggards
@@ -139,6 +140,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         auth_fails_source=_int(env, "YIMA_AUTH_FAILS_PER_SOURCE", 10, 0, 1_000_000),
         auth_fails_account=_int(env, "YIMA_AUTH_FAILS_PER_ACCOUNT", 50, 0, 1_000_000),
         auth_lock_seconds=_int(env, "YIMA_AUTH_LOCK_SECONDS", 300, 1, 86_400),
+        login_fails_account=_int(env, "YIMA_LOGIN_FAILS_PER_ACCOUNT", 10, 0, 1_000_000),
         db_connect_timeout=_int(env, "YIMA_DB_CONNECT_TIMEOUT_S", 5, 2, 300),
         db_statement_timeout_ms=_int(env, "YIMA_DB_STATEMENT_TIMEOUT_MS", 30_000, 0, 86_400_000),
         health_timeout=_int(env, "YIMA_HEALTH_TIMEOUT_MS", 1000, 50, 30_000) / 1000,

@@ -1,8 +1,8 @@
 """Operations API for campaigns and rules: CRUD, publish, rollback, simulate. Bearer-token protected.
 
-Every route needs `Authorization: Bearer <YIMA_OPS_TOKEN>` until user accounts arrive with the rule
-editor; wrong tokens are counted and locked out (app/auth_limits.py). Invalid campaigns get 400 with every
-problem listed: {"error": {..., "problems": [{field, message}]}}.
+Every route needs `Authorization: Bearer <token>`: a personal API token (scoped to one brand and role) or
+the platform bootstrap token YIMA_OPS_TOKEN; wrong tokens are counted and locked out (app/auth_limits.py).
+Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.auth_limits import check_secret
+from app.auth import authenticate_bearer
 from app.errors import error_response
-from app.runtime import member_secret, ops_token
+from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
 from codegen.models import Batch
@@ -57,18 +57,15 @@ def ids_in_sql_range(endpoint: str | None, values: dict[str, Any] | None) -> Non
 
 
 @bp.before_request
-def require_ops_token() -> Any:
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header.startswith("Bearer ") else ""
-    # Every Bearer attempt guesses the one ops token: one account for all of them.
-    refused = check_secret(given, ops_token(current_app.config["YIMA"]), request.remote_addr or "", "ops-token",
-                           "ops API")
+def require_api_token() -> Any:
+    """A personal API token (`yima_pat_…`, scoped to a brand and role) or the platform YIMA_OPS_TOKEN."""
+    principal, refused = authenticate_bearer()
     if refused:
         resp, status = error_response(429, "too_many_attempts", f"too many wrong tokens; retry in {refused} s")
         resp.headers["Retry-After"] = str(refused)
         return resp, status
-    if refused == 0:
-        resp, status = error_response(401, "unauthorized", "send Authorization: Bearer <YIMA_OPS_TOKEN>")
+    if principal is None:
+        resp, status = error_response(401, "unauthorized", "send Authorization: Bearer <your API token>")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="yima-ops"'
         return resp, status
     return None

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
+from accounts.audit import record_change
+from accounts.roles import OPERATOR
+from accounts.users import create_user, find_brand, grant_role, user_by_email
 from app.config import Config
 from app.runtime import Database
+from app.varfiles import create_once
 from codegen import batches, keys
 from codegen.codeformat import Role, encode
 from codegen.db import transaction
@@ -23,6 +28,15 @@ from rules.region import default_index
 DEMO_BRAND = "demo"
 DEMO_SKU = "DEMO-500"
 DEMO_LOT = "DEMO-L1"
+
+
+DEMO_OPERATOR = "operator@demo.yima.local"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -88,3 +102,16 @@ def seed_demo(cfg: Config, db: Database, redis: Any) -> DemoInfo:
         # The same code with its last tag symbol changed: well-formed, but the signature fails.
         forged = inner[:-1] + ("0" if inner[-1] != "0" else "1")
         return DemoInfo(batch.id, inner, url(Role.OUTER), forged)
+
+
+def seed_demo_operator(cfg: Config, db: Database) -> DemoLogin:
+    """The demo brand's operator (once), with a random password kept in var/demo_password (0600)."""
+    password = create_once(cfg.var_dir / "demo_password", lambda: secrets.token_urlsafe(12).encode())
+    with transaction(db.sessions) as session:
+        if user_by_email(session, DEMO_OPERATOR) is None:
+            brand = find_brand(session, DEMO_BRAND)
+            user = create_user(session, DEMO_OPERATOR, password, name="演示运营 Demo operator")
+            grant_role(session, user, brand.id, OPERATOR)
+            record_change(session, "seed", "user.create", f"user:{user.id}", brand_id=brand.id,
+                          after={"email": user.email, "role": OPERATOR})
+    return DemoLogin(DEMO_OPERATOR, password)

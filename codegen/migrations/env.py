@@ -4,6 +4,7 @@ alembic.ini (`-x url=…` overrides) when run as `alembic` by a developer."""
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import accounts.models  # noqa: F401
 import codegen.models  # noqa: F401  (registers the tables)
 import reports.models  # noqa: F401
 import rules.models  # noqa: F401
