@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         health,
         i18n,
         ops_auth_views,
+        ops_dashboard,
         rules_api,
         scan_views,
         security,
@@ -62,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(rules_api.bp)
     app.register_blueprint(ops_auth_views.bp)
+    app.register_blueprint(ops_dashboard.bp)
     for token_api in (api.bp, rules_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from codegen.models import Brand
 from reports import scans
 from reports.models import AwardHour, ScanHour
 from reports.scans import Counts, MinutePoint, Period, Place, Scope
@@ -54,6 +55,10 @@ class Dashboard:
     campaigns: list[CampaignRow]  # the brand's campaigns (a campaign dashboard: empty)
 
     @property
+    def campaign_names(self) -> dict[int, str]:
+        return {row.campaign.id: row.campaign.name for row in self.campaigns}
+
+    @property
     def last_hour_counts(self) -> Counts:
         return Counts(*(sum(getattr(p.counts, k) for p in self.last_hour)
                         for k in ("first", "repeat", "not_on_sale", "void")))
@@ -61,6 +66,14 @@ class Dashboard:
     @property
     def last_hour_forged(self) -> int:
         return sum(p.forged for p in self.last_hour)
+
+
+def visible_brands(session: Session, readable: frozenset[int] | None) -> list[Brand]:
+    """The brands a caller may read (None: every brand), by name."""
+    query = select(Brand).order_by(Brand.name, Brand.id)
+    if readable is not None:
+        query = query.where(Brand.id.in_(sorted(readable)))
+    return list(session.scalars(query))
 
 
 def brand_dashboard(session: Session, brand_id: int, now: float, days: int, regions: RegionIndex) -> Dashboard:

@@ -67,8 +67,8 @@ def rows(d: Dashboard) -> Iterator[Row]:
     yield "spend", "", "", "spent_fen", s.spent_fen
     yield "spend", "", "", "rate_fen_per_day", s.rate_fen_per_day
     yield "spend", "", "", "projected_end", "" if s.projected_end is None else local_time(s.projected_end)
-    for day, cumulative in s.series:
-        yield "spend_per_day", local_date(day), "", "cumulative_fen", cumulative
+    for ts, cumulative in s.series:
+        yield "spend_over_time", local_time(ts), "", "cumulative_fen", cumulative
     for row in d.campaigns:
         c = row.campaign
         yield from _counts("campaigns", str(c.id), c.name, row.counts)

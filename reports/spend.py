@@ -114,7 +114,7 @@ def wins_by_prize(session: Session, campaigns: Sequence[CampaignFacts], period: 
 class Spend:
     budget_fen: int
     spent_fen: int  # valid cash over the campaigns' life
-    series: list[tuple[int, int]]  # (local day, cumulative valid cash at its end)
+    series: list[tuple[int, int]]  # (unix s, cumulative valid cash then): the start, each day's end, now
     rate_fen_per_day: int  # over the last RATE_WINDOW_S
     projected_end: int | None  # unix s when the budget runs out at that rate; None: no recent spend
     ends_at: int | None  # the latest campaign end, to compare with
@@ -133,18 +133,23 @@ def spend(session: Session, campaigns: Sequence[CampaignFacts], now: float) -> S
     if not ids:
         return Spend(budget, 0, [], 0, None, max(ends) if ends else None)
     at = int(now)
-    starts = [int(c.starts_at.timestamp()) for c in live if c.starts_at is not None]
-    first_day = max(day_of(min(starts)) if starts else day_of(at), day_of(at) - (SERIES_MAX_DAYS - 1) * 86400)
     valid = (AwardHour.campaign_id.in_(ids), AwardHour.status == Award.VALID)
+    # From the day before the first cash (a campaign that paid nothing for months starts where it paid),
+    # never before the campaigns start, never more than SERIES_MAX_DAYS back.
+    starts = [int(c.starts_at.timestamp()) for c in live if c.starts_at is not None]
+    first_paid = session.scalar(select(func.min(AwardHour.hour)).where(*valid, AwardHour.amount_fen > 0))
+    first_day = max(day_of(min(starts)) if starts else day_of(at), day_of(at) - (SERIES_MAX_DAYS - 1) * 86400,
+                    day_of(int(first_paid)) - 86400 if first_paid is not None else day_of(at))
+    first_day = min(first_day, day_of(at))
     before = int(session.scalar(select(func.coalesce(func.sum(AwardHour.amount_fen), 0))
                                 .where(*valid, AwardHour.hour < first_day)) or 0)
     day = (AwardHour.hour + REPORT_UTC_OFFSET_S) - (AwardHour.hour + REPORT_UTC_OFFSET_S) % 86400 - REPORT_UTC_OFFSET_S
     per_day = dict((int(d), int(n or 0)) for d, n in session.execute(
         select(day, func.sum(AwardHour.amount_fen)).where(*valid, AwardHour.hour >= first_day).group_by(day)).all())
-    series, running = [], before
+    series, running = [(first_day, before)], before
     for d in range(first_day, day_of(at) + 1, 86400):
         running += per_day.get(d, 0)
-        series.append((d, running))
+        series.append((min(d + 86400, at), running))
     recent = int(session.scalar(select(func.coalesce(func.sum(AwardHour.amount_fen), 0))
                                 .where(*valid, AwardHour.hour > at - RATE_WINDOW_S)) or 0)
     left = max(0, budget - running)
