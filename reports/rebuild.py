@@ -94,6 +94,8 @@ def rebuild_rollups(session: Session) -> list[Rebuilt]:
     tables = [t for t, _, _ in SCAN_ROLLUPS] + [BatchDay.__tablename__, AwardHour.__tablename__]
     if dialect == "postgresql":
         session.execute(text(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE"))
+        # Grouping millions of events: let the hash aggregates stay in memory (this transaction only).
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     for table in tables:
         session.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (our own table names)
     matched = MATCHED_PG if dialect == "postgresql" else MATCHED_SQLITE

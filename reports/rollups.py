@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from codegen.db import Base
+from codegen.db import Base, pg_unnest_insert
 from codegen.models import Batch, Product
-from reports.models import AwardHour, BatchDay, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
+from reports.models import SCAN_COUNTS, AwardHour, BatchDay, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
 
 # Reports count days in China Standard Time (no daylight saving). A brand abroad would need its zone
 # on the brand; every campaign so far is in Asia/Shanghai.
@@ -58,12 +57,11 @@ def campaign_ids(matched: str) -> list[int]:
     return [int(c) for c in matched.split(",") if c.isdigit()] if matched else []
 
 
-def upsert_add(session: Session, model: type[Base], keys: Sequence[str],
+def upsert_add(session: Session, model: type[Base], keys: Sequence[str], columns: Sequence[str],
                rows: Mapping[tuple[Any, ...], Mapping[str, int]]) -> None:
     """Add each row's counts to the stored row of the same key (inserted when absent), in key order."""
     if not rows:
         return
-    columns = sorted({c for counts in rows.values() for c in counts})
     values = [{**dict(zip(keys, key, strict=True)), **{c: counts.get(c, 0) for c in columns}}
               for key, counts in sorted(rows.items())]
     upsert(session, model, keys, values, {c: "add" for c in columns})
@@ -71,20 +69,35 @@ def upsert_add(session: Session, model: type[Base], keys: Sequence[str],
 
 def upsert(session: Session, model: type[Base], keys: Sequence[str], values: list[dict[str, Any]],
            merge: Mapping[str, str]) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE: "add" adds the new value, "max" keeps the larger one."""
+    """INSERT … ON CONFLICT (keys) DO UPDATE: "add" adds the new value, "max" keeps the larger one.
+
+    PostgreSQL gets one statement with a list per column (codegen.db.pg_unnest_insert).
+    """
+    if not values:
+        return
     dialect = session.get_bind().dialect.name
-    insert_of: Any = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
-    if insert_of is None:
+    columns = [*keys, *merge]
+    if dialect == "postgresql":
+        sql = _unnest_upsert(model.__tablename__, tuple(keys), tuple(merge.items()))
+        session.execute(text(sql), {c: [v[c] for v in values] for c in columns})
+        return
+    if dialect != "sqlite":
         raise NotImplementedError(f"rollups need PostgreSQL or SQLite, not {dialect}")
-    greatest = "greatest" if dialect == "postgresql" else "max"  # SQLite's two-argument max() is scalar
     table = model.__table__
     for i in range(0, len(values), UPSERT_CHUNK):
-        stmt = insert_of(table).values(values[i:i + UPSERT_CHUNK])
+        stmt = sqlite_insert(cast(Table, table)).values(values[i:i + UPSERT_CHUNK])
         update = {}
         for column, how in merge.items():
             old, new = table.c[column], stmt.excluded[column]
-            update[column] = old + new if how == "add" else getattr(func, greatest)(old, new)
+            update[column] = old + new if how == "add" else func.max(old, new)  # SQLite's two-argument max()
         session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+
+
+def _unnest_upsert(table_name: str, keys: tuple[str, ...], merge: tuple[tuple[str, str], ...]) -> str:
+    updates = ", ".join(f"{c} = {table_name}.{c} + excluded.{c}" if how == "add"
+                        else f"{c} = greatest({table_name}.{c}, excluded.{c})" for c, how in merge)
+    return pg_unnest_insert(table_name, (*keys, *(c for c, _ in merge)),
+                            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
 
 
 class ScanRollups:
@@ -125,10 +138,10 @@ class ScanRollups:
                 minute[brand, campaign, minute_of(ts)][column] += 1
                 hour[brand, campaign, hour_of(ts)][column] += 1
                 region[brand, campaign, day, city][column] += 1
-        upsert_add(session, ScanMinute, ("brand_id", "campaign_id", "minute"), minute)
-        upsert_add(session, ScanHour, ("brand_id", "campaign_id", "hour"), hour)
-        upsert_add(session, ScanRegionDay, ("brand_id", "campaign_id", "day", "city"), region)
-        upsert_add(session, BatchDay, ("batch_id", "day"), batch)
+        upsert_add(session, ScanMinute, ("brand_id", "campaign_id", "minute"), SCAN_COUNTS, minute)
+        upsert_add(session, ScanHour, ("brand_id", "campaign_id", "hour"), SCAN_COUNTS, hour)
+        upsert_add(session, ScanRegionDay, ("brand_id", "campaign_id", "day", "city"), SCAN_COUNTS, region)
+        upsert_add(session, BatchDay, ("batch_id", "day"), SCAN_COUNTS, batch)
 
 
 def add_awards(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -140,4 +153,5 @@ def add_awards(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         c["awards"] += 1
         c["amount_fen"] += r["amount_fen"]
         c["points"] += r["points"]
-    upsert_add(session, AwardHour, ("campaign_id", "hour", "prize_index", "status"), counts)
+    upsert_add(session, AwardHour, ("campaign_id", "hour", "prize_index", "status"),
+               ("awards", "amount_fen", "points"), counts)

@@ -150,6 +150,16 @@ def test_a_redelivered_entry_is_counted_once(redis_client: redis.Redis, sessions
     assert table(sessions, ScanHour) == {**once, (acme, 0, h0): (4, 0, 0, 0), (acme, 8, h0): (3, 0, 0, 0)}
 
 
+def test_an_entry_twice_in_one_read_is_counted_once(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    stream = events_key(1)
+    row = event_row(stream, "5-0", event(1, "first", T0, "440305", "7", 1))
+    with transaction(sessions) as s:
+        assert ScanEventSink().store(s, [row, dict(row)]) == 1
+    acme, _ = brand_ids(sessions)
+    h0 = T0 - T0 % 3600
+    assert table(sessions, ScanHour) == {(acme, 0, h0): (1, 0, 0, 0), (acme, 7, h0): (1, 0, 0, 0)}
+
+
 def test_a_failed_transaction_adds_nothing(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     stream = events_key(1)
     rows = [event_row(stream, f"{i}-0", event(1, "first", T0, "", "7", i)) for i in range(1, 4)]
