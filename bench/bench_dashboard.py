@@ -195,7 +195,7 @@ def load_raw(engine: Engine, cat: Catalogue, events: int, awards: int, now: date
                            {end} - 86400 * floor({DAYS} * power(random(), 1.4))::int - ({end} + 28800) % 86400
                                AS midnight,
                            floor(random() * {total})::int AS hw, floor(random() * 3600)::int AS s
-                    FROM generate_series({first}, {last}) g
+                    FROM generate_series({first}::bigint, {last}::bigint) g
                 ) x
                 JOIN bench_batch b ON b.i = x.bi
                 JOIN bench_hour hh ON hh.w = x.hw
@@ -222,7 +222,7 @@ def load_raw(engine: Engine, cat: Catalogue, events: int, awards: int, now: date
                    CASE WHEN g % 50 = 0 THEN 'bench: void' ELSE '' END, t
             FROM (SELECT g, g % {len(campaigns)} AS ci, (g * 37) % 100 AS r,
                          to_timestamp({end} - floor(86400 * {DAYS} * power(random(), 1.4))::int) AS t
-                  FROM generate_series(1, {awards}) g) x
+                  FROM generate_series(1::bigint, {awards}::bigint) g) x
             JOIN bench_campaign c ON c.i = x.ci
             CROSS JOIN LATERAL (SELECT
                 CASE WHEN r < 50 THEN 0 WHEN r < 60 THEN 1 WHEN r < 85 THEN 2 ELSE -1 END AS idx,
@@ -440,14 +440,14 @@ def run(args: argparse.Namespace) -> int:
                                            "WHERE c.relname LIKE 'rollup_%' AND c.relkind = 'r'"))
             say(f"    database {size}: scan_events {raw}, rollups {rollups}")
             if args.grain_check:
-                with phase("what an hour × city grain would hold (COUNT DISTINCT over the raw events)"), \
-                        engine.connect() as conn:
-                    hour_city = conn.scalar(text(
-                        "SELECT count(*) FROM (SELECT DISTINCT b.product_id, floor(extract(epoch FROM scanned_at) "
-                        "/ 3600), substr(adcode, 1, 4), campaigns FROM scan_events s JOIN batches b "
-                        "ON b.id = s.batch_id) x"))
-                say(f"    hour × brand × campaign-set × city: {hour_city:,} groups "
-                    f"(day grain: {counts['rollup_scan_region_day']:,} rows)")
+                from reports.rebuild import MATCHED_PG
+
+                with phase("what an hour × city grain would hold (over the raw events)"), engine.connect() as conn:
+                    conn.execute(text("SET work_mem = '256MB'"))
+                    hour_city = conn.scalar(text(f"{MATCHED_PG} SELECT count(*) FROM (SELECT DISTINCT brand_id, "
+                                                 "campaign_id, ts - ts % 3600, city FROM matched) x"))
+                say(f"    hour × brand × campaign × city would be {hour_city:,} rows; "
+                    f"the day grain kept is {counts['rollup_scan_region_day']:,}")
 
             with phase(f"pages and data endpoints, {args.requests} requests each (Flask test client)"):
                 with transaction(sessions) as s:
