@@ -211,12 +211,13 @@ def rollups_rebuild_cmd() -> None:
     Example:  yima rollups rebuild
     """
     from codegen.db import transaction
-    from reports.rebuild import rebuild_rollups
+    from reports.rebuild import rebuild_rollups, vacuum_rollups
 
     db = connect_database(load_config())
     started = time.monotonic()
     with transaction(db.sessions) as session:
         rebuilt = rebuild_rollups(session)
+    vacuum_rollups(db.engine)
     for r in rebuilt:
         click.echo(f"{r.table}: {r.rows} rows")
     click.echo(f"rollups rebuilt in {time.monotonic() - started:.1f} s")

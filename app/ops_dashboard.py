@@ -7,8 +7,10 @@ from raw events. Another brand's campaign id answers 404, like an id that does n
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
@@ -18,8 +20,27 @@ from reports.dashboard import PERIODS, Dashboard, brand_dashboard, campaign_bran
 from reports.export import dashboard_csv
 from rules.region import default_index
 
+F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("ops_dashboard", __name__, url_prefix="/ops/dashboard")
 REFRESH_S = 10
+
+
+def live_login_required(page: str) -> Callable[[F], F]:
+    """`login_required` for a fragment htmx fetches: when the session has ended, the whole page goes to
+    the login form (HX-Redirect) instead of the login form being swapped into the dashboard."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_principal() is None and request.headers.get("HX-Request"):
+                kept = {k: v for k, v in request.args.items() if k in ("brand", "days")}
+                target = url_for(page, **kept, **kwargs)
+                return Response(status=401, headers={"HX-Redirect": url_for("ops_auth.login", next=target)})
+            return login_required(view)(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
 
 
 def _sessions() -> Any:
@@ -87,7 +108,7 @@ def index() -> Any:
 
 
 @bp.get("/live")
-@login_required
+@live_login_required(".index")
 def live() -> Any:
     d, _brands, brand = _brand_dashboard()
     if d is None:
@@ -114,7 +135,7 @@ def campaign(campaign_id: int) -> Any:
 
 
 @bp.get("/campaigns/<int:campaign_id>/live")
-@login_required
+@live_login_required(".campaign")
 def campaign_live(campaign_id: int) -> Any:
     d, brand = _campaign_dashboard(campaign_id)
     live_url = url_for(".campaign_live", campaign_id=campaign_id, days=d.period.days)

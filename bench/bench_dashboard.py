@@ -405,7 +405,7 @@ def run(args: argparse.Namespace) -> int:
     from app import create_app
     from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
     from reports.models import ForgedHour, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
-    from reports.rebuild import rebuild_rollups
+    from reports.rebuild import rebuild_rollups, vacuum_rollups
     from reports.rollups import prune_rollups
 
     now = datetime.now(UTC)
@@ -432,8 +432,9 @@ def run(args: argparse.Namespace) -> int:
                 counts = {m.__tablename__: s.scalar(select(func.count()).select_from(m))
                           for m in (ScanMinute, ScanHour, ScanRegionDay, ForgedMinute, ForgedHour)}
             say(f"    pruned {pruned:,} minute rows; now " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            with phase("VACUUM ANALYZE the rollups (what `yima rollups rebuild` does next)"):
+                vacuum_rollups(engine)
             with engine.begin() as conn:
-                conn.execute(text("ANALYZE"))
                 size = conn.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
                 raw = conn.scalar(text("SELECT pg_size_pretty(pg_total_relation_size('scan_events'))"))
                 rollups = conn.scalar(text("SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c "

@@ -9,7 +9,7 @@ bucket costs one upserted row, not four.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codegen.db import Base
@@ -23,6 +23,12 @@ class _ScanCounts:
 
 
 SCAN_COUNTS = ("first_scans", "repeat_scans", "not_on_sale", "void_scans")
+
+
+def _covering_key(table: str, *keys: str, counts: tuple[str, ...] = SCAN_COUNTS) -> PrimaryKeyConstraint:
+    """The primary key, carrying the counts on PostgreSQL (INCLUDE): a dashboard's range over a period is
+    then read from the index alone (an index-only scan), not from rows scattered over the heap."""
+    return PrimaryKeyConstraint(*keys, name=f"pk_{table}", postgresql_include=list(counts))
 
 
 class ScanMinute(_ScanCounts, Base):
@@ -39,6 +45,7 @@ class ScanHour(_ScanCounts, Base):
     """Scans per hour × brand × campaign: scans over a period, by hour of day, first-scan share."""
 
     __tablename__ = "rollup_scan_hour"
+    __table_args__ = (_covering_key(__tablename__, "brand_id", "campaign_id", "hour"),)
 
     brand_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -49,6 +56,7 @@ class ScanRegionDay(_ScanCounts, Base):
     """Scans per local day × brand × campaign × city (the adcode's first 4 digits, "" unknown)."""
 
     __tablename__ = "rollup_scan_region_day"
+    __table_args__ = (_covering_key(__tablename__, "brand_id", "campaign_id", "day", "city"),)
 
     brand_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -69,6 +77,8 @@ class AwardHour(Base):
     """Awards per hour × campaign × prize × status (valid / void): wins, cash spent, points."""
 
     __tablename__ = "rollup_award_hour"
+    __table_args__ = (_covering_key(__tablename__, "campaign_id", "hour", "prize_index", "status",
+                                    counts=("awards", "amount_fen", "points")),)
 
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from reports.models import SCAN_COUNTS, AwardHour, BatchDay, ScanHour, ScanMinute, ScanRegionDay
@@ -63,6 +64,18 @@ SCAN_ROLLUPS = (  # table, its key columns, the key as computed from `matched`
     (ScanRegionDay.__tablename__, "brand_id, campaign_id, day, city", f"brand_id, campaign_id, {DAY}, city"),
 )
 
+REBUILT = [t for t, _, _ in SCAN_ROLLUPS] + [BatchDay.__tablename__, AwardHour.__tablename__]
+
+
+def vacuum_rollups(engine: Engine) -> None:
+    """VACUUM ANALYZE the rollups after a rebuild (PostgreSQL): fresh statistics, and pages marked
+    all-visible, which the dashboard's index-only scans need (autovacuum would get there later)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in REBUILT:
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+
 
 def _batch_day_sql(ts: str) -> str:
     kinds = "kind IN ('first', 'repeat', 'not_on_sale', 'void')"
@@ -91,7 +104,7 @@ def rebuild_rollups(session: Session) -> list[Rebuilt]:
     dialect = session.get_bind().dialect.name
     if dialect not in EPOCH:
         raise NotImplementedError(f"rollups need PostgreSQL or SQLite, not {dialect}")
-    tables = [t for t, _, _ in SCAN_ROLLUPS] + [BatchDay.__tablename__, AwardHour.__tablename__]
+    tables = REBUILT
     if dialect == "postgresql":
         session.execute(text(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE"))
         # Grouping millions of events: let the hash aggregates stay in memory (this transaction only).

@@ -63,6 +63,9 @@ def campaigns_of(session: Session, brand_id: int) -> list[CampaignFacts]:
 
 
 def campaign_facts(session: Session, campaign_id: int) -> CampaignFacts | None:
+    """The campaign's facts, None when there is none (an id beyond the column's range included)."""
+    if not 0 < campaign_id < 2**31:
+        return None
     row = session.get(Campaign, campaign_id)
     return _facts(row) if row is not None else None
 

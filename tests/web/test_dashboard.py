@@ -83,7 +83,7 @@ def test_a_brand_sees_only_its_own_dashboards(demo) -> None:  # type: ignore[no-
     for path in ("/ops/dashboard/?brand=demo", "/ops/dashboard/live?brand=demo", "/ops/dashboard/export.csv?brand=demo",
                  f"/ops/dashboard/campaigns/{campaign_id}", f"/ops/dashboard/campaigns/{campaign_id}/live",
                  f"/ops/dashboard/campaigns/{campaign_id}/export.csv", "/ops/dashboard/?brand=nobody",
-                 "/ops/dashboard/campaigns/999999"):
+                 "/ops/dashboard/campaigns/999999", f"/ops/dashboard/campaigns/{2**64}/live"):
         assert client.get(path).status_code == 404, path
 
 
@@ -104,6 +104,11 @@ def test_bad_parameters_and_visitors(demo) -> None:  # type: ignore[no-untyped-d
     resp = client.get("/ops/dashboard/?brand=demo")
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/ops/login")
     assert client.get("/ops/dashboard/export.csv?brand=demo").status_code == 302
+    # The fragment htmx polls, after the session ended: the page itself is sent to the login form.
+    resp = client.get("/ops/dashboard/campaigns/1/live?days=7&campaign_id=2&_external=1&_scheme=x",
+                      headers={"HX-Request": "true"})
+    assert resp.status_code == 401 and resp.data == b""
+    assert resp.headers["HX-Redirect"] == "/ops/login?next=/ops/dashboard/campaigns/1?days%3D7"
     add_user(app, "nobody@demo.example", None)
     login(client, "nobody@demo.example")
     assert "您还没有任何品牌的权限" in client.get("/ops/dashboard/").get_data(as_text=True)
