@@ -97,7 +97,8 @@ def rebuild_rollups(session: Session) -> list[Rebuilt]:
 
     On PostgreSQL the rollup tables are locked against writes first: a drain running meanwhile waits
     at its rollup update until this commits, then adds exactly its own rows, which this rebuild did not
-    see (they were not committed). SQLite has one writer at a time anyway. Minute rows older than the
+    see (they were not committed); a drain that waits past its statement timeout rolls back and tries
+    again later, its entries still pending in Redis. SQLite has one writer at a time anyway. Minute rows older than the
     retention are made too (prune_rollups removes them). Forged attempts have no raw rows in SQL: their
     rollups are left as they are.
     """
@@ -107,8 +108,10 @@ def rebuild_rollups(session: Session) -> list[Rebuilt]:
     tables = REBUILT
     if dialect == "postgresql":
         session.execute(text(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE"))
-        # Grouping millions of events: let the hash aggregates stay in memory (this transaction only).
+        # Grouping millions of events (this transaction only): the hash aggregates stay in memory, and
+        # the app's statement timeout (YIMA_DB_STATEMENT_TIMEOUT_MS) is for requests, not for this.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
+        session.execute(text("SET LOCAL statement_timeout = 0"))
     for table in tables:
         session.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (our own table names)
     matched = MATCHED_PG if dialect == "postgresql" else MATCHED_SQLITE

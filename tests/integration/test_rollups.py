@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -295,4 +296,36 @@ def test_yima_rollups_rebuild(redis_client: redis.Redis, sqlite_url: str, tmp_pa
     h0 = T0 - T0 % 3600
     assert table(factory, ScanHour) == {(acme.id, 0, h0): (3, 1, 0, 0), (acme.id, 7, h0): (3, 1, 0, 0),
                                         (acme.id, 8, h0): (2, 0, 0, 0)}
+    engine.dispose()
+
+
+def test_a_drain_during_a_rebuild_adds_exactly_its_own_rows(redis_client: redis.Redis, postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    upgrade_schema(engine)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        acme = batches.add_brand(s, "acme", "Acme", "https://q.acme.example")
+        batches.add_product(s, acme, "S1", "Thing", None)
+        batches.create_batch(s, acme, batches.BatchRequest(sku="S1", lot="L1", count=1000), key_id=1,
+                             max_count=1_000_000)
+    push(redis_client, SCANS[:3])
+    drain(redis_client, factory)
+    push(redis_client, SCANS[3:7])
+    rebuild = factory()
+    rebuild.begin()
+    rebuild_rollups(rebuild)  # done, not committed: the rollup tables stay locked against writes
+    drained: list[int] = []
+    worker = threading.Thread(target=lambda: drained.append(drain(redis_client, factory)))
+    worker.start()
+    worker.join(timeout=0.5)  # it waits at its rollup update (or, on a slow machine, has not got there yet)
+    rebuild.commit()
+    rebuild.close()
+    worker.join(timeout=30)
+    assert drained == [4]
+    counted = {m: table(factory, m) for m in SCAN_TABLES}
+    with transaction(factory) as s:
+        rebuild_rollups(s)
+    assert {m: table(factory, m) for m in SCAN_TABLES} == counted
+    h0 = T0 - T0 % 3600
+    assert counted[ScanHour][acme.id, 0, h0] == (3, 1, 0, 0)
     engine.dispose()
