@@ -403,6 +403,7 @@ def bench_database(admin_url: str) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     from app import create_app
+    from codegen import keys
     from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
     from reports.models import ForgedHour, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
     from reports.rebuild import rebuild_rollups, vacuum_rollups
@@ -455,6 +456,7 @@ def run(args: argparse.Namespace) -> int:
                     from accounts.users import create_user
 
                     create_user(s, "bench@yima.example", PASSWORD, platform_admin=True)
+                keys.init_keyring(Path(tmp) / "keys.json")  # the app's scanner wants one (no scans here)
                 app = create_app({"database_url": db_url, "redis_url": args.redis_url, "var_dir": Path(tmp),
                                   "keys_file": Path(tmp) / "keys.json", "hq_public_file": Path(tmp) / "hq.json"})
                 try:
