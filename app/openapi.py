@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
 from app.rules_api import SQL_INT_MAX
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
+from rules.idempotency import MAX_KEY_LENGTH
 
+# The one error shape of /api/v1: `problems` lists every problem of a 400 from the operations API, each at
+# its field's path; an edit conflict adds the campaign's current edit_version.
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -17,7 +21,15 @@ _ERROR = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": {"type": "string", "minLength": 1}, "message": {"type": "string"}},
+            "properties": {
+                "code": {"type": "string", "minLength": 1},
+                "message": {"type": "string"},
+                "problems": {"type": "array", "items": {
+                    "type": "object", "required": ["field", "message"],
+                    "properties": {"field": {"type": "string", "description": "e.g. prizes[2].weight"},
+                                   "message": {"type": "string"}}}},
+                "current_edit_version": {"type": "integer"},
+            },
         }
     },
 }
@@ -42,34 +54,41 @@ def _error(description: str, headers: dict[str, str] | None = None) -> dict[str,
     return out
 
 
-def _problems(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Problems"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+# --- The operations API (Bearer: a personal API token, or the platform's YIMA_OPS_TOKEN) ---------------------
 
-
-# --- The operations API (Bearer YIMA_OPS_TOKEN) --------------------------------------------------------------
-
+_OPS_SECURITY = [{"personalToken": []}, {"opsToken": []}]
 _OPS_ERRORS = {
-    "401": _error("No or wrong `Authorization: Bearer <YIMA_OPS_TOKEN>`.", {"WWW-Authenticate": "Bearer challenge."}),
+    "401": _error("No or wrong `Authorization: Bearer <token>`.", {"WWW-Authenticate": "Bearer challenge."}),
     "429": _error("Too many wrong tokens from this address (or for the token): locked out; see Retry-After. "
                   "The right token is refused too until the lock ends.", {"Retry-After": "Seconds to wait."}),
     "503": _error("Redis or the database is unreachable; retry shortly."),
 }
 _BODY_ERRORS = {
-    "400": _problems("The body is not a JSON object, or a field is invalid: every problem is listed."),
+    "400": _error("The body is not a JSON object, or a field is invalid: every problem is listed in `problems`."),
     "413": _error("Request body over 64 KiB."),
 }
 _NOT_FOUND = {"404": _error("No such campaign (or prize, or rules version).")}
 _CONFLICT = {"409": _error("The campaign's state forbids it (ended, or not a draft).")}
+_KEY_ERRORS = {
+    "409": _error("The campaign created under this Idempotency-Key has been deleted."),
+    "422": _error("This Idempotency-Key was used for a different request in the last 24 h "
+                  "(code idempotency_key_reused)."),
+}
 _CAMPAIGN_ID = {"name": "campaign_id", "in": "path", "required": True,
                 "schema": {"type": "integer", "minimum": 0, "maximum": SQL_INT_MAX}}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": f"^[!-~]{{1,{MAX_KEY_LENGTH}}}$"},
+    "description": "Any unique string (a UUID): a repeat of the same request under the same key within 24 h "
+                   "answers 200 with the campaign the first one created, instead of creating another.",
+}
 
 
 def _ops(operation_id: str, summary: str, ok: str, ok_schema: dict[str, Any] | None, *, body: dict[str, Any] | None,
          extra: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None,
-         status: str = "200", body_required: bool = True) -> dict[str, Any]:
+         status: str = "200", body_required: bool = True, also: dict[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": ["ops"],
-                          "security": [{"opsToken": []}]}
+                          "security": _OPS_SECURITY}
     if params:
         op["parameters"] = params
     if body is not None:
@@ -77,8 +96,8 @@ def _ops(operation_id: str, summary: str, ok: str, ok_schema: dict[str, Any] | N
     ok_response: dict[str, Any] = {"description": ok}
     if ok_schema is not None:
         ok_response["content"] = {"application/json": {"schema": ok_schema}}
-    op["responses"] = {status: ok_response, **(_BODY_ERRORS if body is not None else {}), **(extra or {}),
-                       **_OPS_ERRORS}
+    op["responses"] = {status: ok_response, **(also or {}), **(_BODY_ERRORS if body is not None else {}),
+                       **(extra or {}), **_OPS_ERRORS}
     return op
 
 
@@ -86,9 +105,12 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _replayed(description: str) -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"application/json": {"schema": _ref("Campaign")}}}}
+
+
 _VERSION = {"type": "object", "required": ["version", "campaigns"],
             "properties": {"version": {"type": "integer"}, "campaigns": {"type": "integer"}}}
-_OBJECT = {"type": "object"}
 
 OPS_PATHS: dict[str, Any] = {
     "/api/v1/campaigns": {
@@ -96,15 +118,29 @@ OPS_PATHS: dict[str, Any] = {
                     {"type": "object", "required": ["campaigns"],
                      "properties": {"campaigns": {"type": "array", "items": _ref("Campaign")}}}, body=None),
         "post": _ops("createCampaign", "Create a draft campaign", "Created (a draft).", _ref("Campaign"),
-                     body=_ref("CampaignDefinition"), status="201"),
+                     body=_ref("CampaignDefinition"), status="201", params=[_IDEMPOTENCY_KEY], extra=_KEY_ERRORS,
+                     also=_replayed("Created earlier by the same request under the same Idempotency-Key.")),
     },
     "/api/v1/campaigns/{campaign_id}": {
         "parameters": [_CAMPAIGN_ID],
         "get": _ops("getCampaign", "One campaign", "The campaign.", _ref("Campaign"), body=None, extra=_NOT_FOUND),
-        "put": _ops("updateCampaign", "Replace a campaign's definition", "The campaign, edit_version + 1.",
-                    _ref("Campaign"), body=_ref("CampaignDefinition"), extra={**_NOT_FOUND, **_CONFLICT}),
+        "put": _ops("updateCampaign", "Replace a campaign's definition, from the edit_version it was made on",
+                    "The campaign, edit_version + 1.", _ref("Campaign"), body=_ref("CampaignUpdate"),
+                    extra={**_NOT_FOUND, "409": _error(
+                        "`edit_conflict`: someone saved the campaign since you read it (the error carries its "
+                        "current_edit_version: reload, reapply, send again); or `conflict`: it has ended.")}),
         "delete": _ops("deleteCampaign", "Delete a draft", "Deleted.", None, body=None,
                        extra={**_NOT_FOUND, **_CONFLICT}, status="204"),
+    },
+    "/api/v1/campaigns/{campaign_id}/clone": {
+        "parameters": [_CAMPAIGN_ID],
+        "post": _ops("cloneCampaign", "A new draft with this campaign's definition", "Created (a draft).",
+                     _ref("Campaign"), status="201", params=[_IDEMPOTENCY_KEY], body_required=False,
+                     body={"type": "object", "additionalProperties": False,
+                           "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200,
+                                                   "description": "Default: the source's name + ' (副本)'."}}},
+                     extra={**_NOT_FOUND, **_KEY_ERRORS},
+                     also=_replayed("Created earlier by the same request under the same Idempotency-Key.")),
     },
     "/api/v1/campaigns/{campaign_id}/status": {
         "parameters": [_CAMPAIGN_ID],
@@ -117,12 +153,7 @@ OPS_PATHS: dict[str, Any] = {
     "/api/v1/campaigns/{campaign_id}/backtest": {
         "parameters": [_CAMPAIGN_ID],
         "post": _ops("backtestCampaign", "Replay stored scans of a period against a campaign",
-                     "Would-be draws, awards and cost.",
-                     {"type": "object", "required": ["campaign_id", "from", "to", "seed", "scans", "awards"],
-                      "properties": {"campaign_id": {"type": "integer"}, "from": {"type": "string"},
-                                     "to": {"type": "string"}, "seed": {"type": "integer"},
-                                     "scans": {"type": "integer"}, "awards": {"type": "integer"},
-                                     "cost_fen": {"type": "integer"}}},
+                     "Would-be draws, awards and cost.", _ref("Backtest"),
                      body={"type": "object", "additionalProperties": False, "required": ["from", "to"],
                            "properties": {"from": {"type": "string", "format": "date-time"},
                                           "to": {"type": "string", "format": "date-time"},
@@ -185,32 +216,11 @@ OPS_PATHS: dict[str, Any] = {
 }
 
 OPS_SCHEMAS: dict[str, Any] = {
-    "Problems": {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string", "minLength": 1}, "message": {"type": "string"},
-                           "problems": {"type": "array", "items": {
-                               "type": "object", "required": ["field", "message"],
-                               "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}},
-    },
-    "CampaignDefinition": {
-        "type": "object", "required": ["name", "brand", "window", "budget", "prizes"],
-        "description": "A campaign: scope, regions, members, ordinal, budget, prizes. See docs/rules.md.",
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
-                       "brand": {"type": "string", "minLength": 1}, "priority": {"type": "integer"},
-                       "exclusive": {"type": "boolean"}, "window": _OBJECT, "scope": _OBJECT, "regions": _OBJECT,
-                       "members": _OBJECT, "ordinal": _OBJECT, "first_scan_wins": {"type": "boolean"},
-                       "budget": _OBJECT, "prizes": {"type": "array", "items": _OBJECT},
-                       "consolation": {"type": ["object", "null"]}},
-    },
-    "Campaign": {
-        "type": "object", "required": ["id", "name", "status", "edit_version", "definition"],
-        "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
-                       "status": {"enum": ["draft", "active", "paused", "ended"]},
-                       "edit_version": {"type": "integer"}, "definition": _OBJECT,
-                       "updated_at": {"type": ["string", "null"]}},
-    },
+    "CampaignDefinition": DEFINITION,
+    "CampaignUpdate": UPDATE,
+    "Campaign": CAMPAIGN,
+    "Simulation": SIMULATION,
+    "Backtest": BACKTEST,
     "SimulationRequest": {
         "type": "object", "additionalProperties": False,
         "description": "A code (or scan URL), or batch_id + serial + role; where, when, and who scans.",
@@ -227,14 +237,7 @@ OPS_SCHEMAS: dict[str, Any] = {
                                       "new": {"type": "boolean"}}},
         },
     },
-    "Simulation": {
-        "type": "object", "required": ["context", "campaigns", "invalid_campaigns", "consumed"],
-        "properties": {"context": _OBJECT, "campaigns": {"type": "array", "items": _OBJECT},
-                       "invalid_campaigns": {"type": "array", "items": _OBJECT},
-                       "consumed": {"const": False}},
-    },
 }
-
 
 
 OPENAPI: dict[str, Any] = {
@@ -284,8 +287,14 @@ OPENAPI: dict[str, Any] = {
         },
     },
     "components": {
-        "securitySchemes": {"opsToken": {"type": "http", "scheme": "bearer",
-                                         "description": "YIMA_OPS_TOKEN (embedded default: var/ops_token)."}},
+        "securitySchemes": {
+            "personalToken": {"type": "http", "scheme": "bearer", "bearerFormat": "yima_pat_…",
+                              "description": "A personal API token (`yima_pat_…`): scoped to one brand and role, "
+                                             "with an expiry, revocable; stored hashed."},
+            "opsToken": {"type": "http", "scheme": "bearer",
+                         "description": "The platform's YIMA_OPS_TOKEN, for bootstrapping (embedded default: "
+                                        "var/ops_token)."},
+        },
         "schemas": {
             **OPS_SCHEMAS,
             "Error": _ERROR,

@@ -2,7 +2,9 @@
 
 Every route needs `Authorization: Bearer <token>`: a personal API token (scoped to one brand and role) or
 the platform bootstrap token YIMA_OPS_TOKEN; wrong tokens are counted and locked out (app/auth_limits.py).
-Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}.
+Invalid campaigns get 400 with every problem listed: {"error": {..., "problems": [{field, message}]}}. A PUT
+carries the `edit_version` it was made on (409 edit_conflict when it moved on); POST /campaigns and /clone
+take an `Idempotency-Key`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.auth import authenticate_bearer
+from app.auth import api_principal_or_none, authenticate_bearer
 from app.errors import error_response
 from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
@@ -25,17 +27,22 @@ from rules.campaign import CompiledCampaign, InvalidCampaign, Problem
 from rules.campaign_store import (
     CampaignConflict,
     CampaignNotFound,
+    EditConflict,
+    clone_campaign,
     compile_row,
+    create_campaign,
     delete_campaign,
     get_campaign,
     list_campaigns,
-    save_campaign,
     set_status,
+    update_campaign,
 )
 from rules.coupons import upload_coupons
+from rules.idempotency import MAX_KEY_LENGTH, IdempotencyKeyPending, IdempotencyKeyReused
 from rules.matcher import Matcher, ScanContext
 from rules.members import TOKEN_SECONDS, InvalidMemberToken, Member, issue_member_token, validate_member
 from rules.models import Campaign
+from rules.odds import draw_odds
 from rules.publish import UnknownVersion, current_version, list_versions, publish_rules, rollback_rules
 from rules.region import default_index
 from rules.scan import NotGenuine, Scanner, ScanUnavailable
@@ -103,8 +110,22 @@ def on_unavailable(exc: ScanUnavailable) -> Any:
 
 
 @bp.errorhandler(CampaignConflict)
-def on_conflict(exc: CampaignConflict) -> Any:
+@bp.errorhandler(IdempotencyKeyPending)
+def on_conflict(exc: Exception) -> Any:
     return error_response(409, "conflict", str(exc))
+
+
+@bp.errorhandler(EditConflict)
+def on_edit_conflict(exc: EditConflict) -> Any:
+    resp, status = error_response(409, "edit_conflict", str(exc))
+    body = resp.get_json()
+    body["error"]["current_edit_version"] = exc.current
+    return jsonify(body), status
+
+
+@bp.errorhandler(IdempotencyKeyReused)
+def on_key_reused(exc: IdempotencyKeyReused) -> Any:
+    return error_response(422, "idempotency_key_reused", str(exc))
 
 
 def _nul_places(value: Any, where: str = "") -> list[str]:
@@ -139,8 +160,13 @@ def campaign_json(row: Campaign) -> dict[str, Any]:
         "status": row.status,
         "edit_version": row.edit_version,
         "definition": row.definition,
-        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+        "updated_at": _utc(row.updated_at).isoformat() if row.updated_at else None,
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back the UTC time it was given without its offset; PostgreSQL keeps it."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @bp.get("/campaigns")
@@ -149,12 +175,43 @@ def campaigns_index() -> Any:
         return jsonify({"campaigns": [campaign_json(c) for c in list_campaigns(s)]})
 
 
+# Visible ASCII: what an HTTP header carries unchanged (a UUID, a form nonce).
+_IDEMPOTENCY_KEY = re.compile(rf"[!-~]{{1,{MAX_KEY_LENGTH}}}")
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidCampaign([Problem("Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} visible ASCII characters "
+                                                          "(e.g. a UUID)")])
+    return key
+
+
+def _key_owner() -> str:
+    """Whose idempotency keys these are: the user behind the token (or the platform token)."""
+    who = api_principal_or_none()
+    return f"user:{who.user_id}" if who is not None and who.user_id is not None else "platform"
+
+
 @bp.post("/campaigns")
 def campaigns_create() -> Any:
-    body = _body()
+    """Create a draft. With `Idempotency-Key`, a repeat within 24 h answers 200 with the same campaign."""
+    body, key = _body(), _idempotency_key()
     with transaction(_sessions()) as s:
-        row = save_campaign(s, body, default_index())
-        return jsonify(campaign_json(row)), 201
+        created = create_campaign(s, body, default_index(), idempotency_key=key, owner=_key_owner())
+        return jsonify(campaign_json(created.campaign)), 200 if created.replayed else 201
+
+
+@bp.post("/campaigns/<int:campaign_id>/clone")
+def campaigns_clone(campaign_id: int) -> Any:
+    """A new draft with this campaign's definition (optional {"name": ...}); `Idempotency-Key` as on create."""
+    name, key = _body("name", optional=True).get("name"), _idempotency_key()
+    if name is not None and not isinstance(name, str):
+        raise InvalidCampaign([Problem("name", "must be 1-200 characters")])
+    with transaction(_sessions()) as s:
+        created = clone_campaign(s, campaign_id, default_index(), name=name, idempotency_key=key,
+                                 owner=_key_owner())
+        return jsonify(campaign_json(created.campaign)), 200 if created.replayed else 201
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -165,9 +222,14 @@ def campaigns_show(campaign_id: int) -> Any:
 
 @bp.put("/campaigns/<int:campaign_id>")
 def campaigns_update(campaign_id: int) -> Any:
+    """The new definition plus the `edit_version` it was made on; 409 edit_conflict if that moved on."""
     body = _body()
+    version = body.pop("edit_version", None)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidCampaign([Problem("edit_version", "is required: the edit_version of the campaign as you read it "
+                                                       "(a whole number), so that no one else's edit is overwritten")])
     with transaction(_sessions()) as s:
-        return jsonify(campaign_json(save_campaign(s, body, default_index(), campaign_id)))
+        return jsonify(campaign_json(update_campaign(s, campaign_id, body, default_index(), edit_version=version)))
 
 
 @bp.delete("/campaigns/<int:campaign_id>")
@@ -260,8 +322,8 @@ def rules_versions() -> Any:
         })
 
 
-def _prize_json(prize: Any, multiplier: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": prize.kind, "name": prize.name, "probability": round(prize.weight, 6)}
+def _prize_json(prize: Any, multiplier: float, probability: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": prize.kind, "name": prize.name, "probability": round(probability, 6)}
     if prize.kind == "cash":
         out["min_fen"], out["max_fen"] = round(prize.min_fen * multiplier), round(prize.max_fen * multiplier)
     if prize.kind == "points":
@@ -376,16 +438,21 @@ def simulate() -> Any:
     for v in matcher.explain(ctx):
         c = v.campaign
         multiplier = c.tier_multipliers.get(ctx.tier or "", 1.0)
+        odds = draw_odds(c.prizes, c.consolation, ordinal=c.ordinal, nth=c.nth)
         verdicts.append({
             "id": c.id, "name": c.name, "status": status[c.id], "matched": v.matched, "reason": v.reason,
             "priority": c.priority, "exclusive": c.exclusive,
             "needs": [n for n, on in (("first scan of the code", c.ordinal == "first_scan"),
                                       ("the member's first scan", c.ordinal == "member_first"),
                                       (f"every {c.nth}th scan", c.ordinal == "every_nth")) if on],
-            "win_probability": 1.0 if c.first_scan_wins else round(c.win_probability, 6),
+            # Per scan that meets `needs` (every Nth: 1 in N of them draws): a prize, else the consolation
+            # (1 − Σ prize probabilities), else nothing.
+            "win_probability": round(odds.win, 6),
+            "consolation_probability": round(odds.consolation, 6),
+            "miss_probability": round(odds.miss, 6),
             "first_scan_wins": c.first_scan_wins,
-            "prizes": [_prize_json(p, multiplier) for p in c.prizes],
-            "consolation": _prize_json(c.consolation, 1.0) if c.consolation else None,
+            "prizes": [_prize_json(p, multiplier, q) for p, q in zip(c.prizes, odds.prizes, strict=True)],
+            "consolation": _prize_json(c.consolation, 1.0, odds.consolation) if c.consolation else None,
         })
     return jsonify({
         "context": {"batch_id": ctx.batch_id, "serial": ctx.serial, "role": ctx.role, "adcode": ctx.adcode,

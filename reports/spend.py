@@ -46,7 +46,7 @@ class CampaignFacts:
 
 def _facts(row: Campaign) -> CampaignFacts:
     try:
-        d = parse_definition(row.definition)
+        d = parse_definition(row.definition, stored=True)  # as stored, whatever rules came since
     except InvalidCampaign:  # a draft that does not validate yet: no budget or prizes to report on
         return CampaignFacts(row.id, row.brand_id, row.name, row.status, 0, None, None, ())
     prizes = [PrizeFacts(p.index, p.kind, p.name, p.total) for p in d.prizes]

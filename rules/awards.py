@@ -102,7 +102,7 @@ def _definition(session: Session, campaign_id: int) -> Definition | None:
     if row is None:
         return None
     try:
-        return parse_definition(row.definition)
+        return parse_definition(row.definition, stored=True)  # as published, whatever rules came since
     except InvalidCampaign:
         return None
 

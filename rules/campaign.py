@@ -1,53 +1,47 @@
 """Campaign definitions: what an operator writes, how it is validated, and what it compiles to.
 
-A definition is a JSON object (the API's body, stored as-is in SQL). `parse_definition` checks every field
-and returns all problems at once as `Problem(field, message)`; `compile_campaign` turns a valid definition
-plus catalogue ids into a `CompiledCampaign`, the immutable form the matcher and the draw use.
+A definition is a JSON object (the API's body, stored as-is in SQL). `read_definition` checks every field on
+its own and returns the problems it found with a best-effort `Definition`, so the catalogue can still be
+checked from a partly broken document (rules/campaign_store.py `validate_campaign` reports both together);
+`parse_definition` raises them. Every problem names its field by a stable path (`prizes[2].weight`,
+`window.start`, `regions.include`): the editor shows it at that field. `compile_campaign` turns a valid
+definition plus catalogue ids into a `CompiledCampaign`, the immutable form the matcher and the draw use.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from codegen.codeformat import MAX_BATCH_ID
+from rules.campaign_fields import (
+    AUDIENCES,
+    CONSOLATION_KINDS,
+    MAX_CASH_FEN,
+    MIN_CASH_FEN,
+    ORDINALS,
+    PRIZE_KINDS,
+    ROLES,
+    SECTION_FIELDS,
+    TOP_FIELDS,
+    FieldReader,
+    InvalidCampaign,
+    Prize,
+    Problem,
+    in_document_order,
+    read_prize,
+    read_regions,
+    read_scope,
+    read_window,
+)
 
-PRIZE_KINDS = ("cash", "points", "coupon", "voucher", "physical")
-CONSOLATION_KINDS = ("thanks", "points")
-AUDIENCES = ("anyone", "members", "new_members")
-ORDINALS = ("any", "first_scan", "member_first", "every_nth")
-ROLES = ("inner", "outer")
-MAX_CASH_FEN = 20_000  # WeChat red packets: 1–200 元 each
-MIN_CASH_FEN = 100
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
-
-
-class InvalidCampaign(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True, slots=True)
-class Prize:
-    index: int  # position in the campaign's prize table; the consolation is -1
-    kind: str
-    name: str
-    weight: float  # probability of this prize per eligible draw
-    min_fen: int = 0
-    max_fen: int = 0
-    points: int = 0
-    total: int | None = None  # quantity over the campaign; None = limited only by the budget
-    daily: int | None = None
+# Re-exported: the definition's vocabulary is used through this module.
+__all__ = ["AUDIENCES", "CONSOLATION_KINDS", "MAX_CASH_FEN", "MIN_CASH_FEN", "ORDINALS", "PRIZE_KINDS", "ROLES",
+           "SECTION_FIELDS", "TOP_FIELDS", "CompiledCampaign", "Definition", "InvalidCampaign", "Prize", "Problem",
+           "compile_campaign", "in_document_order", "parse_definition", "read_definition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,52 +80,6 @@ class CompiledCampaign:
     @property
     def win_probability(self) -> float:
         return min(1.0, sum(p.weight for p in self.prizes))
-
-
-# --- parsing -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Reader:
-    problems: list[Problem] = field(default_factory=list)
-
-    def fail(self, where: str, message: str) -> None:
-        self.problems.append(Problem(where, message))
-
-    def obj(self, doc: Any, where: str) -> dict[str, Any]:
-        if doc is None:
-            return {}
-        if not isinstance(doc, dict):
-            self.fail(where, "must be an object")
-            return {}
-        return doc
-
-    def int_(self, doc: Mapping[str, Any], key: str, where: str, *, low: int = 0, high: int = 1 << 40,
-             required: bool = False) -> int | None:
-        value = doc.get(key)
-        if value is None:
-            if required:
-                self.fail(f"{where}.{key}".lstrip("."), "is required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{where}.{key}".lstrip("."), "must be a whole number")
-            return None
-        if not low <= value <= high:
-            self.fail(f"{where}.{key}".lstrip("."), f"must be between {low} and {high}")
-            return None
-        return value
-
-    def str_list(self, doc: Mapping[str, Any], key: str, where: str) -> list[str] | None:
-        value = doc.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.fail(f"{where}.{key}", "must be a list of non-empty strings")
-            return None
-        if not value:
-            self.fail(f"{where}.{key}", "is empty: it would match nothing (leave it out to mean 'any')")
-            return None
-        return value
 
 
 @dataclass(frozen=True)
@@ -188,58 +136,18 @@ class Definition:
         return total
 
 
-def _clock(text: Any) -> int | None:
-    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
-        return None
-    try:
-        hours, minutes = int(text[:2]), int(text[3:])
-    except ValueError:
-        return None
-    if text == "24:00":
-        return 24 * 60
-    return hours * 60 + minutes if 0 <= hours < 24 and 0 <= minutes < 60 else None
+def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
+    """Check a definition on its own (no catalogue): a best-effort Definition and every problem found.
 
-
-def _parse_prize(r: _Reader, raw: Any, where: str, index: int, kinds: Sequence[str]) -> Prize | None:
-    doc = r.obj(raw, where)
-    if not doc:
-        if raw is not None and not isinstance(raw, dict):
-            return None
-        r.fail(where, "must describe a prize")
-        return None
-    kind = doc.get("kind")
-    if not isinstance(kind, str) or kind not in kinds:
-        r.fail(f"{where}.kind", f"must be one of {', '.join(kinds)}")
-        return None
-    name = doc.get("name") or {"cash": "红包", "points": "积分", "thanks": "谢谢参与"}.get(kind, "")
-    if not isinstance(name, str) or not name or len(name) > 100:
-        r.fail(f"{where}.name", "must be 1-100 characters")
-        name = ""
-    weight = doc.get("weight", 0 if index < 0 else None)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
-        r.fail(f"{where}.weight", "must be a probability between 0 and 1 (e.g. 0.25 for 25 %)")
-        weight = 0
-    min_fen = max_fen = points = 0
-    if kind == "cash":
-        min_fen = r.int_(doc, "min_fen", where, low=MIN_CASH_FEN, high=MAX_CASH_FEN, required=True) or 0
-        max_fen = r.int_(doc, "max_fen", where, low=MIN_CASH_FEN, high=MAX_CASH_FEN) or min_fen
-        if max_fen < min_fen:
-            r.fail(f"{where}.max_fen", "must not be below min_fen")
-    if kind == "points":
-        points = r.int_(doc, "points", where, low=1, high=1_000_000, required=True) or 0
-    total = r.int_(doc, "total", where, low=1, high=100_000_000)
-    daily = r.int_(doc, "daily", where, low=1, high=100_000_000)
-    if total is not None and daily is not None and daily > total:
-        r.fail(f"{where}.daily", "is above the total quantity")
-    return Prize(index, kind, name, float(weight), min_fen, max_fen, points, total, daily)
-
-
-def parse_definition(doc: Any) -> Definition:
-    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem."""
-    r = _Reader()
+    Where a field is wrong the Definition holds a neutral stand-in (no products, no batches, the year
+    2000, ...), so what is right in the document can still be checked; it is None only when `doc` is not
+    an object. Use the Definition for anything else only when the problem list is empty.
+    """
+    r = FieldReader()
     if not isinstance(doc, dict):
-        raise InvalidCampaign([Problem("", "the campaign must be a JSON object")])
+        return None, [Problem("", "the campaign must be a JSON object")]
     top = doc
+    r.known(top, "", TOP_FIELDS)
     name = top.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         r.fail("name", "must be 1-200 characters")
@@ -254,85 +162,11 @@ def parse_definition(doc: Any) -> Definition:
         r.fail("exclusive", "must be true or false")
         exclusive = False
 
-    window = r.obj(top.get("window"), "window")
-    tz_name = window.get("timezone", "Asia/Shanghai")
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: "Asia" is a directory
-        r.fail("window.timezone", f"unknown time zone {tz_name!r}")
-        tz, tz_name = ZoneInfo("Asia/Shanghai"), "Asia/Shanghai"
-    bounds: list[datetime] = []
-    parsed = 0
-    for key in ("start", "end"):
-        raw = window.get(key)
-        try:
-            moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except ValueError:
-            moment = None
-        if moment is not None and not 2000 <= moment.year <= 2100:
-            r.fail(f"window.{key}", "must be between the years 2000 and 2100")
-            moment = None
-        elif moment is None:
-            r.fail(f"window.{key}", "must be a date-time like 2026-12-01T00:00:00+08:00")
-        else:
-            parsed += 1
-        moment = moment or datetime(2000, 1, 1, tzinfo=tz)
-        bounds.append(moment if moment.tzinfo else moment.replace(tzinfo=tz))
-    starts_at, ends_at = bounds
-    if parsed == 2 and ends_at <= starts_at:
-        r.fail("window.end", "ends before it starts")
-    daily_minutes = None
-    if window.get("daily_hours") is not None:
-        hours = window["daily_hours"]
-        start = _clock(hours[0]) if isinstance(hours, list) and len(hours) == 2 else None
-        end = _clock(hours[1]) if isinstance(hours, list) and len(hours) == 2 else None
-        if start == 24 * 60:
-            start = None  # 24:00 ends a day; it cannot start one
-        if start is None or end is None or start == end:
-            r.fail("window.daily_hours", 'must be ["HH:MM", "HH:MM"], two different times (end may be 24:00)')
-        else:
-            daily_minutes = (start, end)
+    starts_at, ends_at, daily_minutes, tz_name = read_window(r, top)
+    scope = read_scope(r, top)
+    include, exclude = read_regions(r, top)
 
-    scope = r.obj(top.get("scope"), "scope")
-    products = r.str_list(scope, "products", "scope")
-    batches_raw = scope.get("batches")
-    batches: tuple[int, ...] | None = None
-    if batches_raw is not None:
-        if not isinstance(batches_raw, list) or not batches_raw or not all(
-            isinstance(b, int) and not isinstance(b, bool) and 0 < b <= MAX_BATCH_ID for b in batches_raw
-        ):
-            # Bounded by the code format: a larger id names no batch and overflows SQL INTEGER.
-            r.fail("scope.batches", f"must be a non-empty list of batch ids (1-{MAX_BATCH_ID})")
-        else:
-            batches = tuple(sorted(set(batches_raw)))
-    serials = None
-    if scope.get("serials") is not None:
-        raw = scope["serials"]
-        ok = isinstance(raw, list) and raw and all(
-            isinstance(x, list) and len(x) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in x)
-            and 0 <= x[0] <= x[1] for x in raw
-        )
-        if not ok:
-            r.fail("scope.serials", "must be a non-empty list of [first, last] serial pairs with first <= last")
-        elif batches is None:
-            r.fail("scope.serials", "serial ranges need scope.batches (serials are numbered per batch)")
-        else:
-            serials = tuple(sorted((int(a), int(b)) for a, b in raw))
-    roles = r.str_list(scope, "roles", "scope") or ["inner"]
-    if any(role not in ROLES for role in roles):
-        r.fail("scope.roles", "may hold only inner and outer")
-
-    regions = r.obj(top.get("regions"), "regions")
-    include = r.str_list(regions, "include", "regions") or []
-    exclude = r.str_list(regions, "exclude", "regions") or []
-    for key, prefixes in (("include", include), ("exclude", exclude)):
-        for prefix in prefixes:
-            if not (prefix.isascii() and prefix.isdigit()) or len(prefix) not in (2, 4, 6):
-                r.fail(f"regions.{key}", f"{prefix!r} is not an adcode prefix (2, 4 or 6 digits)")
-    if include and all(any(p.startswith(x) for x in exclude) for p in include):
-        r.fail("regions.exclude", "excludes every included region: the campaign could match nothing")
-
-    members = r.obj(top.get("members"), "members")
+    members = r.obj(top.get("members"), "members", SECTION_FIELDS["members"])
     audience = members.get("audience", "anyone")
     if audience not in AUDIENCES:
         r.fail("members.audience", f"must be one of {', '.join(AUDIENCES)}")
@@ -340,7 +174,11 @@ def parse_definition(doc: Any) -> Definition:
     tiers = r.str_list(members, "tiers", "members")
     tags = r.str_list(members, "tags", "members")
     multipliers: dict[str, float] = {}
-    raw_mult = members.get("tier_multipliers") or {}
+    raw_mult = members.get("tier_multipliers")
+    if raw_mult is not None and not raw_mult and raw_mult != {}:  # [], 0, "": first read as "none"
+        with r.newer_rules():
+            r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
+    raw_mult = raw_mult or {}
     if not isinstance(raw_mult, dict):
         r.fail("members.tier_multipliers", "must map a tier to a multiplier, e.g. {\"gold\": 2}")
     else:
@@ -352,20 +190,23 @@ def parse_definition(doc: Any) -> Definition:
     if (tiers or multipliers or tags) and audience == "anyone" and tiers:
         audience = "members"  # a tier requirement implies membership
 
-    ordinal_doc = r.obj(top.get("ordinal"), "ordinal")
+    ordinal_doc = r.obj(top.get("ordinal"), "ordinal", SECTION_FIELDS["ordinal"])
     ordinal = ordinal_doc.get("kind", "any")
     if ordinal not in ORDINALS:
         r.fail("ordinal.kind", f"must be one of {', '.join(ORDINALS)}")
         ordinal = "any"
-    nth = 1
     if ordinal == "every_nth":
         nth = r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000, required=True) or 2
+    else:
+        nth = 1
+        with r.newer_rules():  # first ignored when the kind takes no n
+            r.int_(ordinal_doc, "n", "ordinal", low=2, high=1_000_000)
     first_scan_wins = top.get("first_scan_wins", False)
     if not isinstance(first_scan_wins, bool):
         r.fail("first_scan_wins", "must be true or false")
         first_scan_wins = False
 
-    caps = r.obj(top.get("caps"), "caps")
+    caps = r.obj(top.get("caps"), "caps", SECTION_FIELDS["caps"])
     per_member_daily = r.int_(caps, "per_member_daily", "caps", low=1, high=1_000_000)
     per_member = r.int_(caps, "per_member", "caps", low=1, high=1_000_000)
     one_per_code = caps.get("one_per_code", True)
@@ -375,7 +216,7 @@ def parse_definition(doc: Any) -> Definition:
     if (per_member_daily or per_member) and audience == "anyone":
         r.fail("caps", "per-member caps need members.audience members or new_members")
 
-    budget = r.obj(top.get("budget"), "budget")
+    budget = r.obj(top.get("budget"), "budget", SECTION_FIELDS["budget"])
     budget_fen = r.int_(budget, "total_fen", "budget", low=0, high=10**12, required=True) or 0
     daily_budget_fen = r.int_(budget, "daily_fen", "budget", low=1, high=10**12)
     if daily_budget_fen is not None and daily_budget_fen > budget_fen:
@@ -387,7 +228,7 @@ def parse_definition(doc: Any) -> Definition:
         r.fail("prizes", "needs at least one prize")
     else:
         for i, raw in enumerate(raw_prizes):
-            prize = _parse_prize(r, raw, f"prizes[{i}]", i, PRIZE_KINDS)
+            prize = read_prize(r, raw, f"prizes[{i}]", i, PRIZE_KINDS)
             if prize is not None:
                 prizes.append(prize)
         total_weight = sum(p.weight for p in prizes)
@@ -395,15 +236,15 @@ def parse_definition(doc: Any) -> Definition:
             r.fail("prizes", f"probabilities add up to {total_weight:.1%}, over 100 %")
     consolation = None
     if top.get("consolation") is not None:
-        consolation = _parse_prize(r, top["consolation"], "consolation", -1, CONSOLATION_KINDS)
+        consolation = read_prize(r, top["consolation"], "consolation", -1, CONSOLATION_KINDS)
     if first_scan_wins and consolation is None and sum(p.weight for p in prizes) < 1 - 1e-9:
         r.fail("consolation", "首扫必中 (first_scan_wins) needs a consolation prize for when the draw misses")
 
     definition = Definition(
         doc=top, name=name.strip(), brand=brand, priority=priority, exclusive=exclusive,
         starts_at=starts_at, ends_at=ends_at, daily_minutes=daily_minutes, timezone=tz_name,
-        products=tuple(products) if products else None, batches=batches, serials=serials, roles=tuple(roles),
-        region_include=tuple(include), region_exclude=tuple(exclude), audience=audience,
+        products=tuple(scope.products) if scope.products else None, batches=scope.batches, serials=scope.serials,
+        roles=tuple(scope.roles), region_include=tuple(include), region_exclude=tuple(exclude), audience=audience,
         tiers=tuple(tiers) if tiers else None, tags=tuple(tags) if tags else None, tier_multipliers=multipliers,
         ordinal=ordinal, nth=nth, first_scan_wins=first_scan_wins, per_member_daily=per_member_daily,
         per_member=per_member, one_per_code=one_per_code, budget_fen=budget_fen,
@@ -418,8 +259,21 @@ def parse_definition(doc: Any) -> Definition:
     if worst is not None and worst > budget_fen and "budget.total_fen" not in {p.field for p in r.problems}:
         r.fail("budget.total_fen", f"{budget_fen / 100:.2f} 元 is below the worst case of the prize quantities, "
                                    f"{worst / 100:.2f} 元: raise the budget or lower the quantities")
-    if r.problems:
-        raise InvalidCampaign(r.problems)
+    return definition, in_document_order(r.problems)
+
+
+def parse_definition(doc: Any, *, stored: bool = False) -> Definition:
+    """Validate a definition on its own (no catalogue); raise InvalidCampaign listing every problem.
+
+    `stored`: read a definition already stored (and perhaps published, with awards in the ledger) under
+    the rules it was stored with: problems of rules added since (`Problem.newer_rule`) are let through and
+    their fields read as they were then. New and edited definitions are always held to every rule.
+    """
+    definition, problems = read_definition(doc)
+    if stored:
+        problems = [p for p in problems if not p.newer_rule]
+    if problems or definition is None:
+        raise InvalidCampaign(problems)
     return definition
 
 

@@ -31,7 +31,7 @@ class UploadResult:
 
 def upload_coupons(session: Session, redis: Any, campaign_id: int, prize_index: int, codes: Any) -> UploadResult:
     campaign = get_campaign(session, campaign_id)
-    prizes = parse_definition(campaign.definition).prizes
+    prizes = parse_definition(campaign.definition, stored=True).prizes
     if not 0 <= prize_index < len(prizes) or prizes[prize_index].kind != "coupon":
         raise InvalidCampaign([Problem("prize", f"prize {prize_index} of campaign {campaign_id} is not a coupon")])
     if not isinstance(codes, list) or not codes or len(codes) > MAX_UPLOAD:

@@ -116,3 +116,22 @@ class CouponCode(Base):
     status: Mapped[str] = mapped_column(String(12), default=AVAILABLE)
     award_id: Mapped[str | None] = mapped_column(String(48))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """A create request's Idempotency-Key (the API header, or a web form's nonce) and what it created.
+
+    A repeat of the same request under the same key within a day gets the same campaign back instead of a
+    second one; the same key with another request is refused. `owner` is who sent it, so two callers'
+    keys never meet. `request_hash` is the SHA-256 of the request (what it asks for and its body).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), default="")
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(Integer)  # None while the create is under way
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -296,3 +296,21 @@ def test_repair_raises_counters_an_older_aof_lowered_never_lowers(redis_client: 
     assert redis_client.get(f"{{c:{c.id}}}:spent:{today}") == b"500"
     assert redis_client.hget(f"{{c:{c.id}}}:qty:{today}", "0") == b"9"
     assert 0 < redis_client.ttl(f"{{c:{c.id}}}:spent:{today}") <= 172_800
+
+
+def test_a_campaign_stored_before_newer_validation_rules_keeps_its_awards(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    """A live campaign whose stored definition breaks only rules added since it was published (here an
+    unknown field, once silently ignored) is still read by the ledger: its winners' awards stay valid, not
+    voided as "unknown campaign"; a publish reports it until someone edits it."""
+    from rules.campaign import InvalidCampaign
+    from rules.campaign_store import compile_row, get_campaign
+
+    c = make_campaign(sessions, redis_client, prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0}])
+    with transaction(sessions) as s:
+        row = get_campaign(s, c.id)
+        row.definition = {**row.definition, "limits": {"per_member": 1}}  # as a client once sent it
+    assert Drawer(redis_client).draw(c, code="C" + "0" * 27, batch_id=1, role="inner", serial=0, now=NOW).outcome == WON
+    drain_all(redis_client, sessions)
+    assert [(r.status, r.void_reason) for r in ledger(sessions)] == [("valid", "")]
+    with sessions() as s, pytest.raises(InvalidCampaign, match="limits: unknown field"):
+        compile_row(s, get_campaign(s, c.id), default_index())

@@ -299,7 +299,6 @@ def test_a_time_zone_area_is_an_unknown_time_zone() -> None:
         ("scope", "products"),
         ("scope", "roles"),
         ("regions", "include"),
-        ("regions", "exclude"),
         ("members", "tiers"),
         ("members", "tags"),
     ],
@@ -308,6 +307,33 @@ def test_an_empty_list_would_match_nothing(section: str, key: str) -> None:
     p = only_problem(doc(**{section: {key: []}}))
     assert p.field == f"{section}.{key}"
     assert "would match nothing" in p.message and "leave it out" in p.message
+
+
+def test_an_empty_exclude_list_excludes_nothing() -> None:
+    d = parse_definition(doc(regions={"include": ["44"], "exclude": []}))
+    assert (d.region_include, d.region_exclude) == (("44",), ())
+    assert parse_definition(doc(regions={"exclude": []})).region_exclude == ()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"region": {"include": ["44"]}}, "region"),
+        ({"window": {"stop": "2027-01-01T00:00:00+08:00"}}, "window.stop"),
+        ({"scope": {"batch": [1]}}, "scope.batch"),
+        ({"regions": {"includes": ["44"]}}, "regions.includes"),
+        ({"members": {"tier": "gold"}}, "members.tier"),
+        ({"ordinal": {"nth": 3}}, "ordinal.nth"),
+        ({"caps": {"per_day": 1}}, "caps.per_day"),
+        ({"budget": {"total": 100}}, "budget.total"),
+        ({"prizes": [cash(weight=0.1, amount=3)]}, "prizes[0].amount"),
+        ({"consolation": {"kind": "thanks", "weight": 0.5}}, "consolation.weight"),
+    ],
+)
+def test_a_misspelt_field_is_refused_not_ignored(changes: dict[str, Any], field: str) -> None:
+    # Ignored, "region" would run a Guangdong campaign everywhere.
+    p = only_problem(doc(**changes))
+    assert p.field == field and p.message.startswith("unknown field (expected one of ")
 
 
 @pytest.mark.parametrize("value", [[""], ["gold", 2], "gold", {"gold": True}])
@@ -574,3 +600,60 @@ def test_a_multiplied_cash_prize_must_fit_one_red_packet() -> None:
                      members={"tier_multipliers": {"gold": 2}}, budget={"total_fen": 10**6})
     problem = only_problem(definition)
     assert problem.field == "members.tier_multipliers" and "200 元" in problem.message
+
+
+# --- what a JSON Schema can say, the validator says too (no looser: the OpenAPI document promises it) ----
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"prizes": [points(min_fen=100)]}, "prizes[0].min_fen"),
+        ({"prizes": [cash(points=5)]}, "prizes[0].points"),
+        ({"prizes": [cash(), {"kind": "coupon", "name": "券", "weight": 0.1, "max_fen": "x"}]}, "prizes[1].max_fen"),
+        ({"consolation": {"kind": "thanks", "points": 5}}, "consolation.points"),
+    ],
+)
+def test_a_field_of_another_prize_kind_is_refused(changes: dict[str, Any], field: str) -> None:
+    p = only_problem(doc(**changes))
+    assert p.field == field and p.message.startswith("only ")
+
+
+@pytest.mark.parametrize("name", ["", 0, False, [], {}])
+def test_a_prize_name_given_must_be_a_name(name: Any) -> None:
+    # Only an absent (or null) name takes the kind's default.
+    assert only_problem(doc(prizes=[cash(name=name)])) == Problem("prizes[0].name", "must be 1-100 characters")
+    assert parse_definition(doc(prizes=[cash(name=None)])).prizes[0].name == "红包"
+
+
+@pytest.mark.parametrize("multipliers", [[], 0, "", False])
+def test_tier_multipliers_given_must_be_an_object(multipliers: Any) -> None:
+    assert only_problem(doc(members={"tier_multipliers": multipliers})).field == "members.tier_multipliers"
+
+
+@pytest.mark.parametrize("clock", [" 8:00", "+8:00", "08:+5", "٠٨:٠٠", "08: 5"])
+def test_daily_hours_are_ascii_digits(clock: str) -> None:
+    assert only_problem(doc(window={"daily_hours": [clock, "22:00"]})).field == "window.daily_hours"
+
+
+def test_n_is_checked_whenever_it_is_given() -> None:
+    assert only_problem(doc(ordinal={"kind": "first_scan", "n": "3"})).field == "ordinal.n"
+    assert parse_definition(doc(ordinal={"kind": "first_scan", "n": 3})).nth == 1
+
+
+def test_a_stored_definition_reads_as_it_was_published_despite_rules_added_since() -> None:
+    """A definition stored before the newer rules (unknown fields, another kind's fields, a falsy name or
+    multiplier map, int()-only clock digits, a stray n) still reads for the ledger, with the values it was
+    published with; anything new or edited is held to every rule."""
+    legacy = doc(window={"start": "2026-12-01T00:00:00+08:00", "end": "2027-01-01T00:00:00+08:00",
+                         "daily_hours": [" 8:00", "22:00"], "tz": "Asia/Shanghai"},
+                 members={"tier_multipliers": []}, ordinal={"kind": "first_scan", "n": "x"},
+                 prizes=[cash(name=""), points(min_fen=100)], limits={"per_member": 1})
+    found = problems(legacy)
+    assert len(found) == 7 and all(p.newer_rule for p in found), found
+    d = parse_definition(legacy, stored=True)
+    assert d.daily_minutes == (8 * 60, 22 * 60) and d.tier_multipliers == {} and d.nth == 1
+    assert [p.name for p in d.prizes] == ["红包", "积分"] and d.budget_fen == 50000
+    # A problem older than those still stops a stored read.
+    with pytest.raises(InvalidCampaign):
+        parse_definition({**legacy, "budget": {"total_fen": -1}}, stored=True)

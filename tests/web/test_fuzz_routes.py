@@ -61,13 +61,13 @@ def valid_bodies(info: DemoInfo, code: str) -> dict[str, Any]:
     a route (a batch id inside a campaign's scope, a member's tags) are reached, not just the first one."""
     campaign = {
         "name": "fuzz", "brand": "demo", "priority": 5, "exclusive": False,
-        "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00", "tz": "Asia/Shanghai",
-                   "hours": ["08:00", "22:00"]},
+        "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00",
+                   "timezone": "Asia/Shanghai", "daily_hours": ["08:00", "22:00"]},
         "scope": {"batches": [info.batch_id], "serials": [[0, 999]], "roles": ["inner"]},
         "regions": {"include": ["44"], "exclude": ["4403"]},
-        "members": {"required": False, "tiers": ["gold"], "tags": ["vip"], "tier_multipliers": {"gold": 2}},
+        "members": {"audience": "members", "tiers": ["gold"], "tags": ["vip"], "tier_multipliers": {"gold": 2}},
         "ordinal": {"kind": "every_nth", "n": 3}, "first_scan_wins": False,
-        "limits": {"per_member_daily": 2, "per_member": 5},
+        "caps": {"per_member_daily": 2, "per_member": 5, "one_per_code": True},
         "budget": {"total_fen": 50000, "daily_fen": 10000},
         "prizes": [{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 500, "weight": 0.3, "total": 50,
                     "daily": 10}, {"kind": "points", "name": "积分", "points": 5, "weight": 0.2},
@@ -76,7 +76,8 @@ def valid_bodies(info: DemoInfo, code: str) -> dict[str, Any]:
     }
     return {
         "api.create_scan": {"code": code, "lat": 22.54, "lng": 113.93, "adcode": "440305", "device_id": "d-1"},
-        "rules_api.campaigns_create": campaign, "rules_api.campaigns_update": campaign,
+        "rules_api.campaigns_create": campaign, "rules_api.campaigns_update": {**campaign, "edit_version": 1},
+        "rules_api.campaigns_clone": {"name": "fuzz clone"},
         "rules_api.campaigns_status": {"status": "active"},
         "rules_api.campaigns_backtest": {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00+08:00", "seed": 1},
         "rules_api.campaigns_coupons": {"codes": ["C-1", "C-2"]},
@@ -145,6 +146,10 @@ def requests(draw: st.DrawFn, app: Flask, code: str, bodies: dict[str, Any]) -> 
         "garbage": {"Authorization": draw(st.text(st.characters(blacklist_categories=["Cc", "Cs"]), max_size=40)
                                           .map(lambda t: t.encode().decode("latin-1")))},
     }[auth]
+    if draw(st.integers(0, 3)) == 0:
+        headers["Idempotency-Key"] = draw(st.one_of(st.uuids().map(str), st.text(
+            st.characters(blacklist_categories=["Cc", "Cs"]), max_size=300
+        ).map(lambda t: t.encode().decode("latin-1"))))
     if draw(st.booleans()):
         headers["Host"] = draw(st.sampled_from(["evil.example", "evil.example:8443", "localhost", "[::1]:80"]))
     kind = draw(st.sampled_from(["json", "json-raw", "bytes", "form", "none"]))
@@ -230,7 +235,7 @@ def odd_values(value: Any) -> list[Any]:
     return [*common, {"x": 1}]
 
 
-ENDPOINTS = ["api.create_scan", "rules_api.campaigns_create", "rules_api.campaigns_update",
+ENDPOINTS = ["api.create_scan", "rules_api.campaigns_create", "rules_api.campaigns_update", "rules_api.campaigns_clone",
              "rules_api.campaigns_status", "rules_api.campaigns_backtest", "rules_api.campaigns_coupons",
              "rules_api.members_token", "rules_api.rules_publish", "rules_api.rules_rollback", "rules_api.simulate"]
 

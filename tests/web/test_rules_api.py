@@ -72,7 +72,11 @@ def test_create_simulate_activate_publish(ops) -> None:  # type: ignore[no-untyp
     [verdict] = sim["campaigns"]
     assert verdict["matched"] and verdict["status"] == "draft" and sim["consumed"] is False
     assert verdict["prizes"][0]["min_fen"] == 200 and verdict["prizes"][0]["max_fen"] == 1000  # gold doubles
-    assert verdict["win_probability"] == 1.0 and verdict["needs"] == ["first scan of the code"]
+    assert verdict["needs"] == ["first scan of the code"]
+    # 首扫必中: a red packet 60 % of the time, else the consolation; never nothing.
+    assert (verdict["win_probability"], verdict["consolation_probability"], verdict["miss_probability"]) == (
+        0.6, 0.4, 0.0)
+    assert verdict["prizes"][0]["probability"] == 0.6 and verdict["consolation"]["probability"] == 0.4
     elsewhere = client.post("/api/v1/simulate", headers=AUTH, json={
         "batch_id": info.batch_id, "serial": 5, "adcode": "110101"}).get_json()
     assert elsewhere["campaigns"][0]["reason"] == "outside the campaign's regions"
@@ -109,22 +113,37 @@ def test_invalid_campaigns_list_every_problem(ops) -> None:  # type: ignore[no-u
     assert client.post("/api/v1/campaigns", data="nope", headers=AUTH).status_code == 400
 
 
-def test_overlapping_exclusive_campaigns_are_refused(ops) -> None:  # type: ignore[no-untyped-def]
+def test_overlapping_exclusive_campaigns_cannot_both_be_live(ops) -> None:  # type: ignore[no-untyped-def]
     client, info, _ = ops
-    assert client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).status_code == 201
-    res = client.post("/api/v1/campaigns", json=guangdong(info.batch_id, name="again"), headers=AUTH)
-    assert res.status_code == 400 and res.get_json()["error"]["problems"][0]["field"] == "exclusive"
+    first = client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).get_json()
+    assert client.post(f"/api/v1/campaigns/{first['id']}/status", json={"status": "active"},
+                       headers=AUTH).status_code == 200
+    # A draft may overlap (a clone, next month's variant being prepared); it cannot go live.
+    again = client.post("/api/v1/campaigns", json=guangdong(info.batch_id, name="again"), headers=AUTH)
+    assert again.status_code == 201
+    res = client.post(f"/api/v1/campaigns/{again.get_json()['id']}/status", json={"status": "active"}, headers=AUTH)
+    overlap = f"overlaps exclusive campaign {first['id']} ('广东首扫必中') in scope and time"
+    assert res.status_code == 400
+    assert res.get_json()["error"]["problems"] == [{"field": "exclusive", "message": overlap}]
+    # Nor can a live one be edited into an overlap.
     later = guangdong(info.batch_id, name="next year",
                       window={"start": "2031-01-01T00:00:00+08:00", "end": "2032-01-01T00:00:00+08:00"})
-    assert client.post("/api/v1/campaigns", json=later, headers=AUTH).status_code == 201
+    later_id = client.post("/api/v1/campaigns", json=later, headers=AUTH).get_json()["id"]
+    assert client.post(f"/api/v1/campaigns/{later_id}/status", json={"status": "active"},
+                       headers=AUTH).status_code == 200
+    moved = client.put(f"/api/v1/campaigns/{later_id}", headers=AUTH,
+                       json={**guangdong(info.batch_id, name="next year"), "edit_version": 1})
+    assert moved.status_code == 400 and moved.get_json()["error"]["problems"][0]["field"] == "exclusive"
     stackable = guangdong(info.batch_id, name="stackable", exclusive=False)
-    assert client.post("/api/v1/campaigns", json=stackable, headers=AUTH).status_code == 201
+    sid = client.post("/api/v1/campaigns", json=stackable, headers=AUTH).get_json()["id"]
+    assert client.post(f"/api/v1/campaigns/{sid}/status", json={"status": "active"}, headers=AUTH).status_code == 200
 
 
 def test_edit_delete_and_status_rules(ops) -> None:  # type: ignore[no-untyped-def]
     client, info, _ = ops
     cid = client.post("/api/v1/campaigns", json=guangdong(info.batch_id), headers=AUTH).get_json()["id"]
-    edited = client.put(f"/api/v1/campaigns/{cid}", json=guangdong(info.batch_id, name="renamed"), headers=AUTH)
+    edited = client.put(f"/api/v1/campaigns/{cid}", json={**guangdong(info.batch_id, name="renamed"),
+                                                          "edit_version": 1}, headers=AUTH)
     assert edited.get_json()["name"] == "renamed" and edited.get_json()["edit_version"] == 2
     assert client.get(f"/api/v1/campaigns/{cid}", headers=AUTH).get_json()["name"] == "renamed"
     assert client.post(f"/api/v1/campaigns/{cid}/status", json={"status": "bogus"}, headers=AUTH).status_code == 400

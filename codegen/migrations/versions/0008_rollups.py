@@ -1,7 +1,7 @@
 """report rollups
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-03
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0008'
-down_revision: str | None = '0007'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
