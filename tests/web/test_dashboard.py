@@ -60,7 +60,7 @@ def test_a_drained_scan_and_its_win_appear_on_the_dashboard(demo) -> None:  # ty
     page = client.get("/ops/dashboard/?brand=demo&days=1")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "深圳市" in html and "广东省" in html and DEMO_CAMPAIGN in html
-    assert 'hx-trigger="every 10s"' in html and "/ops/dashboard/live?brand=demo" in html
+    assert 'hx-trigger="every 5s"' in html and "/ops/dashboard/live?brand=demo" in html
     live = client.get("/ops/dashboard/live?brand=demo&days=1").get_data(as_text=True)
     assert live.startswith('<section id="live"') and "深圳市" in live
     rows = csv_rows(client.get(f"/ops/dashboard/campaigns/{campaign_id}/export.csv?days=1").data)

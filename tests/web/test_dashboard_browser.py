@@ -93,9 +93,9 @@ def test_a_scan_and_its_win_reach_the_open_dashboard(yima: tuple[YimaRun, DemoUr
             scan = post_scan(run.site, {"code": urls.inner, "adcode": "440305"})
             assert scan["status"] == "first" and scan["reward"][0]["outcome"] in ("won", "consolation"), scan
             sent = time.monotonic()
-            # No reload: the worker drains, and the fragment refreshes itself every 10 s.
+            # No reload: the worker drains, and the fragment refreshes itself every 5 s.
             wait_until(lambda: figure(page, "wins") == "1", page)
-            print(f"\nscan → dashboard: {time.monotonic() - sent:.1f} s (page refresh every 10 s)")
+            print(f"\nscan → dashboard: {time.monotonic() - sent:.1f} s (page refresh every 5 s)")
             assert figure(page, "scans") == "1" and "深圳市" in page.inner_text("#live")
 
             # A busier minute for the screenshots: first scans and repeats across cities, forged attempts
