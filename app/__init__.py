@@ -35,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops_auth_views,
         ops_batches_views,
         ops_campaigns,
+        ops_dashboard,
         ops_publish_views,
         rules_api,
         scan_views,
@@ -74,6 +75,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(audit_api.bp)
     app.register_blueprint(ops_publish_views.bp)
     app.register_blueprint(ops_batches_views.bp)
+    app.register_blueprint(ops_dashboard.bp)
     for token_api in (api.bp, rules_api.bp, audit_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:

@@ -194,6 +194,35 @@ def reconcile_cmd(rebuild: bool) -> None:
         sys.exit(1)
 
 
+@cli.group("rollups")
+def rollups_group() -> None:
+    """The dashboard's rollup tables (kept by the worker while it drains)."""
+
+
+@rollups_group.command("rebuild")
+def rollups_rebuild_cmd() -> None:
+    """Rebuild the scan and award rollups from the stored events and awards.
+
+    For a database that held events before it had rollups, or rollups found wrong. The worker may keep
+    draining meanwhile (on PostgreSQL its rollup updates wait for the rebuild). Forged-attempt counts
+    have no stored events and are kept as they are.
+
+    \b
+    Example:  yima rollups rebuild
+    """
+    from codegen.db import transaction
+    from reports.rebuild import rebuild_rollups, vacuum_rollups
+
+    db = connect_database(load_config())
+    started = time.monotonic()
+    with transaction(db.sessions) as session:
+        rebuilt = rebuild_rollups(session)
+    vacuum_rollups(db.engine)
+    for r in rebuilt:
+        click.echo(f"{r.table}: {r.rows} rows")
+    click.echo(f"rollups rebuilt in {time.monotonic() - started:.1f} s")
+
+
 @cli.command("stop-redis")
 def stop_redis_cmd() -> None:
     """Stop the embedded Redis (its data stays in var/ and is reloaded on the next start).

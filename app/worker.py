@@ -29,12 +29,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import Config, load_config
 from app.runtime import connect_database, redis_url
+from reports.forged import advance_cursor, collect_forged
+from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
 from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
 
 QUEUE = "yima-events"
 IDLE_RESTART_S = 10  # an RQ worker idle this long has no drain job: it is restarted, which queues one
-REPAIR_EVERY_S = 5.0  # how often Redis' campaign counters are checked against the SQL ledger
+REPAIR_EVERY_S = 5.0  # how often Redis' campaign counters are checked against the SQL ledger (and forged
+# attempts collected into the report rollups)
+PRUNE_EVERY_S = 600.0  # how often minute rollups past their retention are deleted
+PRUNED_KEY = "yima:rollups:pruned"  # present while the last prune is recent
 log = logging.getLogger("yima.worker")
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError (AOF replay) is a ConnectionError
 
@@ -85,6 +90,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
                 passes = [d.drain_once(block_ms=500) for d in drainers]
                 if time.monotonic() >= next_repair:
                     repair_lost_counters(db, r)
+                    collect_forged_attempts(db, r)
                     next_repair = time.monotonic() + REPAIR_EVERY_S
             except (DatabaseUnavailable, *REDIS_DOWN) as exc:
                 what = "database" if isinstance(exc, DatabaseUnavailable) else "redis"
@@ -112,6 +118,20 @@ def repair_lost_counters(db: Any, r: redis.Redis) -> None:
             repair_published(session, r)
     except (DBAPIError, PoolTimeout) as exc:
         raise DatabaseUnavailable(exc.__class__.__name__) from exc
+
+
+def collect_forged_attempts(db: Any, r: redis.Redis) -> None:
+    """Forged attempts counted in Redis into the report rollups (reports/forged.py); every PRUNE_EVERY_S
+    (one worker of all, whichever sets the key first), minute rollups past their retention are dropped."""
+    prune = bool(r.set(PRUNED_KEY, 1, nx=True, ex=int(PRUNE_EVERY_S)))
+    try:
+        with db.sessions() as session, session.begin():
+            collect_forged(session, r)
+            if prune:
+                prune_rollups(session, time.time())
+    except (DBAPIError, PoolTimeout) as exc:
+        raise DatabaseUnavailable(exc.__class__.__name__) from exc
+    advance_cursor(r)
 
 
 def _queue_successor(r: redis.Redis, seconds: float, attempts: int = 6) -> None:

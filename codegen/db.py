@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,6 +72,22 @@ def make_engine(url: str, *, connect_timeout: int = 10, statement_timeout_ms: in
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@functools.cache
+def pg_unnest_insert(table_name: str, columns: tuple[str, ...], tail: str) -> str:
+    """`INSERT INTO t (columns) SELECT * FROM unnest(:c1::type[], …) <tail>` for PostgreSQL.
+
+    Many rows in one statement whose text never changes with their number: one array per column, so
+    the statement is prepared once per connection and no thousand-row VALUES list is built and parsed
+    (psycopg's conversion of such a list cost more than the insert itself). Bind a list per column.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    table = Base.metadata.tables[table_name]
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
+    return f"INSERT INTO {table_name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"  # noqa: S608
 
 
 @contextmanager

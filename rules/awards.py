@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from reports.rollups import add_awards
 from rules.campaign import Definition, InvalidCampaign, parse_definition
 from rules.draw import awards_key, counter_keys, drawn_key, memo_key
 from rules.models import Award, Campaign, CouponCode
@@ -68,7 +69,8 @@ class AwardSink:
         }
 
     def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
-        new = 0
+        """Store the awards not stored yet, valid or void, and count those in the award rollup."""
+        new: list[dict[str, Any]] = []
         definitions: dict[int, Definition | None] = {}
         for row in sorted(rows, key=lambda r: r["id"]):
             if session.get(Award, row["id"]) is not None:
@@ -90,8 +92,9 @@ class AwardSink:
             if coupon is not None and status == Award.VALID:
                 coupon.status, coupon.award_id = CouponCode.ASSIGNED, row["id"]
             session.flush()
-            new += 1
-        return new
+            new.append({**row, "status": status})
+        add_awards(session, new)
+        return len(new)
 
 
 def _definition(session: Session, campaign_id: int) -> Definition | None:

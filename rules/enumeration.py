@@ -22,6 +22,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from reports.forged import ForgedCounter
+
 INVALID_LUA = importlib.resources.files("rules").joinpath("invalid_code.lua").read_text("utf-8")
 
 
@@ -59,8 +61,9 @@ def source_keys(kind: str, subject: str) -> list[str]:
 
 class EnumerationGuard:
     def __init__(self, redis: Any, limits: EnumerationLimits = EnumerationLimits(),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, forged: ForgedCounter | None = None) -> None:
         self._script = redis.register_script(INVALID_LUA)
+        self._forged = forged
         self._redis = redis
         self._limits = limits
         self._clock = clock
@@ -87,13 +90,14 @@ class EnumerationGuard:
                     raise SourceBlocked(int(until - now) + 1)
                 del self._blocked[kind, subject]
 
-    def record_invalid(self, ip: str, device: str) -> int:
-        """Count one invalid code against the sources; the seconds a source is now blocked (0: none).
+    def record_invalid(self, ip: str, device: str, claimed_batch: int | None = None) -> int:
+        """Count one invalid code against the sources, and as a forged attempt on the batch it claims (in
+        the same round trip); the seconds a source is now blocked (0: none).
 
         Best effort: with Redis unreachable the code is still answered "not genuine", uncounted.
         """
         subjects = self._subjects(ip, device)
-        if not subjects:
+        if not subjects and self._forged is None:
             return 0
         lim = self._limits
         try:
@@ -101,7 +105,9 @@ class EnumerationGuard:
             for kind, subject, limit in subjects:
                 self._script(keys=source_keys(kind, subject), args=[limit, lim.window_seconds, lim.block_seconds],
                              client=pipe)
-            replies = pipe.execute()
+            if self._forged is not None:
+                self._forged.count(pipe, claimed_batch)
+            replies = pipe.execute()[:len(subjects)]
         except RedisError:
             return 0
         now, longest = self._clock(), 0

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from codegen.batch_state import batch_keys, events_key
-from codegen.codeformat import CodeError, CodeFields, Role, extract_code, verify_canonical
+from codegen.codeformat import CodeError, CodeFields, Role, extract_code, parse, verify_canonical
+from reports.forged import ForgedCounter
 from rules.campaign import CompiledCampaign
 from rules.draw import ALREADY_WON, Drawer, DrawResult, campaign_day
 from rules.enumeration import EnumerationGuard, EnumerationLimits
@@ -54,11 +55,13 @@ def next_scan_id() -> str:
 
 
 class NotGenuine(Exception):
-    """The text is not a genuine code of a batch we know. `reason` says why (for logs and the API)."""
+    """The text is not a genuine code of a batch we know. `reason` says why (for logs and the API);
+    `claimed_batch` is the batch id the text claims, when one is readable (not authenticated)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, claimed_batch: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.claimed_batch = claimed_batch
 
 
 class ScanUnavailable(Exception):
@@ -211,6 +214,14 @@ def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, dev
     ]
 
 
+def claimed_batch(text: str) -> int | None:
+    """The batch id a text that failed verification claims, when its header is readable at all."""
+    try:
+        return parse(extract_code(text))[0].batch_id
+    except CodeError:
+        return None
+
+
 def device_tag(device_id: str) -> str:
     """Five hex digits identifying a device well enough to tell "you scanned this before" (1 in 10^6)."""
     return hashlib.sha256(device_id.encode()).hexdigest()[:5] if device_id else ""
@@ -242,7 +253,7 @@ class Scanner:
         self._rules = rules or (lambda: Matcher(()))
         self._drawer = Drawer(redis)
         self._script = HotScript(redis, SCAN_LUA)
-        self._guard = EnumerationGuard(redis, limits.invalid)
+        self._guard = EnumerationGuard(redis, limits.invalid, forged=ForgedCounter(redis, clock))
         self._keys = KeyCache(key_for)
         self._batches = BatchCache(redis)
         self._regions = regions
@@ -258,11 +269,11 @@ class Scanner:
         try:
             fields, code = verify_canonical(extract_code(text), self._keys)
         except CodeError as exc:
-            raise NotGenuine(exc.reason, str(exc)) from None
+            raise NotGenuine(exc.reason, str(exc), claimed_batch(text)) from None
         batch = self._batches.get(fields.batch_id)
         limit = batch.serial_limit(fields.role) if batch else 0
         if batch is None or (limit is not None and fields.serial >= limit):
-            raise NotGenuine("unknown_batch", "this code belongs to no batch we know")
+            raise NotGenuine("unknown_batch", "this code belongs to no batch we know", fields.batch_id)
         return code, fields, batch
 
     def locate(self, req: ScanRequest) -> Region | None:
@@ -278,8 +289,8 @@ class Scanner:
         self._guard.check(req.ip, req.device_id)
         try:
             code, fields, batch = self.identify(req.code)
-        except NotGenuine:
-            self._guard.record_invalid(req.ip, req.device_id)
+        except NotGenuine as exc:
+            self._guard.record_invalid(req.ip, req.device_id, exc.claimed_batch)
             raise
         kept = self.receipts_for(code, req.receipts)  # a bad receipt is refused before anything is counted
         region = self.locate(req)

@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0009'
-down_revision: str | None = '0010'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
