@@ -21,7 +21,7 @@ from codegen import batches as catalog
 from codegen.db import transaction
 from codegen.models import Batch, BatchRange
 from codegen.ranges import RangeError, format_ranges, merge, subtract, total
-from rules.batch_scans import KINDS, ScanCounts, scans_by_batch
+from reports.batch_scans import KINDS, ScanCounts, scans_by_batch
 
 bp = Blueprint("ops_batches", __name__, url_prefix="/ops/batches")
 SQL_INT_MAX = (1 << 31) - 1

@@ -1,7 +1,6 @@
-"""Scans per batch, by kind, from the drained scan events (SQL).
+"""Scans per batch, by kind, from the per-day batch rollup the drain keeps (never the raw events).
 
-One query, GROUP BY batch and kind, over the batches asked for: a console page asks for the batches it
-shows. When the worker keeps rollup tables, this is the one function to point at them.
+One query over the batches asked for: a console page asks for the batches it shows.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from rules.models import ScanEvent
+from reports.models import BatchDay
 
 KINDS = ("first", "repeat", "not_on_sale", "void")
 
@@ -34,9 +33,10 @@ def scans_by_batch(session: Session, batch_ids: Collection[int]) -> dict[int, Sc
     counts: dict[int, dict[str, int]] = {b: {} for b in batch_ids}
     if not counts:
         return {}
-    query = (select(ScanEvent.batch_id, ScanEvent.kind, func.count())
-             .where(ScanEvent.batch_id.in_(list(counts)))
-             .group_by(ScanEvent.batch_id, ScanEvent.kind))
-    for batch_id, kind, n in session.execute(query):
-        counts[batch_id][kind] = n
+    query = (select(BatchDay.batch_id, func.sum(BatchDay.first_scans), func.sum(BatchDay.repeat_scans),
+                    func.sum(BatchDay.not_on_sale), func.sum(BatchDay.void_scans))
+             .where(BatchDay.batch_id.in_(list(counts)))
+             .group_by(BatchDay.batch_id))
+    for batch_id, *sums in session.execute(query):
+        counts[batch_id] = {kind: int(n) for kind, n in zip(KINDS, sums, strict=True) if n}
     return {b: ScanCounts(k) for b, k in counts.items()}
