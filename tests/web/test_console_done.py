@@ -34,7 +34,7 @@ from tests.web.test_campaign_browser import fill_guangdong  # noqa: E402  (after
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "console-done"
-PASSWORD = "another long password"  # noqa: S105 (test accounts)
+PASSWORD = "another long password"
 DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
 
 
@@ -88,7 +88,7 @@ def figure(page: Any, name: str) -> int:
     return int(page.inner_text(f'#live [data-figure="{name}"] .value').strip().replace(",", ""))
 
 
-def test_done_means(yima: tuple[YimaRun, DemoUrls]) -> None:  # noqa: PLR0915 (one story, told in order)
+def test_done_means(yima: tuple[YimaRun, DemoUrls]) -> None:
     run, urls = yima
     site = run.site
     found = re.search(r"sign in as (\S+), password (\S+)", run.output())
