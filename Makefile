@@ -35,7 +35,7 @@ test-fast: $(STAMP) ## Unit tests only (no services needed)
 	$(PY) -m pytest tests/unit
 
 test-redis62: embedded ## The Redis-facing tests again, on a private Redis 6.2 (the oldest README promises)
-	$(PY) -m tests.support.redis62 tests/integration tests/web --ignore=tests/web/test_browser.py
+	$(PY) -m tests.support.redis62 tests/integration tests/web --ignore-glob="tests/web/*browser*.py"
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
