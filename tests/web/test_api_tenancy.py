@@ -114,7 +114,7 @@ def test_analysts_read_but_every_write_is_403(api: Api) -> None:
     assert analyst.post("/api/v1/simulate", json={"batch_id": api.batch["demo"], "serial": 1}).status_code == 200
     assert analyst.post(f"/api/v1/campaigns/{cid}/backtest", json={
         "from": "2026-01-01T00:00:00+08:00", "to": "2026-01-02T00:00:00+08:00"}).status_code == 200
-    assert analyst.get("/api/v1/rules/versions").status_code == 200
+    assert analyst.get("/api/v1/rules/versions?brand=demo").status_code == 200
     writes = [("post", "/api/v1/campaigns", guangdong(api.batch["demo"], name="x")),
               ("put", f"/api/v1/campaigns/{cid}", {**guangdong(api.batch["demo"], name="x"), "edit_version": 1}),
               ("post", f"/api/v1/campaigns/{cid}/clone", {}),
@@ -122,8 +122,8 @@ def test_analysts_read_but_every_write_is_403(api: Api) -> None:
               ("post", f"/api/v1/campaigns/{cid}/status", {"status": "active"}),
               ("post", f"/api/v1/campaigns/{cid}/prizes/0/coupons", {"codes": ["A1"]}),
               ("post", "/api/v1/members/tokens", {"member_id": "m1"}),
-              ("post", "/api/v1/rules/publish", {}),
-              ("post", "/api/v1/rules/rollback", {"version": 1})]
+              ("post", "/api/v1/rules/publish", {"brand": "demo"}),
+              ("post", "/api/v1/rules/rollback", {"brand": "demo", "version": 1})]
     for method, url, body in writes:
         resp = getattr(analyst, method)(url, json=body)
         assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "forbidden", (method, url)
