@@ -27,6 +27,7 @@ from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
 from rules.backtest import backtest
 from rules.campaign import InvalidCampaign, Problem
+from rules.campaign_changes import audit_state
 from rules.campaign_listing import batch_brand
 from rules.campaign_store import (
     CampaignConflict,
@@ -250,7 +251,7 @@ def campaigns_create() -> Any:
         created = create_campaign(s, body, default_index(), idempotency_key=key, owner=_key_owner(),
                                   brand_ids=who.brands_where("operate"))
         if not created.replayed:
-            _audit(s, "campaign.create", created.campaign, after=campaign_json(created.campaign))
+            _audit(s, "campaign.create", created.campaign, after=audit_state(created.campaign))
         return jsonify(campaign_json(created.campaign)), 200 if created.replayed else 201
 
 
@@ -266,8 +267,8 @@ def campaigns_clone(campaign_id: int) -> Any:
                                  owner=_key_owner(), brand_ids=_caller().brands_where("operate"))
         if not created.replayed:
             record_change(s, _caller().actor, "campaign.clone", f"campaign:{created.campaign.id}",
-                          brand_id=source.brand_id, after=campaign_json(created.campaign),
-                          note=f"clone of campaign:{source.id}")
+                          brand_id=source.brand_id, after=audit_state(created.campaign),
+                          note=f"from campaign:{source.id}")
         return jsonify(campaign_json(created.campaign)), 200 if created.replayed else 201
 
 
@@ -281,7 +282,7 @@ def campaigns_show(campaign_id: int) -> Any:
 def campaigns_update(campaign_id: int) -> Any:
     """The new definition plus the `edit_version` it was made on; 409 edit_conflict if that moved on."""
     with transaction(_sessions()) as s:
-        before = copy.deepcopy(campaign_json(_campaign_in_scope(s, campaign_id, "operate")))
+        before = copy.deepcopy(audit_state(_campaign_in_scope(s, campaign_id, "operate")))
         body = _body()
         version = body.pop("edit_version", None)
         if isinstance(version, bool) or not isinstance(version, int):
@@ -290,7 +291,7 @@ def campaigns_update(campaign_id: int) -> Any:
                                                            "overwritten")])
         row = update_campaign(s, campaign_id, body, default_index(), edit_version=version,
                               brand_ids=_caller().brands_where("operate"))
-        _audit(s, "campaign.update", row, before, campaign_json(row))
+        _audit(s, "campaign.update", row, before, audit_state(row))
         return jsonify(campaign_json(row))
 
 
@@ -298,7 +299,7 @@ def campaigns_update(campaign_id: int) -> Any:
 def campaigns_delete(campaign_id: int) -> Any:
     with transaction(_sessions()) as s:
         row = _campaign_in_scope(s, campaign_id, "operate")
-        _audit(s, "campaign.delete", row, before=copy.deepcopy(campaign_json(row)))
+        _audit(s, "campaign.delete", row, before=copy.deepcopy(audit_state(row)))
         delete_campaign(s, campaign_id)
     return "", 204
 
@@ -307,9 +308,9 @@ def campaigns_delete(campaign_id: int) -> Any:
 def campaigns_status(campaign_id: int) -> Any:
     with transaction(_sessions()) as s:
         row = _campaign_in_scope(s, campaign_id, "operate")
-        before = {"name": row.name, "status": row.status}
+        before = row.status
         row = set_status(s, campaign_id, str(_body("status").get("status")), default_index())
-        _audit(s, "campaign.status", row, before, {"name": row.name, "status": row.status})
+        _audit(s, "campaign.status", row, {"status": before}, {"status": row.status})
         return jsonify(campaign_json(row))
 
 

@@ -30,7 +30,8 @@ def _target(row: Campaign) -> str:
     return f"campaign:{row.id}"
 
 
-def _state(row: Campaign) -> dict[str, Any]:
+def audit_state(row: Campaign) -> dict[str, Any]:
+    """A campaign as the audit log keeps it (console and API alike)."""
     return {"name": row.name, "status": row.status, "edit_version": row.edit_version,
             "definition": row.definition}
 
@@ -42,7 +43,7 @@ def create_recorded(session: Session, actor: str, doc: Any, regions: RegionIndex
                               brand_ids=brand_ids)
     if not created.replayed:
         row = created.campaign
-        record_change(session, actor, "campaign.create", _target(row), brand_id=row.brand_id, after=_state(row))
+        record_change(session, actor, "campaign.create", _target(row), brand_id=row.brand_id, after=audit_state(row))
     return created
 
 
@@ -52,17 +53,17 @@ def clone_recorded(session: Session, actor: str, campaign_id: int, regions: Regi
                              brand_ids=brand_ids)
     if not created.replayed:
         row = created.campaign
-        record_change(session, actor, "campaign.clone", _target(row), brand_id=row.brand_id, after=_state(row),
+        record_change(session, actor, "campaign.clone", _target(row), brand_id=row.brand_id, after=audit_state(row),
                       note=f"from campaign:{campaign_id}")
     return created
 
 
 def update_recorded(session: Session, actor: str, campaign_id: int, doc: Any, regions: RegionIndex, *,
                     edit_version: int, brand_ids: frozenset[int] | None) -> Campaign:
-    before = _state(get_campaign(session, campaign_id))
+    before = audit_state(get_campaign(session, campaign_id))
     row = update_campaign(session, campaign_id, doc, regions, edit_version=edit_version, brand_ids=brand_ids)
     record_change(session, actor, "campaign.update", _target(row), brand_id=row.brand_id, before=before,
-                  after=_state(row))
+                  after=audit_state(row))
     return row
 
 
@@ -78,6 +79,6 @@ def set_status_recorded(session: Session, actor: str, campaign_id: int, status: 
 
 def delete_recorded(session: Session, actor: str, campaign_id: int) -> None:
     row = get_campaign(session, campaign_id)
-    before, brand_id, target = _state(row), row.brand_id, _target(row)
+    before, brand_id, target = audit_state(row), row.brand_id, _target(row)
     delete_campaign(session, campaign_id)
     record_change(session, actor, "campaign.delete", target, brand_id=brand_id, before=before)
