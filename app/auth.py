@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
 
@@ -26,7 +26,8 @@ from accounts.tokens import PREFIX as TOKEN_PREFIX
 from accounts.tokens import resolve_token
 from accounts.users import principal_for
 from app.auth_limits import GuessLimiter, check_secret
-from app.i18n import choose_language
+from app.i18n import COOKIE as LANGUAGE_COOKIE
+from app.i18n import LANGUAGES, choose_language
 from app.runtime import ops_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -143,3 +144,11 @@ def init_app(app: Flask) -> None:
     def console_language() -> None:
         if request.path.startswith("/ops") and "lang" not in g:
             g.lang = choose_language()
+
+    @app.after_request
+    def remember_language(resp: Response) -> Response:
+        """The switch (?lang=en) holds for the next console pages too, as on the scan page."""
+        if request.path.startswith("/ops") and request.args.get("lang") in LANGUAGES:
+            resp.set_cookie(LANGUAGE_COOKIE, request.args["lang"], max_age=365 * 86400, samesite="Lax",
+                            secure=request.is_secure)
+        return resp

@@ -121,3 +121,15 @@ def test_a_user_without_brands_sees_none(tmp_path: Path, redis_client) -> None: 
     login(client, "nobody@demo.example")
     page = client.get("/ops/").get_data(as_text=True)
     assert "您还没有任何品牌的权限" in page and "演示啤酒" not in page and "brand-b" not in page
+
+
+def test_the_language_switch_holds_for_the_next_console_pages(tmp_path: Path, redis_client) -> None:  # type: ignore[no-untyped-def]
+    app, _ = seeded_app(tmp_path)
+    add_user(app, "li@demo.example", "operator")
+    client = app.test_client()
+    login(client, "li@demo.example")
+    assert "我的品牌" in client.get("/ops/").get_data(as_text=True)
+    assert "My brands" in client.get("/ops/?lang=en").get_data(as_text=True)
+    assert "My brands" in client.get("/ops/").get_data(as_text=True)  # no ?lang: the cookie remembers
+    assert "我的品牌" in client.get("/ops/?lang=zh").get_data(as_text=True)
+    assert "我的品牌" in client.get("/ops/").get_data(as_text=True)
