@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,29 @@ def _descendants(root: int) -> dict[int, tuple[int, int, str]]:
 def _same_process(pid: int, start: int) -> bool:
     st = _stat(pid)
     return st is not None and st[2] == start
+
+
+@contextlib.contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """The app on a threaded werkzeug server on a free loopback port (the OS picks it); yields its URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def sign_in(page: Any, site: str, email: str, password: str) -> None:
+    """Through the console's login form, as a person does; fails with the page's text if refused."""
+    page.goto(f"{site}/ops/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "/ops/login" not in page.url, page.inner_text("main")

@@ -8,15 +8,13 @@ test Redis. Screenshots go to test-artifacts/console-accounts/ for a human to lo
 from __future__ import annotations
 
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT
+from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT, serve_app
+from tests.web.browser_support import sign_in as signed_in
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user
 
@@ -26,34 +24,13 @@ if not CHROMIUM.exists():
 
 pytestmark = pytest.mark.slow
 SHOTS = REPO_ROOT / "test-artifacts" / "console-accounts"
-PORTS = range(46200, 46300)  # this test's own range on a shared machine
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
-
-
 @pytest.fixture
 def site(tmp_path: Path, redis_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
     app, _ = seeded_app(tmp_path)
     add_user(app, "boss@demo.example", "admin")
     add_user(app, "li@demo.example", "operator")
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="console-accounts", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve_app(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -72,11 +49,7 @@ def shoot(page: object, name: str) -> None:
 
 
 def sign_in(page: object, site: str, email: str) -> None:
-    page.goto(f"{site}/ops/login")  # type: ignore[attr-defined]
-    page.fill("input[name=email]", email)  # type: ignore[attr-defined]
-    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_url(f"{site}/ops/")  # type: ignore[attr-defined]
+    signed_in(page, site, email, PASSWORD)
 
 
 def no_sideways_scroll(page: object, width: int) -> None:

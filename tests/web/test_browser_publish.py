@@ -9,9 +9,6 @@ is missing.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +16,13 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
-from werkzeug.serving import make_server
 
 from codegen.batch_state import read_batch_state
 from codegen.db import transaction
 from rules.campaign_store import save_campaign, set_status
 from rules.models import Campaign
 from rules.region import default_index
-from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serve_app, sign_in
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user
 
@@ -38,35 +34,13 @@ pytestmark = pytest.mark.slow
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-# The ports this suite's live servers may use (the machine is shared): YIMA_TEST_PORTS=first-last.
-PORTS = os.environ.get("YIMA_TEST_PORTS", "46400-46499")
-
-
-def _port() -> int:
-    first, _, last = PORTS.partition("-")
-    for port in range(int(first), int(last or first) + 1):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
-
-
 @pytest.fixture
 def site(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[str, Flask, int]]:
     app, info = seeded_app(tmp_path)
     app.config["TESTING"] = False  # as served: CSRF and all
     add_user(app, "op@demo.example", "operator")
-    server = make_server("127.0.0.1", _port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app, info.batch_id
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_app(app) as url:
+        yield url, app, info.batch_id
 
 
 def _campaign(app: Flask, name: str, weight: float) -> int:
@@ -102,11 +76,7 @@ def browser() -> Iterator[Any]:
 
 
 def _sign_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/ops/login")
-    page.fill("input[name=email]", "op@demo.example")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/ops/")
+    sign_in(page, base, "op@demo.example", PASSWORD)
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

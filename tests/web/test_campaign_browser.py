@@ -10,15 +10,14 @@ Shenzhen (the region picked province → city → district), and activates the c
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT
+from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, serve_app
+from tests.web.browser_support import sign_in as signed_in
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user
 
@@ -28,7 +27,6 @@ if not CHROMIUM.exists():
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "campaigns"
-PORTS = range(46300, 46400)
 CAMPAIGN_PAGE = re.compile(r"/ops/campaigns/\d+$")
 
 
@@ -38,21 +36,8 @@ def live(tmp_path: Path, redis_client) -> Iterator[tuple[str, Any]]:  # type: ig
     add_user(app, "op@demo.example", "operator")
     add_user(app, "wang@demo.example", "operator")
     add_user(app, "op@demo.example", "operator", brand="other")  # a second brand, with no catalogue
-    server = None
-    for port in PORTS:
-        try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            break
-        except OSError:
-            continue
-    assert server is not None, "no free port in 46300-46399"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", info
-    finally:
-        server.shutdown()
-        thread.join(10)
+    with serve_app(app) as url:
+        yield url, info
 
 
 def shot(page: Any, name: str, part: str = "") -> None:
@@ -67,11 +52,7 @@ def shot(page: Any, name: str, part: str = "") -> None:
 
 
 def sign_in(page: Any, site: str, email: str = "op@demo.example") -> None:
-    page.goto(f"{site}/ops/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site}/ops/")
+    signed_in(page, site, email, PASSWORD)
 
 
 def fill_guangdong(page: Any, batch_id: int, *, total: str) -> None:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from codegen.codeformat import parse
-from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT, DemoUrls, YimaRun
+from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT, DemoUrls, YimaRun, sign_in
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
 if not CHROMIUM.exists():
@@ -68,15 +68,6 @@ def api(site: str, method: str, path: str, token: str | None = None, body: Any =
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.loads(exc.read() or b"null")
-
-
-def sign_in(page: Any, site: str, email: str, password: str) -> None:
-    page.goto(f"{site}/ops/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
-    assert "/ops/login" not in page.url, page.inner_text("main")
 
 
 def shot(page: Any, name: str) -> None:
