@@ -17,10 +17,11 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, drop_reply: threading.Event | None = None) -> None:
+        """`drop_reply`: an event shared by several proxies (one per cluster node) that lose one reply between them."""
         self.target = (target_host, target_port)
         self.mode = "pass"
-        self._drop_reply = threading.Event()
+        self._drop_reply = drop_reply or threading.Event()
         self.dropped_replies = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
