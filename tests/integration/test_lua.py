@@ -15,6 +15,7 @@ from redis.retry import Retry
 
 from rules.lua import LuaScript, ScriptCall, ScriptCaller
 from tests.conftest import REDIS_TEST_URL
+from tests.support.monitor import script_commands_seen
 
 ECHO = LuaScript.of_source("return {redis.call('INCR', KEYS[1]), ARGV[1], tonumber(ARGV[2]) * 2}")
 INCR = LuaScript.of_source("return redis.call('INCR', KEYS[1])")
@@ -28,23 +29,6 @@ def incr(key: str = "{t}:n") -> ScriptCall[int]:
     return ScriptCall(INCR, [key], [], int)
 
 
-def commands_seen(client: redis.Redis, action) -> list[str]:  # type: ignore[no-untyped-def]
-    """The script commands (EVAL*, SCRIPT) clients sent to our database while `action` ran (MONITOR sees
-    every database and the commands scripts run; those are left out)."""
-    db = client.connection_pool.connection_kwargs.get("db", 0)
-    seen: list[str] = []
-    with client.monitor() as monitor:
-        action()
-        client.ping()  # a marker: everything before it has been seen
-        for event in monitor.listen():
-            name = event["command"].split()[0].upper()
-            if name == "PING" and event["db"] == db:
-                break
-            if event["db"] == db and event.get("client_type") != "lua" and name in ("EVAL", "EVALSHA", "SCRIPT"):
-                seen.append(name)
-    return seen
-
-
 def test_replies_like_redis_py_script(redis_client: redis.Redis) -> None:
     caller, slow = ScriptCaller(redis_client), redis_client.register_script(ECHO.source)
     assert caller.run(echo(text="héllo", n=21)) == [1, "héllo".encode(), 42]
@@ -56,9 +40,9 @@ def test_replies_like_redis_py_script(redis_client: redis.Redis) -> None:
 def test_a_call_is_one_evalsha_and_nothing_else(redis_client: redis.Redis) -> None:
     caller = ScriptCaller(redis_client)
     caller.run_all([echo(), incr()])  # loads the scripts (NOSCRIPT the first time on a fresh server)
-    assert commands_seen(redis_client, lambda: caller.run(echo())) == ["EVALSHA"]
+    assert script_commands_seen(redis_client, lambda: caller.run(echo())) == ["EVALSHA"]
     batch = [echo("{t}:a"), echo("{t}:b"), incr("{u}:c")]
-    assert commands_seen(redis_client, lambda: caller.run_all(batch)) == ["EVALSHA"] * 3  # no SCRIPT EXISTS
+    assert script_commands_seen(redis_client, lambda: caller.run_all(batch)) == ["EVALSHA"] * 3  # no SCRIPT EXISTS
 
 
 def test_calls_to_one_server_share_one_round_trip(redis_client: redis.Redis) -> None:
