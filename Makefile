@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules bench-durability bench-publish bench-dashboard clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,8 +53,8 @@ bench-codegen: $(STAMP) ## Codegen benchmark: floor vs generate, QR/s, peak RSS 
 bench-scan: $(STAMP) ## Scan path vs bare Flask vs SQL-per-scan: scans/s, p50/p99, ratios (needs Redis + PostgreSQL)
 	$(PY) -m bench.bench_scan
 
-bench-hotscript: $(STAMP) ## The scan script's call path: redis-py register_script vs HotScript, CPU per call
-	$(PY) -m bench.bench_hotscript
+bench-script-calls: $(STAMP) ## Script calls of a scan and a draw: redis-py vs rules.lua.ScriptCaller, round trips and CPU per call
+	$(PY) -m bench.bench_script_calls
 
 bench-rules: $(STAMP) ## Matcher: 10,000 live campaigns, µs per match (median/p99) vs a linear scan
 	$(PY) -m bench.bench_rules
