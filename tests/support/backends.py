@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from app.runtime import connect_redis_url
 from tests.support.proxy import TcpProxy
 from tests.support.redis_cluster import LocalCluster, cluster_problem, free_port_range
 
@@ -47,12 +48,8 @@ def cluster_addresses(url: str) -> list[tuple[str, int]]:
 
 
 def connect(url: str, **options: Any) -> AnyRedis:
-    """A client for a redis:// or redis+cluster:// URL."""
-    # TODO(#11): app.runtime.connect_redis_url once it lands on main.
-    if url.startswith(CLUSTER_SCHEME):
-        nodes = [ClusterNode(h, p) for h, p in cluster_addresses(url)]
-        return RedisCluster(startup_nodes=nodes, **options)
-    return redis.Redis.from_url(url, **options)
+    """A client for a redis:// or redis+cluster:// URL, made as the app makes its own."""
+    return connect_redis_url(url, **options)
 
 
 def flush(client: AnyRedis) -> None:
