@@ -68,7 +68,8 @@ def main(argv: list[str]) -> int:
                 return 1
             print(f"Redis {version} ({binary}) on 127.0.0.1:{port}", flush=True)
             # The cluster-parametrized tests run on standalone only here: the cluster is not a 6.2 one.
-            env = {**os.environ, "REDIS_TEST_URL": f"redis://127.0.0.1:{port}/13", "YIMA_TEST_REDIS_BACKENDS": "standalone"}
+            env = {**os.environ, "REDIS_TEST_URL": f"redis://127.0.0.1:{port}/13",
+                   "YIMA_TEST_REDIS_BACKENDS": "standalone"}
             return subprocess.call([sys.executable, "-m", "pytest", *argv], env=env)
         finally:
             server.terminate()
