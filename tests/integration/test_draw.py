@@ -11,7 +11,7 @@ import redis
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
 from rules.campaign_keys import awards_key
 from rules.draw import ALREADY_DRAWN, ALREADY_WON, CAPPED, CONSOLATION, DRAW, LOST, WON, Drawer, open_counters
-from tests.conftest import REDIS_TEST_URL
+from tests.support.backends import RedisBackend, connect
 
 NOW = 1_800_000_000.0  # 2027-01-15, inside the window below
 
@@ -28,10 +28,10 @@ def campaign(cid: int = 1, **over: Any) -> CompiledCampaign:
 
 
 @pytest.fixture(autouse=True)
-def opened(redis_client: redis.Redis) -> None:
+def opened(redis_any: redis.Redis) -> None:
     """The campaigns of these tests have empty ledgers: open their counters, as a publish would."""
     for cid in range(1, 6):
-        open_counters(redis_client, cid)
+        open_counters(redis_any, cid)
 
 
 def code(i: int) -> str:
@@ -42,13 +42,14 @@ def draw(drawer: Drawer, c: CompiledCampaign, i: int, **kw: Any):  # type: ignor
     return drawer.draw(c, code=code(i), batch_id=7, role="inner", serial=i, now=kw.pop("now", NOW), **kw)
 
 
-def test_fifty_parallel_clients_on_a_pool_of_100_prizes_get_exactly_100(redis_client: redis.Redis) -> None:
+def test_fifty_parallel_clients_on_a_pool_of_100_prizes_get_exactly_100(redis_any: redis.Redis,
+                                                                        redis_backend: RedisBackend) -> None:
     c = campaign(consolation={"kind": "thanks"})
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def client(worker: int) -> None:
-        own = redis.Redis.from_url(REDIS_TEST_URL)
+        own = connect(redis_backend.url)
         drawer = Drawer(own)
         for i in range(worker, 1000, 50):
             result = draw(drawer, c, i)
@@ -63,29 +64,29 @@ def test_fifty_parallel_clients_on_a_pool_of_100_prizes_get_exactly_100(redis_cl
         t.join()
     assert len(outcomes) == 1000
     assert outcomes.count(WON) == 100 and outcomes.count(CONSOLATION) == 900
-    assert redis_client.hget("{c:1}:qty", 0) == b"100"
-    assert redis_client.get("{c:1}:spent") == b"10000"
-    assert redis_client.xlen(awards_key(1)) == 100
+    assert redis_any.hget("{c:1}:qty", 0) == b"100"
+    assert redis_any.get("{c:1}:spent") == b"10000"
+    assert redis_any.xlen(awards_key(1)) == 100
 
 
-def test_the_budget_is_never_overspent_by_random_amounts(redis_client: redis.Redis) -> None:
+def test_the_budget_is_never_overspent_by_random_amounts(redis_any: redis.Redis) -> None:
     c = campaign(budget={"total_fen": 30_000},
                  prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 500, "weight": 1.0}])
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     results = [draw(drawer, c, i) for i in range(200)]
     paid = sum(r.amount_fen for r in results if r.outcome == WON)
-    assert paid == int(redis_client.get("{c:1}:spent")) <= 30_000
+    assert paid == int(redis_any.get("{c:1}:spent")) <= 30_000
     assert paid > 30_000 - 500  # it stopped only when the next prize could not fit
     assert all(100 <= r.amount_fen <= 500 for r in results if r.outcome == WON)
     assert results[-1].outcome == LOST  # no consolation configured
-    stream_total = sum(int(e[1][b"amount_fen"]) for e in redis_client.xrange(awards_key(1)))
+    stream_total = sum(int(e[1][b"amount_fen"]) for e in redis_any.xrange(awards_key(1)))
     assert stream_total == paid  # every award is in the outbox
 
 
-def test_one_draw_per_code_and_a_rescan_shows_the_same_award(redis_client: redis.Redis) -> None:
+def test_one_draw_per_code_and_a_rescan_shows_the_same_award(redis_any: redis.Redis) -> None:
     c = campaign(prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 500, "weight": 0.5}],
                  consolation={"kind": "thanks"})
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     first = [draw(drawer, c, i) for i in range(40)]
     again = [draw(drawer, c, i) for i in range(40)]
     for a, b in zip(first, again, strict=True):
@@ -93,11 +94,11 @@ def test_one_draw_per_code_and_a_rescan_shows_the_same_award(redis_client: redis
             assert b.outcome == ALREADY_WON and b.amount_fen == a.amount_fen and b.prize == a.prize
         else:
             assert b.outcome == ALREADY_DRAWN
-    assert redis_client.xlen(awards_key(1)) == sum(r.outcome == WON for r in first)
+    assert redis_any.xlen(awards_key(1)) == sum(r.outcome == WON for r in first)
 
 
-def test_a_timed_out_and_retried_draw_awards_once(redis_client: redis.Redis, lossy_redis) -> None:  # type: ignore[no-untyped-def]
-    client, proxy = lossy_redis
+def test_a_timed_out_and_retried_draw_awards_once(redis_any: redis.Redis, lossy_redis_any) -> None:  # type: ignore[no-untyped-def]
+    client, proxy = lossy_redis_any
     drawer = Drawer(client)
     c = campaign()
     client.script_load(DRAW.source)
@@ -105,12 +106,12 @@ def test_a_timed_out_and_retried_draw_awards_once(redis_client: redis.Redis, los
     result = draw(drawer, c, 1, scan_id="retry-me")
     assert proxy.dropped_replies == 1
     assert result.outcome == WON and result.amount_fen == 100
-    assert redis_client.xlen(awards_key(1)) == 1 and redis_client.get("{c:1}:spent") == b"100"
+    assert redis_any.xlen(awards_key(1)) == 1 and redis_any.get("{c:1}:spent") == b"100"
 
 
-def test_member_caps(redis_client: redis.Redis) -> None:
+def test_member_caps(redis_any: redis.Redis) -> None:
     c = campaign(members={"audience": "members"}, caps={"per_member": 3, "per_member_daily": 2})
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     day1 = [draw(drawer, c, i, member="m1").outcome for i in range(3)]
     assert day1 == [WON, WON, CAPPED]
     assert draw(drawer, c, 10, member="m2").outcome == WON  # another member is not capped
@@ -118,35 +119,35 @@ def test_member_caps(redis_client: redis.Redis) -> None:
     assert day2 == [WON, CAPPED, CAPPED]  # daily cap resets, the campaign cap (3) does not
 
 
-def test_every_nth_scan_wins(redis_client: redis.Redis) -> None:
+def test_every_nth_scan_wins(redis_any: redis.Redis) -> None:
     c = campaign(ordinal={"kind": "every_nth", "n": 3}, caps={"one_per_code": False})
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     assert [draw(drawer, c, i).outcome for i in range(7)] == [LOST, LOST, WON, LOST, LOST, WON, LOST]
 
 
-def test_gold_members_get_double(redis_client: redis.Redis) -> None:
+def test_gold_members_get_double(redis_any: redis.Redis) -> None:
     c = campaign(members={"tier_multipliers": {"gold": 2}})
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     assert draw(drawer, c, 1, tier="gold").amount_fen == 200
     assert draw(drawer, c, 2, tier="silver").amount_fen == 100
 
 
-def test_an_exhausted_prize_falls_back_to_the_next_then_the_consolation(redis_client: redis.Redis) -> None:
+def test_an_exhausted_prize_falls_back_to_the_next_then_the_consolation(redis_any: redis.Redis) -> None:
     c = campaign(prizes=[
         {"kind": "cash", "min_fen": 500, "max_fen": 500, "weight": 1.0, "total": 2},
         {"kind": "points", "points": 10, "weight": 0.0, "total": 1},
     ], consolation={"kind": "points", "points": 1})
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     results = [draw(drawer, c, i) for i in range(5)]
     assert [(r.outcome, r.amount_fen, r.points) for r in results] == [
         (WON, 500, 0), (WON, 500, 0), (WON, 0, 10), (CONSOLATION, 0, 1), (CONSOLATION, 0, 1)]
     assert all(r.awarded for r in results)
 
 
-def test_daily_quantity_and_daily_budget_reset_the_next_day(redis_client: redis.Redis) -> None:
+def test_daily_quantity_and_daily_budget_reset_the_next_day(redis_any: redis.Redis) -> None:
     c = campaign(budget={"total_fen": 1000, "daily_fen": 300},
                  prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0, "daily": 2}])
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     assert [draw(drawer, c, i).outcome for i in range(3)] == [WON, WON, LOST]  # daily quantity 2
     later = [draw(drawer, c, i, now=NOW + 86_400).outcome for i in range(10, 13)]
     assert later == [WON, WON, LOST]

@@ -18,9 +18,10 @@ from tests.support.proxy import TcpProxy
 
 
 @pytest.fixture
-def batch(redis_client: redis.Redis) -> redis.Redis:
-    write_batch_state(redis_client, BATCH, META, active=[(0, 999)], void=[])
-    return redis_client
+def batch(redis_any: redis.Redis) -> redis.Redis:
+    """Standalone Redis or a cluster (tests/support/backends.py), with one batch's state written."""
+    write_batch_state(redis_any, BATCH, META, active=[(0, 999)], void=[])
+    return redis_any
 
 
 def scanner(client: redis.Redis, **limits: int) -> Scanner:

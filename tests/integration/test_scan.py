@@ -23,9 +23,10 @@ def code(serial: int, role: Role = Role.INNER, batch: int = BATCH) -> str:
 
 
 @pytest.fixture
-def batch(redis_client: redis.Redis) -> redis.Redis:
-    write_batch_state(redis_client, BATCH, META, active=[(0, 499)], void=[(100, 109)])
-    return redis_client
+def batch(redis_any: redis.Redis) -> redis.Redis:
+    """Standalone Redis or a cluster (tests/support/backends.py), with one batch's state written."""
+    write_batch_state(redis_any, BATCH, META, active=[(0, 499)], void=[(100, 109)])
+    return redis_any
 
 
 def make_scanner(client: redis.Redis, **limits: int) -> Scanner:
@@ -104,8 +105,8 @@ def test_ip_and_device_rate_limits(batch: redis.Redis) -> None:
     assert batch.xlen(events_key(BATCH)) == 5
 
 
-def test_a_retried_script_whose_reply_was_lost_applies_once(batch: redis.Redis, lossy_redis) -> None:  # type: ignore[no-untyped-def]
-    client, proxy = lossy_redis
+def test_a_retried_script_whose_reply_was_lost_applies_once(batch: redis.Redis, lossy_redis_any) -> None:  # type: ignore[no-untyped-def]
+    client, proxy = lossy_redis_any
     scanner = make_scanner(client)
     scanner.identify(code(8))  # warm the batch cache so the next command is the script itself
     proxy.drop_next_reply()

@@ -166,7 +166,7 @@ def cluster_problem(ports: Iterable[int]) -> str | None:
     served = sum(high - low + 1 for low, high, _ in slot_map)
     if served != SLOTS:
         return f"{served} of {SLOTS} slots are served"
-    silent = sorted({port for _, _, port in slot_map} - set(live))
+    silent = sorted(port for port in {port for _, _, port in slot_map} if port not in live and not _answers(port))
     return f"slots are still served by {silent}, which do not answer" if silent else None
 
 
