@@ -23,7 +23,7 @@ from rules.drain import GROUP, DatabaseUnavailable, Drainer, DrainSettings, dead
 from rules.models import ScanEvent
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanRequest
-from tests.conftest import REDIS_TEST_URL
+from tests.support.backends import RedisBackend
 from tests.support.proxy import TcpProxy
 
 RING = Keyring(current=1, keys={1: bytes(range(32))})
@@ -55,10 +55,10 @@ def stored(sessions) -> list[ScanEvent]:  # type: ignore[no-untyped-def]
         return list(s.scalars(select(ScanEvent).order_by(ScanEvent.batch_id, ScanEvent.id)))
 
 
-def test_every_event_lands_once_and_the_stream_is_trimmed(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    scan_many(redis_client, 1, range(30), repeat=True)
-    scan_many(redis_client, 2, range(5))
-    drainer = Drainer(redis_client, sessions, "c1", DrainSettings(count=7))
+def test_every_event_lands_once_and_the_stream_is_trimmed(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_any, 1, range(30), repeat=True)
+    scan_many(redis_any, 2, range(5))
+    drainer = Drainer(redis_any, sessions, "c1", DrainSettings(count=7))
     total = 0
     while (stats := drainer.drain_once(block_ms=10)).read:
         total += stats.stored
@@ -68,19 +68,19 @@ def test_every_event_lands_once_and_the_stream_is_trimmed(redis_client: redis.Re
     repeat = next(r for r in rows if r.kind == "repeat" and r.serial == 3)
     assert repeat.scan_count == 2 and repeat.adcode is None and repeat.ip == "1.1.1.1"
     assert next(r for r in rows if r.kind == "first").adcode == "440305"
-    assert redis_client.xlen(events_key(1)) == 0 and redis_client.xlen(events_key(2)) == 0
+    assert redis_any.xlen(events_key(1)) == 0 and redis_any.xlen(events_key(2)) == 0
     assert drainer.backlog() == {}
 
 
-def test_redelivered_entries_never_duplicate_rows(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    scan_many(redis_client, 1, range(10))
+def test_redelivered_entries_never_duplicate_rows(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_any, 1, range(10))
     stream = events_key(1)
-    drainer = Drainer(redis_client, sessions, "c1")
+    drainer = Drainer(redis_any, sessions, "c1")
     drainer.drain_once(block_ms=10)
     # A drainer that stored the rows but died before XACK: the same entries arrive again.
-    redis_client.xadd(stream, {b"kind": b"first", b"code": b"X", b"batch": b"1", b"serial": b"0",
+    redis_any.xadd(stream, {b"kind": b"first", b"code": b"X", b"batch": b"1", b"serial": b"0",
                                b"role": b"inner", b"ts": b"1700000000", b"adcode": b"", b"count": b"1"})
-    entries = redis_client.xrange(stream)
+    entries = redis_any.xrange(stream)
     with sessions() as s, s.begin():
         from rules.drain import _insert_ignoring_duplicates, event_row
         first = _insert_ignoring_duplicates(s, [event_row(stream, e[0].decode(), e[1]) for e in entries])
@@ -90,29 +90,29 @@ def test_redelivered_entries_never_duplicate_rows(redis_client: redis.Redis, ses
     assert len(stored(sessions)) == 11
 
 
-def test_entries_of_a_dead_consumer_are_reclaimed(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    scan_many(redis_client, 1, range(20))
-    victim = Drainer(redis_client, sessions, "victim")
+def test_entries_of_a_dead_consumer_are_reclaimed(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_any, 1, range(20))
+    victim = Drainer(redis_any, sessions, "victim")
     victim.streams()
-    redis_client.xreadgroup(GROUP, "victim", {events_key(1): ">"}, count=20)  # read, then "died"
-    assert redis_client.xpending(events_key(1), GROUP)["pending"] == 20
-    rescuer = Drainer(redis_client, sessions, "rescuer", DrainSettings(claim_idle_ms=0))
+    redis_any.xreadgroup(GROUP, "victim", {events_key(1): ">"}, count=20)  # read, then "died"
+    assert redis_any.xpending(events_key(1), GROUP)["pending"] == 20
+    rescuer = Drainer(redis_any, sessions, "rescuer", DrainSettings(claim_idle_ms=0))
     stats = rescuer.drain_once(block_ms=10)
     assert (stats.read, stats.stored, stats.acked) == (20, 20, 20)
-    assert redis_client.xpending(events_key(1), GROUP)["pending"] == 0
+    assert redis_any.xpending(events_key(1), GROUP)["pending"] == 0
     assert len(stored(sessions)) == 20
 
 
-def test_a_malformed_entry_is_dead_lettered_after_n_deliveries(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    scan_many(redis_client, 1, range(3))
-    redis_client.xadd(events_key(1), {"kind": "first", "batch": "1", "serial": "not-a-number"})
-    drainer = Drainer(redis_client, sessions, "c1", DrainSettings(max_deliveries=3))
+def test_a_malformed_entry_is_dead_lettered_after_n_deliveries(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    scan_many(redis_any, 1, range(3))
+    redis_any.xadd(events_key(1), {"kind": "first", "batch": "1", "serial": "not-a-number"})
+    drainer = Drainer(redis_any, sessions, "c1", DrainSettings(max_deliveries=3))
     deads = [drainer.drain_once(block_ms=10).dead for _ in range(4)]
     assert deads == [0, 0, 1, 0]  # delivered 1, 2, 3 times → dead-lettered on the 3rd
     assert len(stored(sessions)) == 3
-    dead = redis_client.xrange(dead_key(events_key(1)))
+    dead = redis_any.xrange(dead_key(events_key(1)))
     assert len(dead) == 1 and dead[0][1][b"serial"] == b"not-a-number" and b"error" in dead[0][1]
-    assert redis_client.xpending(events_key(1), GROUP)["pending"] == 0
+    assert redis_any.xpending(events_key(1), GROUP)["pending"] == 0
 
 
 @pytest.fixture
@@ -123,38 +123,39 @@ def pg_behind_proxy(postgres_url: str) -> Iterator[tuple[str, TcpProxy]]:
     proxy.close()
 
 
-def test_database_down_for_a_while_loses_nothing(redis_client: redis.Redis, pg_behind_proxy) -> None:  # type: ignore[no-untyped-def]
+def test_database_down_for_a_while_loses_nothing(redis_any: redis.Redis, pg_behind_proxy) -> None:  # type: ignore[no-untyped-def]
     url, proxy = pg_behind_proxy
     engine = make_engine(url, connect_args={"connect_timeout": 2})
     upgrade_schema(engine)
     sessions = make_sessionmaker(engine)
-    drainer = Drainer(redis_client, sessions, "c1")
-    scan_many(redis_client, 1, range(50))
+    drainer = Drainer(redis_any, sessions, "c1")
+    scan_many(redis_any, 1, range(50))
     proxy.set_mode("refuse")  # the database goes away; scans go on (they never touch SQL)
-    scan_many(redis_client, 1, range(50, 120), repeat=True)
+    scan_many(redis_any, 1, range(50, 120), repeat=True)
     for _ in range(3):
         with pytest.raises(DatabaseUnavailable):
             drainer.drain_once(block_ms=10)
-    assert redis_client.xlen(events_key(1)) == 190  # all still in Redis, none acknowledged
+    assert redis_any.xlen(events_key(1)) == 190  # all still in Redis, none acknowledged
     proxy.set_mode("pass")  # it comes back: the backlog drains
     while drainer.drain_once(block_ms=10).read:
         pass
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(ScanEvent)) == 190
         assert s.scalar(select(func.count(func.distinct(ScanEvent.id)))) == 190
-    assert redis_client.xlen(events_key(1)) == 0
+    assert redis_any.xlen(events_key(1)) == 0
     engine.dispose()
 
 
 def test_kill_9_of_the_worker_mid_drain_loses_and_duplicates_nothing(
-    redis_client: redis.Redis, postgres_url: str, tmp_path: Path
+    redis_any: redis.Redis, redis_backend: RedisBackend, postgres_url: str, tmp_path: Path
 ) -> None:
     engine = make_engine(postgres_url)
     upgrade_schema(engine)
     sessions = make_sessionmaker(engine)
     total = 6000
-    scan_many(redis_client, 1, range(total))
-    env = {**os.environ, "DATABASE_URL": postgres_url, "REDIS_URL": REDIS_TEST_URL, "YIMA_VAR_DIR": str(tmp_path)}
+    scan_many(redis_any, 1, range(total))
+    env = {**os.environ, "DATABASE_URL": postgres_url, "REDIS_URL": redis_backend.url,
+           "YIMA_QUEUE_URL": redis_backend.queue_url, "YIMA_VAR_DIR": str(tmp_path)}
     worker = subprocess.Popen(
         [sys.executable, "-c",
          "from app.worker import drain_job; drain_job(seconds=60, chain=False, consumer='victim', batch_size=50)"],
@@ -177,82 +178,85 @@ def test_kill_9_of_the_worker_mid_drain_loses_and_duplicates_nothing(
     with sessions() as s:
         at_kill = s.scalar(select(func.count()).select_from(ScanEvent)) or 0
     assert 0 < at_kill < total, "the kill did not land mid-drain"
-    rescuer = Drainer(redis_client, sessions, "rescuer", DrainSettings(claim_idle_ms=0))
+    rescuer = Drainer(redis_any, sessions, "rescuer", DrainSettings(claim_idle_ms=0))
     while rescuer.drain_once(block_ms=10).read:
         pass
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(ScanEvent)) == total
         assert s.scalar(select(func.count(func.distinct(ScanEvent.serial)))) == total
-    assert redis_client.xlen(events_key(1)) == 0
-    assert redis_client.smembers(EVENT_STREAMS) == {events_key(1).encode()}
+    assert redis_any.xlen(events_key(1)) == 0
+    assert redis_any.smembers(EVENT_STREAMS) == {events_key(1).encode()}
     engine.dispose()
 
 
-def test_rq_worker_runs_the_drain_job(redis_client: redis.Redis, sqlite_url: str, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rq_worker_runs_the_drain_job(redis_any: redis.Redis, redis_backend: RedisBackend, sqlite_url: str,
+                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rq import Queue, SimpleWorker
 
     from app.worker import QUEUE, drain_job
 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
+    monkeypatch.setenv("REDIS_URL", redis_backend.url)
+    monkeypatch.setenv("YIMA_QUEUE_URL", redis_backend.queue_url)  # RQ never runs on a cluster
     monkeypatch.setenv("YIMA_VAR_DIR", str(tmp_path))
     engine = make_engine(sqlite_url)
     upgrade_schema(engine)
-    scan_many(redis_client, 3, range(25))
-    queue = Queue(QUEUE, connection=redis_client)
+    scan_many(redis_any, 3, range(25))
+    rq_redis = redis.Redis.from_url(redis_backend.queue_url)
+    queue = Queue(QUEUE, connection=rq_redis)
     job = queue.enqueue(drain_job, kwargs={"seconds": 1.5, "chain": False})
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        SimpleWorker([queue], connection=redis_client).work(burst=True)
+        SimpleWorker([queue], connection=rq_redis).work(burst=True)
     finally:  # the in-process worker installs its own handlers; give pytest its own back
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     job.refresh()
     assert job.get_status() == "finished", job.latest_result()
     assert job.return_value()["stored"] == 25
+    rq_redis.close()
     with make_sessionmaker(engine)() as s:
         assert s.scalar(select(func.count()).select_from(ScanEvent)) == 25
     engine.dispose()
 
 
-def test_a_deleted_group_or_stream_is_recreated_not_crashed_on(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_deleted_group_or_stream_is_recreated_not_crashed_on(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     stream = events_key(1)
-    scan_many(redis_client, 1, range(10))
-    drainer = Drainer(redis_client, sessions, "c1")
+    scan_many(redis_any, 1, range(10))
+    drainer = Drainer(redis_any, sessions, "c1")
     drainer.drain_once(block_ms=10)
-    redis_client.xgroup_destroy(stream, GROUP)  # an operator "cleaning up", or a restore without groups
-    scan_many(redis_client, 1, range(10, 20))
-    redis_client.delete(events_key(2))
+    redis_any.xgroup_destroy(stream, GROUP)  # an operator "cleaning up", or a restore without groups
+    scan_many(redis_any, 1, range(10, 20))
+    redis_any.delete(events_key(2))
     for _ in range(3):
         drainer.drain_once(block_ms=10)
     assert len(stored(sessions)) == 20
-    redis_client.delete(stream)  # the stream itself goes; the registry still lists it
-    scan_many(redis_client, 1, range(20, 25))
+    redis_any.delete(stream)  # the stream itself goes; the registry still lists it
+    scan_many(redis_any, 1, range(20, 25))
     for _ in range(3):
         drainer.drain_once(block_ms=10)
     assert len(stored(sessions)) == 25
-    assert redis_client.xlen(stream) == 0
+    assert redis_any.xlen(stream) == 0
 
 
-def test_drain_lag_reports_the_backlog_and_the_age_of_its_oldest_entry(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_drain_lag_reports_the_backlog_and_the_age_of_its_oldest_entry(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     from rules.drain import drain_lag
 
-    assert drain_lag(redis_client) == (lag := drain_lag(redis_client)) and lag.backlog == 0
+    assert drain_lag(redis_any) == (lag := drain_lag(redis_any)) and lag.backlog == 0
     assert lag.oldest_age_s is None
-    scan_many(redis_client, 1, range(5))
+    scan_many(redis_any, 1, range(5))
     # An event two minutes old (stream ids are Redis' millisecond clock) in another batch's stream.
-    seconds, micros = redis_client.time()
+    seconds, micros = redis_any.time()
     old_id = f"{seconds * 1000 + micros // 1000 - 120_000}-0"
-    write_batch_state(redis_client, 2, META, active=[(0, 99)], void=[])
-    redis_client.xadd(events_key(2), {"kind": "first", "batch": "2", "serial": "1", "role": "inner", "code": "X",
+    write_batch_state(redis_any, 2, META, active=[(0, 99)], void=[])
+    redis_any.xadd(events_key(2), {"kind": "first", "batch": "2", "serial": "1", "role": "inner", "code": "X",
                                       "ts": str(seconds - 120), "count": "1"}, id=old_id)
-    lag = drain_lag(redis_client)
+    lag = drain_lag(redis_any)
     assert lag.backlog == 6 and lag.oldest_age_s is not None and lag.oldest_age_s >= 120
-    drainer = Drainer(redis_client, sessions, "c1")
+    drainer = Drainer(redis_any, sessions, "c1")
     while drainer.drain_once(block_ms=10).read:
         pass
-    assert drain_lag(redis_client).backlog == 0 and drain_lag(redis_client).oldest_age_s is None
+    assert drain_lag(redis_any).backlog == 0 and drain_lag(redis_any).oldest_age_s is None
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import redis
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
 from codegen import batches
@@ -24,15 +23,15 @@ from rules.drain import Drainer
 from rules.draw import Drawer, open_counters
 from rules.models import Award
 from rules.region import default_index
-from tests.conftest import REDIS_TEST_URL
+from tests.support.backends import RedisBackend, connect
 
 NOW = 1_800_000_000.0
 
 
 class DrawMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, redis_url: str) -> None:
         super().__init__()
-        self.redis = redis.Redis.from_url(REDIS_TEST_URL)
+        self.redis = connect(redis_url)
         self.redis.flushdb()
         self.tmp = Path(__import__("tempfile").mkdtemp(prefix="yima-sm-"))
         self.engine = make_engine(f"sqlite:///{self.tmp / 'sm.db'}")
@@ -119,5 +118,7 @@ class DrawMachine(RuleBasedStateMachine):
             self.engine.dispose()
 
 
-DrawMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=40, deadline=None)
-TestDrawMachine = DrawMachine.TestCase
+def test_draws_drains_and_repairs_in_any_order_keep_the_ledger_right(redis_backend: RedisBackend) -> None:
+    """The machine on standalone Redis and on a cluster (each example flushes the backend it was given)."""
+    run_state_machine_as_test(lambda: DrawMachine(redis_backend.url),
+                              settings=settings(max_examples=25, stateful_step_count=40, deadline=None))

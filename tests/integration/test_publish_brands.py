@@ -29,6 +29,7 @@ from rules.publish import (
 )
 from rules.region import default_index
 from rules.snapshot import CURRENT, snapshot_key
+from tests.support.backends import RedisBackend
 
 REGIONS = default_index()
 
@@ -79,79 +80,79 @@ def live_ids(r: redis.Redis) -> set[int]:
     return {c["id"] for c in doc.get("campaigns", [])}
 
 
-def test_a_brand_publish_keeps_other_brands_as_live(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_brand_publish_keeps_other_brands_as_live(sessions, redis_any: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     a1 = campaign(sessions, "alpha", "A1")
     b1 = campaign(sessions, "beta", "B1")
-    first = publish(sessions, redis_client, "beta")  # beta goes live alone: alpha's A1 is not beta's to publish
-    assert live_ids(redis_client) == {b1} and first.version.version == 1
+    first = publish(sessions, redis_any, "beta")  # beta goes live alone: alpha's A1 is not beta's to publish
+    assert live_ids(redis_any) == {b1} and first.version.version == 1
     b2 = campaign(sessions, "beta", "B2")  # activated, not published
-    done = publish(sessions, redis_client, "alpha", "spring")
-    assert live_ids(redis_client) == {a1, b1}  # alpha's publish did not put beta's B2 live
-    assert redis_client.keys(f"{{c:{a1}}}:*")  # its counters were opened before any process can draw
+    done = publish(sessions, redis_any, "alpha", "spring")
+    assert live_ids(redis_any) == {a1, b1}  # alpha's publish did not put beta's B2 live
+    assert redis_any.keys(f"{{c:{a1}}}:*")  # its counters were opened before any process can draw
     assert [c.id for c in done.diff.added] == [a1] and not done.diff.removed and not done.diff.changed
     with sessions() as s:
         row = s.get(RulesVersion, done.version.version)
         assert row is not None and row.brand_id == brand_id(s, "alpha") and row.actor == "tester"
         assert row.note == "spring" and set(row.definitions or {}) == {str(a1), str(b1)}
         assert row.definitions[str(b1)]["definition"]["name"] == "B1"  # type: ignore[index]
-    publish(sessions, redis_client, "beta")
-    assert live_ids(redis_client) == {a1, b1, b2}
+    publish(sessions, redis_any, "beta")
+    assert live_ids(redis_any) == {a1, b1, b2}
 
 
-def test_a_brand_rollback_does_not_undo_another_brands_publish(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_brand_rollback_does_not_undo_another_brands_publish(sessions, redis_any: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     a1 = campaign(sessions, "alpha", "A1")
-    v1 = publish(sessions, redis_client, "alpha").version.version
+    v1 = publish(sessions, redis_any, "alpha").version.version
     a2 = campaign(sessions, "alpha", "A2")
-    publish(sessions, redis_client, "alpha")
+    publish(sessions, redis_any, "alpha")
     b1 = campaign(sessions, "beta", "B1")
-    publish(sessions, redis_client, "beta")
-    assert live_ids(redis_client) == {a1, a2, b1}
+    publish(sessions, redis_any, "beta")
+    assert live_ids(redis_any) == {a1, a2, b1}
     with transaction(sessions) as s:
-        done = rollback_rules(s, redis_client, v1, brand_id=brand_id(s, "alpha"), note="A2 was wrong", actor="t")
-    assert live_ids(redis_client) == {a1, b1}  # alpha back to v1, beta's publish kept
+        done = rollback_rules(s, redis_any, v1, brand_id=brand_id(s, "alpha"), note="A2 was wrong", actor="t")
+    assert live_ids(redis_any) == {a1, b1}  # alpha back to v1, beta's publish kept
     assert done.version.version == 4 and done.version.note == "rollback to 1: A2 was wrong"
     assert [c.id for c in done.diff.removed] == [a2]
     assert done.diff.removed[0].changes == ()  # A2 is still active in SQL: no status change, just not live
     with sessions() as s:
-        assert pending_diff(s, redis_client, brand_id(s, "alpha")).added[0].id == a2  # a publish would bring it
+        assert pending_diff(s, redis_any, brand_id(s, "alpha")).added[0].id == a2  # a publish would bring it
 
 
-def test_versions_and_rollback_are_scoped_to_the_brand(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_versions_and_rollback_are_scoped_to_the_brand(sessions, redis_any: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     campaign(sessions, "alpha", "A1")
     campaign(sessions, "beta", "B1")
-    platform = publish(sessions, redis_client, None).version.version
-    va = publish(sessions, redis_client, "alpha").version.version
-    vb = publish(sessions, redis_client, "beta").version.version
+    platform = publish(sessions, redis_any, None).version.version
+    va = publish(sessions, redis_any, "alpha").version.version
+    vb = publish(sessions, redis_any, "beta").version.version
     with sessions() as s:
         alpha, beta = brand_id(s, "alpha"), brand_id(s, "beta")
         assert [v.version for v in list_versions(s, brand_id=alpha)] == [va, platform]
         assert [v.version for v in list_versions(s, brand_id=beta)] == [vb, platform]
         assert [v.version for v in list_versions(s)] == [vb, va, platform]
     with transaction(sessions) as s, pytest.raises(UnknownVersion):
-        rollback_rules(s, redis_client, vb, brand_id=alpha)  # beta's version: alpha cannot even see it
-    assert current_version(redis_client) == vb
+        rollback_rules(s, redis_any, vb, brand_id=alpha)  # beta's version: alpha cannot even see it
+    assert current_version(redis_any) == vb
 
 
-def test_platform_publish_and_rollback_work_as_before(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_platform_publish_and_rollback_work_as_before(sessions, redis_any: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     a1 = campaign(sessions, "alpha", "A1")
     b1 = campaign(sessions, "beta", "B1")
-    assert publish(sessions, redis_client, None).version.version == 1
-    assert live_ids(redis_client) == {a1, b1}
+    assert publish(sessions, redis_any, None).version.version == 1
+    assert live_ids(redis_any) == {a1, b1}
     with transaction(sessions) as s:
         set_status(s, b1, Campaign.PAUSED, REGIONS)
-    done = publish(sessions, redis_client, None)
-    assert live_ids(redis_client) == {a1}
+    done = publish(sessions, redis_any, None)
+    assert live_ids(redis_any) == {a1}
     assert [(c.id, c.changes) for c in done.diff.removed] == [(b1, (FieldChange("status", "active", "paused"),))]
     with transaction(sessions) as s:
-        back = rollback_rules(s, redis_client, 1)
-    assert back.version.version == 1 and current_version(redis_client) == 1 and live_ids(redis_client) == {a1, b1}
+        back = rollback_rules(s, redis_any, 1)
+    assert back.version.version == 1 and current_version(redis_any) == 1 and live_ids(redis_any) == {a1, b1}
 
 
-def test_the_diff_is_field_by_field_against_the_live_version(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_the_diff_is_field_by_field_against_the_live_version(sessions, redis_any: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     a1 = campaign(sessions, "alpha", "A1")
     a2 = campaign(sessions, "alpha", "A2")
     gone = campaign(sessions, "alpha", "Gone")
-    publish(sessions, redis_client, "alpha")
+    publish(sessions, redis_any, "alpha")
     changed = definition("alpha", "A1 renamed", regions={"include": ["44"]},
                          prizes=[{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 300, "weight": 0.25},
                                  {"kind": "points", "name": "积分", "points": 5, "weight": 0.1}])
@@ -161,7 +162,7 @@ def test_the_diff_is_field_by_field_against_the_live_version(sessions, redis_cli
     a3 = campaign(sessions, "alpha", "A3")
     campaign(sessions, "beta", "B-draft-is-not-alpha's")
     with sessions() as s:
-        diff = pending_diff(s, redis_client, brand_id(s, "alpha"))
+        diff = pending_diff(s, redis_any, brand_id(s, "alpha"))
     assert [c.id for c in diff.added] == [a3]
     assert [(c.id, c.changes) for c in diff.removed] == [(gone, (FieldChange("status", "active", "ended"),))]
     assert [c.id for c in diff.changed] == [a1] and diff.unchanged == 1  # A2 unchanged
@@ -185,47 +186,45 @@ def test_definition_changes_compare_plain_lists_whole_and_types_strictly() -> No
     assert list(definition_changes(before, before)) == []
 
 
-def test_a_publish_refuses_an_invalid_campaign_of_its_brand_only(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_publish_refuses_an_invalid_campaign_of_its_brand_only(sessions, redis_any: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     a1 = campaign(sessions, "alpha", "A1")
     b1 = campaign(sessions, "beta", "B1")
     with transaction(sessions) as s:
         s.get(Campaign, b1).definition = {**definition("beta", "B1"), "budget": "lots"}  # type: ignore[union-attr]
-    publish(sessions, redis_client, "alpha")  # beta's broken campaign is beta's problem
-    assert live_ids(redis_client) == {a1}
+    publish(sessions, redis_any, "alpha")  # beta's broken campaign is beta's problem
+    assert live_ids(redis_any) == {a1}
     with pytest.raises(InvalidCampaign) as caught:
-        publish(sessions, redis_client, "beta")
+        publish(sessions, redis_any, "beta")
     assert caught.value.problems[0].field == f"campaign {b1}"
-    assert live_ids(redis_client) == {a1}
+    assert live_ids(redis_any) == {a1}
 
 
-def test_a_publish_built_on_a_version_that_is_no_longer_live_is_refused(sessions, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_a_publish_built_on_a_version_that_is_no_longer_live_is_refused(sessions, redis_any: redis.Redis,  # type: ignore[no-untyped-def]
+                                                                          redis_backend: RedisBackend,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     campaign(sessions, "alpha", "A1")
-    before = publish(sessions, redis_client, "alpha").version.version
+    before = publish(sessions, redis_any, "alpha").version.version
     campaign(sessions, "alpha", "A2")
+    move_pointer_after_watch(redis_any, redis_backend.client(), monkeypatch)
     with pytest.raises(PublishConflict):
-        publish(sessions, _PointerMover(redis_client), "alpha")  # type: ignore[arg-type]
-    assert current_version(redis_client) == before
+        publish(sessions, redis_any, "alpha")
+    assert current_version(redis_any) == before
     with sessions() as s:
         assert [v.version for v in list_versions(s)] == [before]  # its SQL row rolled back with it
 
 
-class _PointerMover:
-    """A Redis client that lets another publish win the race: the pointer moves once the publish has read
-    the live version and is about to make its own current."""
+def move_pointer_after_watch(client: Any, other: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let another publish win the race: the pointer moves once the publish has read the live version and
+    is about to make its own current. Patched on the instance, so the client keeps its class (the code
+    tells a cluster client by it)."""
+    real_pipeline = client.pipeline
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        pipe = self._client.pipeline(*args, **kwargs)
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
         real_watch = pipe.watch
 
         def watch(*keys: str) -> Any:
             result = real_watch(*keys)
-            other = redis.Redis(connection_pool=self._client.connection_pool)
             other.incr(CURRENT)  # another process went live after WATCH
             other.decr(CURRENT)  # ...and even if it ends where it started, WATCH saw the write
             return result
@@ -233,8 +232,10 @@ class _PointerMover:
         pipe.watch = watch
         return pipe
 
+    monkeypatch.setattr(client, "pipeline", pipeline)
 
-def test_versions_from_before_0009_still_publish_and_diff(database_url: str, redis_client: redis.Redis) -> None:
+
+def test_versions_from_before_0009_still_publish_and_diff(database_url: str, redis_any: redis.Redis) -> None:
     """A database upgraded with versions that recorded no brand, actor or definitions: a brand's publish
     keeps the others' campaigns from the old snapshot, and the diff says what it cannot compare."""
     from alembic import command
@@ -260,17 +261,17 @@ def test_versions_from_before_0009_still_publish_and_diff(database_url: str, red
             batches.add_brand(s, slug, slug.title(), f"https://q.{slug}.example")
     a1 = campaign(factory, "alpha", "A1")
     b1 = campaign(factory, "beta", "B1")
-    publish(factory, redis_client, None)
+    publish(factory, redis_any, None)
     with transaction(factory) as s:
         row = s.get(RulesVersion, 1)
         assert row is not None
         row.definitions, row.actor = None, ""  # what a version made before 0009 holds
     with factory() as s:
-        diff = pending_diff(s, redis_client, brand_id(s, "alpha"))
+        diff = pending_diff(s, redis_any, brand_id(s, "alpha"))
         assert [(c.id, c.unrecorded) for c in diff.changed] == [(a1, True)]
-    publish(factory, redis_client, "alpha")
-    assert live_ids(redis_client) == {a1, b1}
+    publish(factory, redis_any, "alpha")
+    assert live_ids(redis_any) == {a1, b1}
     with factory() as s:
-        assert pending_diff(s, redis_client, brand_id(s, "alpha")).empty  # recorded from now on
-        assert pending_diff(s, redis_client, brand_id(s, "beta")).changed[0].unrecorded
+        assert pending_diff(s, redis_any, brand_id(s, "alpha")).empty  # recorded from now on
+        assert pending_diff(s, redis_any, brand_id(s, "beta")).changed[0].unrecorded
     engine.dispose()

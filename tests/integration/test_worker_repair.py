@@ -11,23 +11,24 @@ from sqlalchemy import func, select
 from codegen.db import transaction
 from rules.draw import ALREADY_WON, UNAVAILABLE, WON, Drawer
 from rules.models import Award
-from tests.conftest import REDIS_TEST_URL
 from tests.integration.test_awards import make_campaign, seed_catalogue
 from tests.integration.test_worker_outages import CATCH_UP, sqlite_ledger, start_worker, stop_worker
+from tests.support.backends import RedisBackend
 
 NOW = time.time()
 
 
-def test_the_worker_restores_counters_redis_lost_and_the_won_codes(tmp_path: Path, redis_client: redis.Redis) -> None:
+def test_the_worker_restores_counters_redis_lost_and_the_won_codes(tmp_path: Path, redis_any: redis.Redis,
+                                                                   redis_backend: RedisBackend) -> None:
     url, engine, sessions = sqlite_ledger(tmp_path)
     with transaction(sessions) as s:
         seed_catalogue(s, count=1000)
-    c = make_campaign(sessions, redis_client, budget={"total_fen": 10_000},
+    c = make_campaign(sessions, redis_any, budget={"total_fen": 10_000},
                       prizes=[{"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 1.0, "total": 8}])
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     for i in range(5):
         assert drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW).outcome == WON
-    worker = start_worker(tmp_path, REDIS_TEST_URL, url)
+    worker = start_worker(tmp_path, redis_backend.url, url, YIMA_QUEUE_URL=redis_backend.queue_url)
     try:
         deadline = time.monotonic() + CATCH_UP
         while time.monotonic() < deadline:
@@ -35,13 +36,13 @@ def test_the_worker_restores_counters_redis_lost_and_the_won_codes(tmp_path: Pat
                 if s.scalar(select(func.count()).select_from(Award)) == 5:
                     break
             time.sleep(0.2)
-        for key in redis_client.scan_iter(f"{{c:{c.id}}}:*"):  # Redis loses the campaign (not its stream)
+        for key in redis_any.scan_iter(f"{{c:{c.id}}}:*"):  # Redis loses the campaign (not its stream)
             if not key.endswith(b":awards"):
-                redis_client.delete(key)
+                redis_any.delete(key)
         assert drawer.draw(c, code=f"C{9:027d}", batch_id=1, role="inner", serial=9, now=NOW).outcome == UNAVAILABLE
-        while time.monotonic() < deadline and redis_client.get(f"{{c:{c.id}}}:spent") is None:
+        while time.monotonic() < deadline and redis_any.get(f"{{c:{c.id}}}:spent") is None:
             time.sleep(0.2)
-        assert redis_client.get(f"{{c:{c.id}}}:spent") == b"500"
+        assert redis_any.get(f"{{c:{c.id}}}:spent") == b"500"
         assert drawer.draw(c, code=f"C{0:027d}", batch_id=1, role="inner", serial=0, now=NOW).outcome == ALREADY_WON
         fresh = [drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=NOW).outcome
                  for i in range(9, 15)]
