@@ -17,13 +17,19 @@ from app import create_app
 from app.seed import DemoInfo
 from codegen.batches import void
 from codegen.db import transaction
+from tests.support.backends import RedisBackend
 from tests.support.proxy import TcpProxy
 from tests.web.conftest import seeded_app
 
 
+def backend_app(tmp_path: Path, backend: RedisBackend, **over: object) -> tuple[Flask, DemoInfo]:
+    """`seeded_app` on the backend under test (standalone Redis or a cluster; RQ on standalone)."""
+    return seeded_app(tmp_path, redis_url=backend.url, queue_url=backend.queue_url, **over)
+
+
 @pytest.fixture
-def demo(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[Flask, DemoInfo]]:
-    app, info = seeded_app(tmp_path)
+def demo(tmp_path: Path, redis_backend: RedisBackend) -> Iterator[tuple[Flask, DemoInfo]]:
+    app, info = backend_app(tmp_path, redis_backend)
     yield app, info
     app.extensions["yima.db"].engine.dispose()
 
@@ -134,8 +140,8 @@ def test_oversized_and_non_json_bodies(demo) -> None:  # type: ignore[no-untyped
     assert res.status_code == 405 and res.get_json()["error"]["code"] == "method_not_allowed"
 
 
-def test_rate_limit_gives_429(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app, info = seeded_app(tmp_path, scan_limit_ip=2)
+def test_rate_limit_gives_429(tmp_path: Path, redis_backend: RedisBackend) -> None:
+    app, info = backend_app(tmp_path, redis_backend, scan_limit_ip=2)
     client = app.test_client()
     statuses = [client.post("/api/v1/scans", json={"code": info.inner_url}).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
@@ -165,14 +171,14 @@ def test_redis_unreachable_gives_503_quickly(tmp_path: Path, redis_client: redis
         proxy.close()
 
 
-def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_client: redis.Redis, postgres_url: str) -> None:
+def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_backend: RedisBackend, postgres_url: str) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(postgres_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     try:
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
-        app, info = seeded_app(tmp_path, database_url=proxied)
+        app, info = backend_app(tmp_path, redis_backend, database_url=proxied)
         proxy.set_mode("refuse")
         client = app.test_client()
         for _ in range(3):
@@ -186,8 +192,8 @@ def test_scans_go_on_while_the_database_is_down(tmp_path: Path, redis_client: re
         app.extensions["yima.db"].engine.dispose()
 
 
-def test_without_the_key_file_scans_are_503_not_forged(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app, info = seeded_app(tmp_path)
+def test_without_the_key_file_scans_are_503_not_forged(tmp_path: Path, redis_backend: RedisBackend) -> None:
+    app, info = backend_app(tmp_path, redis_backend)
     (tmp_path / "keys.json").unlink()
     app2 = create_app({**{k: v for k, v in vars(app.config["YIMA"]).items()}})
     res = app2.test_client().post("/api/v1/scans", json={"code": info.inner_url})
@@ -227,8 +233,8 @@ def test_no_scan_path_ever_gets_a_500(demo, code: str) -> None:  # type: ignore[
     assert res.status_code in (200, 404, 429)
 
 
-def test_enumeration_from_one_address_gets_429_with_retry_after(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app, info = seeded_app(tmp_path, invalid_limit_ip=5)
+def test_enumeration_from_one_address_gets_429_with_retry_after(tmp_path: Path, redis_backend: RedisBackend) -> None:
+    app, info = backend_app(tmp_path, redis_backend, invalid_limit_ip=5)
     client = app.test_client()
     forged = path(info.forged_url).rsplit("/", 1)[1]
     statuses = [client.post("/api/v1/scans", json={"code": forged[:-1] + c}).status_code for c in "0123456789"
