@@ -36,10 +36,12 @@ from rules.models import Award, Campaign, ScanEvent
 from rules.publish import publish_rules
 from rules.region import default_index
 from tests.conftest import REDIS_TEST_URL
+from tests.support.backends import BACKENDS
 from tests.support.redis_cluster import LocalCluster, free_port_range
 from tests.web.conftest import make_app
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif("cluster" not in BACKENDS, reason="YIMA_TEST_REDIS_BACKENDS leaves out the cluster")]
 
 BUDGET_FEN = 20_000  # 200 red packets of 1 元: runs out during the load, so the budget guard is exercised
 CODES = 900  # of the demo batch's 1,000 items

@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from rules.lua import LuaScript, ScriptCall, ScriptCaller
@@ -29,20 +30,20 @@ def incr(key: str = "{t}:n") -> ScriptCall[int]:
     return ScriptCall(INCR, [key], [], int)
 
 
-def test_replies_like_redis_py_script(redis_client: redis.Redis) -> None:
-    caller, slow = ScriptCaller(redis_client), redis_client.register_script(ECHO.source)
+def test_replies_like_redis_py_script(redis_any: redis.Redis) -> None:
+    caller, slow = ScriptCaller(redis_any), redis_any.register_script(ECHO.source)
     assert caller.run(echo(text="héllo", n=21)) == [1, "héllo".encode(), 42]
     assert slow(keys=["{t}:n"], args=["héllo", 21]) == [2, "héllo".encode(), 42]
     assert caller.run(echo(text=b"\x00\xff", n=1.5)) == [3, b"\x00\xff", 3]
     assert ECHO.sha == slow.sha
 
 
-def test_a_call_is_one_evalsha_and_nothing_else(redis_client: redis.Redis) -> None:
-    caller = ScriptCaller(redis_client)
+def test_a_call_is_one_evalsha_and_nothing_else(redis_any: redis.Redis) -> None:
+    caller = ScriptCaller(redis_any)
     caller.run_all([echo(), incr()])  # loads the scripts (NOSCRIPT the first time on a fresh server)
-    assert script_commands_seen(redis_client, lambda: caller.run(echo())) == ["EVALSHA"]
+    assert script_commands_seen(redis_any, lambda: caller.run(echo())) == ["EVALSHA"]
     batch = [echo("{t}:a"), echo("{t}:b"), incr("{u}:c")]
-    assert script_commands_seen(redis_client, lambda: caller.run_all(batch)) == ["EVALSHA"] * 3  # no SCRIPT EXISTS
+    assert script_commands_seen(redis_any, lambda: caller.run_all(batch)) == ["EVALSHA"] * 3  # no SCRIPT EXISTS
 
 
 def test_calls_to_one_server_share_one_round_trip(redis_client: redis.Redis) -> None:
@@ -64,20 +65,20 @@ def test_decoded_client_gets_text(redis_client: redis.Redis) -> None:
         decoded.close()
 
 
-def test_flushed_script_cache_loads_the_script_again(redis_client: redis.Redis) -> None:
-    caller = ScriptCaller(redis_client)
+def test_flushed_script_cache_loads_the_script_again(redis_any: redis.Redis) -> None:
+    caller = ScriptCaller(redis_any)
     assert caller.run(echo())[0] == 1
-    redis_client.script_flush()
+    redis_any.script_flush()  # on a cluster: every master
     assert caller.run_all([echo(), incr("{u}:x")]) == [[2, b"a", 2], 1]  # NOSCRIPT → SCRIPT LOAD → again
-    assert redis_client.script_exists(ECHO.sha, INCR.sha) == [True, True]
+    assert redis_any.script_exists(ECHO.sha, INCR.sha) == [True, True]
 
 
-def test_a_script_error_is_raised_and_the_connection_stays_usable(redis_client: redis.Redis) -> None:
-    caller = ScriptCaller(redis_client)
-    redis_client.set("{t}:s", "not a number")
+def test_a_script_error_is_raised_and_the_connection_stays_usable(redis_any: redis.Redis) -> None:
+    caller = ScriptCaller(redis_any)
+    redis_any.set("{t}:s", "not a number")
     with pytest.raises(redis.ResponseError, match="not an integer"):
         caller.run_all([incr("{t}:s"), incr("{t}:n")])
-    assert redis_client.get("{t}:n") == b"1"  # the call after the failing one still ran, its reply was read
+    assert redis_any.get("{t}:n") == b"1"  # the call after the failing one still ran, its reply was read
     assert caller.run(incr()) == 2  # and the next call does not read a stale reply
 
 
@@ -92,18 +93,18 @@ def test_unreachable_redis_raises_a_connection_error_quickly() -> None:
     assert time.monotonic() - started < 1.0
 
 
-def test_a_lost_reply_is_retried_on_a_new_connection(redis_client: redis.Redis, lossy_redis) -> None:  # type: ignore[no-untyped-def]
-    client, proxy = lossy_redis
+def test_a_lost_reply_is_retried_on_a_new_connection(redis_any: redis.Redis, lossy_redis_any) -> None:  # type: ignore[no-untyped-def]
+    client, proxy = lossy_redis_any
     caller = ScriptCaller(client)
     assert caller.run(echo())[0] == 1  # connected and loaded
     proxy.drop_next_reply()
     assert caller.run(echo())[0] == 3  # ran twice (ECHO is not idempotent): the retry happened
     assert proxy.dropped_replies == 1
-    assert redis_client.get("{t}:n") == b"3"
+    assert redis_any.get("{t}:n") == b"3"
 
 
-def test_threads_never_share_a_connection_at_once(redis_client: redis.Redis) -> None:
-    caller = ScriptCaller(redis_client)
+def test_threads_never_share_a_connection_at_once(redis_any: redis.Redis) -> None:
+    caller = ScriptCaller(redis_any)
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -119,8 +120,9 @@ def test_threads_never_share_a_connection_at_once(redis_client: redis.Redis) -> 
     for t in threads:
         t.join()
     assert errors == []
-    assert redis_client.get("{t}:n") == b"800"  # no reply read by the wrong thread, none lost
-    assert 1 <= len(caller._idle[""]) <= 4  # at most one connection per concurrent call, all idle again
+    assert redis_any.get("{t}:n") == b"800"  # no reply read by the wrong thread, none lost
+    [idle] = caller._idle.values()  # one server: the master of {t}'s slot on a cluster
+    assert 1 <= len(idle) <= 4  # at most one connection per concurrent call, all idle again
     caller.close()
     assert caller._idle == {}
 
@@ -151,3 +153,14 @@ def test_close_drops_the_connection(redis_client: redis.Redis) -> None:
     caller.close()
     assert not conn.is_connected
     assert caller.run(echo())[0] == 2  # reconnects on demand
+
+
+def test_calls_to_keys_of_every_master_each_reach_their_own(redis_any: redis.Redis) -> None:
+    """On a cluster a batch of calls spreads over the masters (one exchange per master); on standalone
+    Redis it is one exchange. Either way every call ran once, on the server that holds its key."""
+    caller = ScriptCaller(redis_any)
+    keys = [f"{{k{i}}}:n" for i in range(30)]
+    assert caller.run_all([incr(k) for k in keys]) == [1] * 30
+    assert caller.run_all([incr(k) for k in keys]) == [2] * 30
+    assert [int(redis_any.get(k)) for k in keys] == [2] * 30
+    assert len(caller._idle) == (len(redis_any.get_primaries()) if isinstance(redis_any, RedisCluster) else 1)

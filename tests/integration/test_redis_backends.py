@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.cluster import RedisCluster, key_slot
 
-from tests.support.backends import RedisBackend, cluster_addresses, connect
+from tests.support.backends import BACKENDS, RedisBackend, cluster_addresses, connect
 from tests.support.redis_cluster import cluster_problem, free_port_range, node_client
 
 
@@ -43,6 +43,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif("cluster" not in BACKENDS, reason="YIMA_TEST_REDIS_BACKENDS leaves out the cluster")
 def test_the_ci_start_is_idempotent_and_repairs_a_broken_cluster(tmp_path: Path) -> None:
     ports = free_port_range(3)
     spec, workdir = f"{ports[0]}-{ports[-1]}", str(tmp_path / "cluster")

@@ -104,10 +104,10 @@ SCANS = [
 ]
 
 
-def test_drained_scans_fill_the_rollups_as_a_rebuild_would(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_drained_scans_fill_the_rollups_as_a_rebuild_would(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     acme, other = brand_ids(sessions)
-    push(redis_client, SCANS)
-    assert drain(redis_client, sessions) == len(SCANS)
+    push(redis_any, SCANS)
+    assert drain(redis_any, sessions) == len(SCANS)
     m0 = T0 - T0 % 60
     assert table(sessions, ScanMinute) == {
         (acme, 0, m0): (2, 0, 0, 0), (acme, 0, m0 + 60): (1, 1, 0, 0),
@@ -134,16 +134,16 @@ def test_drained_scans_fill_the_rollups_as_a_rebuild_would(redis_client: redis.R
     assert rebuilt["rollup_scan_minute"] == len(drained[ScanMinute])
 
 
-def test_a_redelivered_entry_is_counted_once(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    push(redis_client, SCANS[:3])
+def test_a_redelivered_entry_is_counted_once(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    push(redis_any, SCANS[:3])
     stream = events_key(1)
-    rows = [event_row(stream, i.decode(), d) for i, d in redis_client.xrange(stream)]
+    rows = [event_row(stream, i.decode(), d) for i, d in redis_any.xrange(stream)]
     sink = ScanEventSink()
     # A drainer stored these and died before XACK: the entries are delivered again, and stored again.
     with transaction(sessions) as s:
         assert sink.store(s, rows) == 3
     once = table(sessions, ScanHour)
-    assert drain(redis_client, sessions) == 0
+    assert drain(redis_any, sessions) == 0
     with transaction(sessions) as s:
         assert sink.store(s, [*rows[:2], event_row(stream, "9-1", event(1, "first", T0 + 9, "", "8", 9))]) == 1
     acme, _ = brand_ids(sessions)
@@ -151,7 +151,7 @@ def test_a_redelivered_entry_is_counted_once(redis_client: redis.Redis, sessions
     assert table(sessions, ScanHour) == {**once, (acme, 0, h0): (4, 0, 0, 0), (acme, 8, h0): (3, 0, 0, 0)}
 
 
-def test_an_entry_twice_in_one_read_is_counted_once(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_an_entry_twice_in_one_read_is_counted_once(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     stream = events_key(1)
     row = event_row(stream, "5-0", event(1, "first", T0, "440305", "7", 1))
     with transaction(sessions) as s:
@@ -161,7 +161,7 @@ def test_an_entry_twice_in_one_read_is_counted_once(redis_client: redis.Redis, s
     assert table(sessions, ScanHour) == {(acme, 0, h0): (1, 0, 0, 0), (acme, 7, h0): (1, 0, 0, 0)}
 
 
-def test_a_failed_transaction_adds_nothing(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_transaction_adds_nothing(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     stream = events_key(1)
     rows = [event_row(stream, f"{i}-0", event(1, "first", T0, "", "7", i)) for i in range(1, 4)]
     with pytest.raises(RuntimeError), transaction(sessions) as s:
@@ -172,9 +172,9 @@ def test_a_failed_transaction_adds_nothing(redis_client: redis.Redis, sessions) 
         assert s.scalars(select(ScanEvent)).all() == []
 
 
-def test_without_rollups_the_drain_stores_events_only(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    push(redis_client, SCANS)
-    assert drain(redis_client, sessions, ScanEventSink(rollups=False)) == len(SCANS)
+def test_without_rollups_the_drain_stores_events_only(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    push(redis_any, SCANS)
+    assert drain(redis_any, sessions, ScanEventSink(rollups=False)) == len(SCANS)
     assert all(table(sessions, m) == {} for m in SCAN_TABLES)
     with transaction(sessions) as s:
         rebuild_rollups(s)  # what `yima rollups rebuild` is for
@@ -182,26 +182,26 @@ def test_without_rollups_the_drain_stores_events_only(redis_client: redis.Redis,
     assert table(sessions, ScanHour)[acme, 7, T0 - T0 % 3600] == (3, 1, 0, 0)
 
 
-def test_a_scan_of_a_batch_sql_does_not_know_counts_under_brand_0(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    push(redis_client, [event(4242, "first", T0, "440305")])
-    drain(redis_client, sessions)
+def test_a_scan_of_a_batch_sql_does_not_know_counts_under_brand_0(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    push(redis_any, [event(4242, "first", T0, "440305")])
+    drain(redis_any, sessions)
     assert table(sessions, ScanHour) == {(0, 0, T0 - T0 % 3600): (1, 0, 0, 0)}
 
 
-def test_awards_valid_and_void_are_rolled_up(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    c = make_campaign(sessions, redis_client, prizes=[
+def test_awards_valid_and_void_are_rolled_up(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    c = make_campaign(sessions, redis_any, prizes=[
         {"kind": "cash", "min_fen": 100, "max_fen": 100, "weight": 0.5},
         {"kind": "points", "points": 10, "weight": 0.5}])
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     now = float(T0)
     won = [drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=now) for i in range(40)]
     # Redis loses one winner's claim and grants it again: SQL stores the second award void.
     again = next(w for i, w in enumerate(won) if w.outcome == WON and i < 40)
     i = won.index(again)
-    redis_client.delete(f"{{c:{c.id}}}:drawn:1:inner", f"{{c:{c.id}}}:award:C{i:027d}")
+    redis_any.delete(f"{{c:{c.id}}}:drawn:1:inner", f"{{c:{c.id}}}:award:C{i:027d}")
     assert drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=now + 4000).outcome == WON
-    drain(redis_client, sessions, AwardSink())
-    drain(redis_client, sessions, AwardSink())  # nothing twice
+    drain(redis_any, sessions, AwardSink())
+    drain(redis_any, sessions, AwardSink())  # nothing twice
     with sessions() as s:
         ledger = s.scalars(select(Award)).all()
     expected: dict[tuple[Any, ...], list[int]] = {}
@@ -221,10 +221,10 @@ def forged_scanner(client: redis.Redis, clock: Any) -> Scanner:
     return Scanner(client, RING.batch_key_or_none, default_index(), ScanLimits(0, 0), clock=clock)
 
 
-def test_forged_attempts_count_per_claimed_brand(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_forged_attempts_count_per_claimed_brand(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     acme, _ = brand_ids(sessions)
     now = [float(T0)]
-    scanner = forged_scanner(redis_client, lambda: now[0])
+    scanner = forged_scanner(redis_any, lambda: now[0])
     genuine = encode(RING.batch_key(1, 1), role=Role.INNER, key_id=1, batch_id=1, serial=5)
     tampered = genuine[:-1] + ("0" if genuine[-1] != "0" else "1")
     nobody = encode(RING.batch_key(1, 777), role=Role.INNER, key_id=1, batch_id=777, serial=5)  # no such batch
@@ -236,37 +236,37 @@ def test_forged_attempts_count_per_claimed_brand(redis_client: redis.Redis, sess
         scanner.scan(ScanRequest(tampered))  # no address, no device: still counted as forged
     assert scanner.scan(ScanRequest(genuine, ip="192.0.2.1")).status == "first"  # not forged
     m0 = T0 - T0 % 60
-    assert {k: int(v) for k, v in redis_client.hgetall(forged_key(m0)).items()} == {b"1": 2, b"777": 1, b"-": 1}
+    assert {k: int(v) for k, v in redis_any.hgetall(forged_key(m0)).items()} == {b"1": 2, b"777": 1, b"-": 1}
     with transaction(sessions) as s:
-        collected = collect_forged(s, redis_client, now=T0 + 90)
+        collected = collect_forged(s, redis_any, now=T0 + 90)
     assert collected.attempts == 5
     expected = {(acme, m0): (2,), (0, m0): (2,), (acme, m0 + 60): (1,)}
     assert table(sessions, ForgedMinute) == expected
     assert table(sessions, ForgedHour) == {(acme, T0 - T0 % 3600): (3,), (0, T0 - T0 % 3600): (2,)}
     with transaction(sessions) as s:  # read again (another worker, or a retried pass): nothing changes
-        collect_forged(s, redis_client, now=T0 + 90)
+        collect_forged(s, redis_any, now=T0 + 90)
     assert table(sessions, ForgedMinute) == expected
-    advance_cursor(redis_client, now=T0 + 90 + 3600)
-    assert int(redis_client.get(CURSOR_KEY) or 0) > m0 + 60
+    advance_cursor(redis_any, now=T0 + 90 + 3600)
+    assert int(redis_any.get(CURSOR_KEY) or 0) > m0 + 60
     with transaction(sessions) as s:  # settled minutes are not read again
-        assert collect_forged(s, redis_client, now=T0 + 90 + 3600).attempts == 0
+        assert collect_forged(s, redis_any, now=T0 + 90 + 3600).attempts == 0
     assert table(sessions, ForgedMinute) == expected
 
 
-def test_the_forged_hash_of_a_minute_is_bounded(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_the_forged_hash_of_a_minute_is_bounded(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     from reports.forged import FIELD_CAP, ForgedCounter
     from rules.lua import ScriptCaller
 
     counter = ForgedCounter(clock=lambda: float(T0))
-    ScriptCaller(redis_client).run_all([counter.count_call(batch + 100_000) for batch in range(FIELD_CAP + 50)])
-    fields = redis_client.hgetall(forged_key(T0 - T0 % 60))
+    ScriptCaller(redis_any).run_all([counter.count_call(batch + 100_000) for batch in range(FIELD_CAP + 50)])
+    fields = redis_any.hgetall(forged_key(T0 - T0 % 60))
     assert len(fields) == FIELD_CAP + 1 and int(fields[b"+"]) == 50
-    assert 0 < redis_client.ttl(forged_key(T0 - T0 % 60)) <= 86_400
+    assert 0 < redis_any.ttl(forged_key(T0 - T0 % 60)) <= 86_400
 
 
-def test_old_minute_rows_are_pruned(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    push(redis_client, [event(1, "first", T0 - MINUTE_RETENTION_S - 60), event(1, "first", T0, serial=1)])
-    drain(redis_client, sessions)
+def test_old_minute_rows_are_pruned(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    push(redis_any, [event(1, "first", T0 - MINUTE_RETENTION_S - 60), event(1, "first", T0, serial=1)])
+    drain(redis_any, sessions)
     with transaction(sessions) as s:
         assert prune_rollups(s, T0) == 1
         s.execute(delete(ScanEvent))
@@ -275,7 +275,7 @@ def test_old_minute_rows_are_pruned(redis_client: redis.Redis, sessions) -> None
     assert len(table(sessions, ScanHour)) == 2  # hours stay
 
 
-def test_yima_rollups_rebuild(redis_client: redis.Redis, sqlite_url: str, tmp_path: Path) -> None:
+def test_yima_rollups_rebuild(redis_any: redis.Redis, sqlite_url: str, tmp_path: Path) -> None:
     engine = make_engine(sqlite_url)
     upgrade_schema(engine)
     factory = make_sessionmaker(engine)
@@ -284,8 +284,8 @@ def test_yima_rollups_rebuild(redis_client: redis.Redis, sqlite_url: str, tmp_pa
         batches.add_product(s, acme, "S1", "Thing", None)
         batches.create_batch(s, acme, batches.BatchRequest(sku="S1", lot="L1", count=1000), key_id=1,
                              max_count=1_000_000)
-    push(redis_client, SCANS[:4])
-    drain(redis_client, factory, ScanEventSink(rollups=False))  # events stored before rollups existed
+    push(redis_any, SCANS[:4])
+    drain(redis_any, factory, ScanEventSink(rollups=False))  # events stored before rollups existed
     env = {**os.environ, "DATABASE_URL": sqlite_url, "YIMA_VAR_DIR": str(tmp_path / "var")}
     result = subprocess.run([str(Path(sys.executable).parent / "yima"), "rollups", "rebuild"], env=env,
                             capture_output=True, text=True, timeout=120)
@@ -297,7 +297,7 @@ def test_yima_rollups_rebuild(redis_client: redis.Redis, sqlite_url: str, tmp_pa
     engine.dispose()
 
 
-def test_a_drain_during_a_rebuild_adds_exactly_its_own_rows(redis_client: redis.Redis, postgres_url: str) -> None:
+def test_a_drain_during_a_rebuild_adds_exactly_its_own_rows(redis_any: redis.Redis, postgres_url: str) -> None:
     engine = make_engine(postgres_url)
     upgrade_schema(engine)
     factory = make_sessionmaker(engine)
@@ -306,14 +306,14 @@ def test_a_drain_during_a_rebuild_adds_exactly_its_own_rows(redis_client: redis.
         batches.add_product(s, acme, "S1", "Thing", None)
         batches.create_batch(s, acme, batches.BatchRequest(sku="S1", lot="L1", count=1000), key_id=1,
                              max_count=1_000_000)
-    push(redis_client, SCANS[:3])
-    drain(redis_client, factory)
-    push(redis_client, SCANS[3:7])
+    push(redis_any, SCANS[:3])
+    drain(redis_any, factory)
+    push(redis_any, SCANS[3:7])
     rebuild = factory()
     rebuild.begin()
     rebuild_rollups(rebuild)  # done, not committed: the rollup tables stay locked against writes
     drained: list[int] = []
-    worker = threading.Thread(target=lambda: drained.append(drain(redis_client, factory)))
+    worker = threading.Thread(target=lambda: drained.append(drain(redis_any, factory)))
     worker.start()
     worker.join(timeout=0.5)  # it waits at its rollup update (or, on a slow machine, has not got there yet)
     rebuild.commit()
