@@ -18,12 +18,14 @@ from rules.awards import AwardSink
 from rules.campaign_keys import awards_key, drawn_key, memo_key
 from rules.drain import Drainer
 from rules.models import Award
+from tests.support.backends import RedisBackend
 from tests.web.conftest import seeded_app
 
 
 @pytest.fixture
-def demo(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[Flask, DemoInfo]]:
-    app, info = seeded_app(tmp_path)
+def demo(tmp_path: Path, redis_backend: RedisBackend) -> Iterator[tuple[Flask, DemoInfo]]:
+    """The demo on standalone Redis or on a cluster (RQ on standalone)."""
+    app, info = seeded_app(tmp_path, redis_url=redis_backend.url, queue_url=redis_backend.queue_url)
     seed_demo_campaign(app.extensions["yima.db"], app.extensions["yima.redis"], info.batch_id)
     yield app, info
     app.extensions["yima.db"].engine.dispose()
