@@ -55,18 +55,18 @@ def sessions(database_url: str):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def make_campaign(sessions, redis_any: redis.Redis, **over: Any):  # type: ignore[no-untyped-def]
+def make_campaign(sessions, redis_client: redis.Redis, **over: Any):  # type: ignore[no-untyped-def]
     with transaction(sessions) as s:
         row = save_campaign(s, definition(**over), default_index())
         set_status(s, row.id, "active", default_index())
         compiled = compile_row(s, row, default_index())
-    register_award_streams(redis_any, [compiled.id])
-    open_counters(redis_any, compiled.id)
+    register_award_streams(redis_client, [compiled.id])
+    open_counters(redis_client, compiled.id)
     return compiled
 
 
-def drain_all(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
-    drainer = Drainer(redis_any, sessions, "t", sink=AwardSink())
+def drain_all(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
+    drainer = Drainer(redis_client, sessions, "t", sink=AwardSink())
     while drainer.drain_once(block_ms=10).read:
         pass
 

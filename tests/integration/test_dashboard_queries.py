@@ -25,31 +25,31 @@ NOW = T0 + 150  # 16:02:30 in Shanghai
 
 
 @pytest.fixture
-def seeded(redis_client: redis.Redis, sessions):  # type: ignore[no-untyped-def]  # noqa: F811
+def seeded(redis_any: redis.Redis, sessions):  # type: ignore[no-untyped-def]  # noqa: F811
     """Brand acme with one campaign (a cash prize of 10 items, points unlimited) and its scans, awards and
     forged attempts drained; brand other with one scan."""
-    c = make_campaign(redis_client=redis_client, sessions=sessions, budget={"total_fen": 10_000}, prizes=[
+    c = make_campaign(redis_client=redis_any, sessions=sessions, budget={"total_fen": 10_000}, prizes=[
         {"kind": "cash", "name": "一元红包", "min_fen": 100, "max_fen": 100, "weight": 0.5, "total": 10},
         {"kind": "points", "name": "积分", "points": 5, "weight": 0.5}])
     ids = f"{c.id}"
-    push(redis_client, [
+    push(redis_any, [
         event(1, "first", T0 + 5, "440305", ids, 1), event(1, "first", T0 + 6, "440306", ids, 2),
         event(1, "first", T0 + 7, "440104", ids, 3), event(1, "repeat", T0 + 65, "440305", ids, 1),
         event(1, "first", T0 + 66, "110105", "", 4), event(1, "first", T0 + 67, "", "", 5),
         event(1, "first", T0 - 86_400, "500101", "", 6),  # yesterday, Chongqing: only in the 7-day figures
         event(2, "first", T0 + 8, "310101", "", 1),
     ])
-    drain(redis_client, sessions)
-    drawer = Drawer(redis_client)
+    drain(redis_any, sessions)
+    drawer = Drawer(redis_any)
     draws = [drawer.draw(c, code=f"C{i:027d}", batch_id=1, role="inner", serial=i, now=float(T0 + i))
              for i in range(1, 31)]
-    drain(redis_client, sessions, AwardSink())
-    scanner = forged_scanner(redis_client, lambda: float(T0 + 10))
+    drain(redis_any, sessions, AwardSink())
+    scanner = forged_scanner(redis_any, lambda: float(T0 + 10))
     for _ in range(3):
         with pytest.raises(NotGenuine):
             scanner.scan(ScanRequest("X" * 28))
     with transaction(sessions) as s:
-        collect_forged(s, redis_client, now=NOW)
+        collect_forged(s, redis_any, now=NOW)
     return c, draws
 
 
@@ -99,15 +99,15 @@ def test_campaign_dashboard_counts_only_its_scans(seeded, sessions) -> None:  # 
     assert [p.name for p in d.cities] == ["深圳市", "广州市"]
 
 
-def test_forged_attempts_of_a_known_batch_reach_its_brand(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_forged_attempts_of_a_known_batch_reach_its_brand(redis_any: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     acme, _ = brand_ids(sessions)
-    scanner = forged_scanner(redis_client, lambda: float(T0 + 10))
+    scanner = forged_scanner(redis_any, lambda: float(T0 + 10))
     genuine = encode(RING.batch_key(1, 1), role=Role.INNER, key_id=1, batch_id=1, serial=5)
     for _ in range(4):
         with pytest.raises(NotGenuine):
             scanner.scan(ScanRequest(genuine[:-2] + ("00" if genuine[-2:] != "00" else "11")))
     with transaction(sessions) as s:
-        collect_forged(s, redis_client, now=NOW)
+        collect_forged(s, redis_any, now=NOW)
     with sessions() as s:
         d = brand_dashboard(s, acme, NOW, 1, default_index())
     assert d.forged == 4 and d.last_hour_forged == 4 and {p.minute: p.forged for p in d.last_hour}[T0] == 4

@@ -34,10 +34,10 @@ DRAWS = 3000
          "prizes": [{"kind": "points", "points": 10, "weight": 0.5}]},
     ],
 )
-def test_the_draw_comes_up_as_often_as_the_odds_say(redis_client: redis.Redis, over: dict[str, Any]) -> None:
+def test_the_draw_comes_up_as_often_as_the_odds_say(redis_any: redis.Redis, over: dict[str, Any]) -> None:
     c = campaign(**over)
     odds = draw_odds(c.prizes, c.consolation, ordinal=c.ordinal, nth=c.nth)
-    drawer = Drawer(redis_client)
+    drawer = Drawer(redis_any)
     seen: Counter[str] = Counter()
     for i in range(DRAWS):
         result = draw(drawer, c, i)
