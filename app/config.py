@@ -107,9 +107,6 @@ class Config:
     health_timeout: float = 1.0  # /healthz waits this long for its probes, then reports the laggards
     drain_lag_max_s: int = 60  # /healthz says "degraded" when an undrained event is older than this
 
-    @property
-    def redis_socket(self) -> Path:
-        return self.var_dir / "redis.sock"
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

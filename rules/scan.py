@@ -144,10 +144,6 @@ class ScanResult:
     rules_version: int = 0
     draws: tuple[DrawResult, ...] = ()
 
-    @property
-    def genuine(self) -> bool:
-        return True
-
 
 class BatchCache:
     """Batch metadata from Redis, kept in process memory for `ttl` seconds (misses for `negative_ttl`)."""
