@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import click
 
-from app.cli_errors import run_cli
+from app.cli_errors import OneLineErrors, run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
@@ -20,7 +20,7 @@ from app.seed import seed_demo, seed_demo_campaign, seed_demo_operator
 from app.user_cli import user_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """yima: one-item-one-code scan-and-reward engine."""
 

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, g, make_response, render_tem
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 
+from app.errors import page_errors
 from app.i18n import COOKIE, choose_language
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.campaign import Prize
@@ -22,6 +23,7 @@ from rules.region import default_index
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
 bp = Blueprint("scan", __name__)
+page_errors(bp)
 
 DEVICE_COOKIE = "yima_did"
 RECEIPTS_COOKIE = "yima_rc"  # award receipts this phone won, newest first, "~"-separated

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from codegen.codeformat import CodeSigner, Role
+from codegen.errors import CodegenError, Kind
 from codegen.fileio import file_sha256
 from codegen.staging import Staging, StagingInUse, remove_stale
 from codegen.ticket import BatchTicket
@@ -44,8 +45,11 @@ PARALLEL_THRESHOLD = 200_000
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class OutputError(Exception):
+class OutputError(CodegenError):
     """The output directory cannot be used (not empty, not writable)."""
+
+    code = "output_unusable"
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True)

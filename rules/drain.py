@@ -26,6 +26,7 @@ from codegen.batch_state import EVENT_STREAMS
 from codegen.db import pg_unnest_insert
 from reports.rollups import ScanRollups
 from rules.awards import AWARD_STREAMS
+from rules.errors import Kind, RulesError
 from rules.models import ScanEvent
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,11 @@ log = logging.getLogger(__name__)
 GROUP = "drain"
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(RulesError):
     """SQL refused the connection or the transaction; nothing was acknowledged."""
+
+    code = "unavailable"
+    kind = Kind.UNAVAILABLE
 
 
 @dataclass

@@ -23,6 +23,7 @@ from reports.forged import ForgedCounter
 from rules.campaign import CompiledCampaign
 from rules.draw import ALREADY_WON, Drawer, DrawResult, campaign_day
 from rules.enumeration import EnumerationGuard, EnumerationLimits
+from rules.errors import Kind, RulesError
 from rules.hotscript import HotScript
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
@@ -54,18 +55,31 @@ def next_scan_id() -> str:
     return f"{prefix}{next(counter):x}"
 
 
-class NotGenuine(Exception):
+class NotGenuine(RulesError):
     """The text is not a genuine code of a batch we know. `reason` says why (for logs and the API);
     `claimed_batch` is the batch id the text claims, when one is readable (not authenticated)."""
+
+    code = "not_genuine"
+    kind = Kind.NOT_FOUND
 
     def __init__(self, reason: str, message: str, claimed_batch: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.claimed_batch = claimed_batch
 
+    def public_message(self) -> str:
+        return f"not a genuine code ({self.reason})"
 
-class ScanUnavailable(Exception):
-    """The scan cannot be decided right now (e.g. this node holds no key file); answer 503."""
+
+class ScanUnavailable(RulesError):
+    """The scan cannot be decided right now (e.g. this node holds no key file); the message, for the
+    logs, says why."""
+
+    code = "unavailable"
+    kind = Kind.UNAVAILABLE
+
+    def public_message(self) -> str:
+        return "verification is temporarily unavailable; retry shortly"
 
 
 @dataclass(frozen=True)
