@@ -3,6 +3,7 @@ layer (app/errors.py) and the command line (app/cli_errors.py) each map in one p
 
 from __future__ import annotations
 
+import errno
 import importlib
 import inspect
 import pkgutil
@@ -14,9 +15,11 @@ import pytest
 from accounts.errors import AccountsError
 from app.api import BadRequest
 from app.audit_filters import FilterProblem
-from app.cli_errors import EXIT_STATUS
+from app.cli_errors import EXIT_STATUS, refusal
+from app.config import ConfigError
 from app.errors import STATUS, RequestError
 from codegen.errors import CodegenError, DomainError, Kind
+from codegen.ranges import RangeError
 from rules.campaign import InvalidCampaign
 from rules.campaign_store import CampaignConflict, CampaignNotFound, EditConflict
 from rules.enumeration import SourceBlocked
@@ -124,3 +127,16 @@ def test_what_users_are_told() -> None:
     assert "/srv" not in hidden.public_message()
     assert InvalidReceipt("not an award receipt").public_message() == "not an award receipt"
     assert SourceBlocked(12).retry_after == 12 and InvalidReceipt("x").retry_after is None
+
+
+def test_the_command_line_answers() -> None:
+    assert refusal(RangeError("range '3-9' must lie within 0-4")) == ("range '3-9' must lie within 0-4", 1)
+    assert refusal(ScanUnavailable("no key file")) == ("verification is temporarily unavailable; retry shortly", 75)
+    assert refusal(SourceBlocked(5)) == ("too many invalid codes from this source; retry in 5 s", 75)
+    assert refusal(ConfigError("PORT='x' is not a whole number")) == ("PORT='x' is not a whole number", 1)
+    assert refusal(OSError(errno.ENOSPC, "No space left on device")) == (
+        "disk full: no space left on device (nothing was kept)", 1)
+    assert refusal(FileNotFoundError(errno.ENOENT, "No such file or directory", "t.ticket")) == (
+        "No such file or directory: t.ticket", 1)
+    assert refusal(BrokenPipeError()) is None  # ends quietly, in run_cli
+    assert refusal(KeyError("a bug")) is None  # keeps its traceback
