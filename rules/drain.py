@@ -48,7 +48,6 @@ class DrainStats:
     read: int = 0
     stored: int = 0  # rows newly inserted (duplicates of already stored entries are not counted)
     acked: int = 0
-    reclaimed: int = 0
     dead: int = 0
     backlog: dict[str, int] = field(default_factory=dict)
 
@@ -288,16 +287,6 @@ class Drainer:
         for stream in names:
             pipe.xlen(stream)
         return {stream: int(n) for stream, n in zip(names, pipe.execute(), strict=True) if n}
-
-
-def total_backlog(redis: Any, registry: str = EVENT_STREAMS) -> int:
-    names = [_text(s) for s in redis.smembers(registry)]
-    if not names:
-        return 0
-    pipe = redis.pipeline(transaction=False)
-    for stream in names:
-        pipe.xlen(stream)
-    return sum(int(n) for n in pipe.execute())
 
 
 @dataclass(frozen=True)

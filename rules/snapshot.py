@@ -52,10 +52,6 @@ def load_campaign(doc: dict[str, Any]) -> CompiledCampaign:
     return CompiledCampaign(**d)
 
 
-def snapshot_document(version: int, campaigns: list[CompiledCampaign]) -> dict[str, Any]:
-    return {"version": version, "campaigns": [dump_campaign(c) for c in campaigns]}
-
-
 class PointerMoved(RulesError):
     """`{rules}:current` changed under a publish that was built on the version it pointed at."""
 
