@@ -222,7 +222,7 @@ class QrRenderer:
                 f"-{self.error_correction} (at most {self.capacity} alphanumeric characters)"
             )
         count_bits = self._count_bits
-        acc = (util.MODE_ALPHA_NUM << count_bits) | length
+        acc: int = (util.MODE_ALPHA_NUM << count_bits) | length
         for i in range(0, length - 1, 2):
             acc = (acc << 11) | (values[i] * 45 + values[i + 1])
         if length % 2:
