@@ -303,6 +303,10 @@ def _results(
         _init_worker(ticket, staging, options, progress)
         yield from map(_run_task, tasks)
         return
+    if options.qr or options.labels:
+        # The encoding tables, built once here, reach every forked worker instead of being built in each.
+        first = CodeSigner(ticket.batch_key, role=Role.INNER, key_id=ticket.key_id, batch_id=ticket.batch_id)
+        QrRenderer(scan_url(ticket.base_url, first.code(0))).warm()
     ctx = multiprocessing.get_context("fork")
     done = _SharedCount(ctx)
     reported = 0

@@ -82,44 +82,51 @@ class _AffineSymbol:
     tables: tuple[tuple[int, ...], ...]  # tables[i][value]: what codeword i = value adds to the matrix
 
 
-@functools.lru_cache(maxsize=16)
-def _affine_symbol(version: int, ec_level: int, mask: int) -> _AffineSymbol:
-    rs_blocks = base.rs_blocks(version, ec_level)
-    data_count = sum(block.data_count for block in rs_blocks)
+def _symbol_bits(version: int, ec_level: int, mask: int, codewords: list[int]) -> int:
+    """The symbol ``qrcode`` draws for these data codewords (Reed-Solomon added, placed, masked)."""
+    buffer = util.BitBuffer()
+    for codeword in codewords:
+        buffer.put(codeword, 8)
+    code = qrcode.QRCode(version=version, error_correction=ec_level, mask_pattern=mask)
+    code.data_cache = util.create_bytes(buffer, base.rs_blocks(version, ec_level))  # data + RS, interleaved
+    code.makeImpl(False, mask)
+    return _matrix_bits(code.modules)
 
-    def symbol(codewords: list[int]) -> int:
-        buffer = util.BitBuffer()
-        for codeword in codewords:
-            buffer.put(codeword, 8)
-        code = qrcode.QRCode(version=version, error_correction=ec_level, mask_pattern=mask)
-        code.data_cache = util.create_bytes(buffer, rs_blocks)  # data + Reed-Solomon, interleaved
-        code.makeImpl(False, mask)
-        return _matrix_bits(code.modules)
 
-    # qrcode's Reed-Solomon cannot divide a zero block, so every bit's effect is measured against an
-    # all-ones reference (affine: effect = symbol(ref) ^ symbol(ref with the bit flipped)).
-    reference = [0xFF] * data_count
-    at_reference = symbol(reference)
-    effects = []
+# qrcode's Reed-Solomon cannot divide a zero block, so effects are measured against all-ones codewords.
+_REFERENCE_CODEWORD = 0xFF
+
+
+@functools.lru_cache(maxsize=8)
+def _codeword_tables(version: int, ec_level: int) -> tuple[tuple[int, ...], ...]:
+    """tables[i][value]: what data codeword i = value flips in the symbol. The mask cancels out of every
+    difference, so one set of tables serves all eight masks."""
+    data_count = sum(block.data_count for block in base.rs_blocks(version, ec_level))
+    reference = [_REFERENCE_CODEWORD] * data_count
+    at_reference = _symbol_bits(version, ec_level, 0, reference)
+    tables = []
     for index in range(data_count):
         flipped = list(reference)
         bit_effects = []
         for bit in range(8):
-            flipped[index] = 0xFF ^ (1 << bit)
-            bit_effects.append(symbol(flipped) ^ at_reference)
-        effects.append(bit_effects)
-    zero = at_reference
-    for bit_effects in effects:
-        for effect in bit_effects:
-            zero ^= effect
-    tables = []
-    for bit_effects in effects:
+            flipped[index] = _REFERENCE_CODEWORD ^ (1 << bit)
+            bit_effects.append(_symbol_bits(version, ec_level, 0, flipped) ^ at_reference)
         table = [0] * 256
         for value in range(1, 256):
             low = value & -value  # the lowest set bit: table[value] = table[value without it] ^ its effect
             table[value] = table[value ^ low] ^ bit_effects[low.bit_length() - 1]
         tables.append(tuple(table))
-    return _AffineSymbol(side=17 + 4 * version, zero=zero, tables=tuple(tables))
+    return tuple(tables)
+
+
+@functools.lru_cache(maxsize=16)
+def _affine_symbol(version: int, ec_level: int, mask: int) -> _AffineSymbol:
+    tables = _codeword_tables(version, ec_level)
+    reference = [_REFERENCE_CODEWORD] * len(tables)
+    zero = _symbol_bits(version, ec_level, mask, reference)
+    for table in tables:
+        zero ^= table[_REFERENCE_CODEWORD]
+    return _AffineSymbol(side=17 + 4 * version, zero=zero, tables=tables)
 
 
 @functools.lru_cache(maxsize=16)
@@ -232,6 +239,10 @@ class QrRenderer:
         filler += -(used + filler) % 8  # then zeros to a whole codeword
         data_bytes = (used + filler) // 8
         return (acc << filler).to_bytes(data_bytes, "big") + self._pad[: self._data_bits // 8 - data_bytes]
+
+    def warm(self) -> None:
+        """Build the encoding tables now (a few hundred qrcode symbols), e.g. before forking workers."""
+        self._bits("")
 
     def _bits(self, data: str) -> int:
         """The module matrix of ``data`` as one int (row-major, top-left highest, 1 = dark)."""
