@@ -35,8 +35,9 @@ _ERROR_CORRECTION = {
 }
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Level 6 compresses these tiny bitmaps as well as level 9 in a fraction of the time.
-_PNG_ZLIB_LEVEL = 6
+# Level 4 compresses these tiny bitmaps within a few percent of level 9 in about half the time of
+# level 6; deflating is the largest part of what a PNG costs.
+_PNG_ZLIB_LEVEL = 4
 
 
 _ALPHANUMERIC_ORDER = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
