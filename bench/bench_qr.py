@@ -103,6 +103,50 @@ def measure_qr(n: int = 2000, processes: int = 2) -> dict[str, float]:
     }
 
 
+# --- encoders: module matrices only -----------------------------------------------------------------
+
+
+def _qrcode_fixed(renderer: QrRenderer) -> Callable[[str], object]:
+    """qrcode with the version and mask fixed: what codegen.qr did per code before its tables."""
+
+    def matrix(url: str) -> object:
+        code = qrcode.QRCode(version=renderer.version, error_correction=qrcode.constants.ERROR_CORRECT_M,
+                             mask_pattern=renderer.mask_pattern)
+        code.add_data(qrcode.util.QRData(url.encode("ascii"), qrcode.util.MODE_ALPHA_NUM, False))
+        code.make(fit=False)
+        return code.modules
+
+    return matrix
+
+
+def measure_encoders(n: int = 2000) -> dict[str, float | str]:
+    """Matrices/s: the table encoder, qrcode (version and mask fixed), and segno and zxing-cpp (C++) when
+    installed (neither is a dependency: run `pip install segno zxing-cpp` to see them)."""
+    renderer = QrRenderer(SAMPLE)
+    renderer.warm()
+    urls = sample_urls(n)
+    rates: dict[str, float | str] = {
+        "codegen.qr tables": _rate(renderer.matrix, urls),
+        "qrcode, version and mask fixed": _rate(_qrcode_fixed(renderer), urls[:500]),
+    }
+    try:
+        import segno
+
+        rates["segno, version and mask fixed"] = _rate(
+            lambda url: segno.make_qr(url, error="m", version=renderer.version, mask=renderer.mask_pattern,
+                                      boost_error=False, mode="alphanumeric").matrix, urls[:500])
+    except ImportError:
+        rates["segno, version and mask fixed"] = "not installed"
+    try:
+        import zxingcpp
+
+        rates["zxing-cpp create_barcode (picks its own mask)"] = _rate(
+            lambda url: zxingcpp.create_barcode(url, zxingcpp.BarcodeFormat.QRCode, ec_level="M"), urls)
+    except ImportError:
+        rates["zxing-cpp create_barcode (picks its own mask)"] = "not installed"
+    return rates
+
+
 # --- label sheets: the hand-written writer against PDF libraries ------------------------------------
 
 
@@ -213,6 +257,8 @@ def main() -> None:
         "speed-up vs qrcode.make box_size=4:       "
         f"{figures['png_per_s_1proc'] / figures['qrcode_make_box4_png_per_s']:.1f} x"
     )
+    for name, rate in measure_encoders(n).items():
+        print(f"matrix only, {name:<46} " + (f"{rate:8.0f} /s" if isinstance(rate, float) else rate))
     print_label_writers(measure_label_writers(n))
 
 
