@@ -174,9 +174,12 @@ class _LabelFile:
             self._pdf.add_page(self._sheet.page(len(self._pdf.page_ids) + 1, self._pending))
             self._pending = []
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """The last page, the page tree and the xref: only a chunk whose labels all went in gets them."""
         self._flush()
         self._pdf.finish()
+
+    def close(self) -> None:
         self._out.close()
 
 
@@ -228,6 +231,8 @@ def _write_chunk(
                 for serial, c in zip(block, codes, strict=True):
                     labels.add(base + c, f"{c} #{serial}")
             report(len(block))
+        if labels is not None:
+            labels.finish()
     written = [("codes", out.size, digest[0])]
     for kind, wanted in (("qr", options.qr), ("labels", options.labels)):
         if wanted:
