@@ -23,7 +23,6 @@ import json
 import multiprocessing
 import os
 import signal
-import zipfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from codegen.fileio import file_sha256
 from codegen.labels import LabelPdfWriter, LabelSheet
 from codegen.qr import QrRenderer
 from codegen.staging import Staging, StagingInUse, remove_stale
+from codegen.storedzip import StoredZip
 from codegen.ticket import BatchTicket
 
 MANIFEST = "manifest.json"
@@ -43,7 +43,6 @@ CASE_COLUMNS = ("serial", "role", "code", "url", "first_item", "last_item")
 DEFAULT_CHUNK_ROWS = 100_000
 # Below this many codes a worker pool costs more than it saves (CSV only; see PARALLEL_THRESHOLD_IMAGES).
 PARALLEL_THRESHOLD = 200_000
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class OutputError(Exception):
@@ -142,17 +141,18 @@ class _QrZip:
     """One chunk's QR images, one stored (not deflated: PNGs are compressed already) member per code."""
 
     def __init__(self, path: Path, fmt: str, role: Role, renderer: QrRenderer) -> None:
-        self._zip = zipfile.ZipFile(path, "x", compression=zipfile.ZIP_STORED)
+        self._zip = StoredZip(path)
         self._render = renderer.png if fmt == "png" else renderer.svg
         self._name = f"{role.label}-{{:09d}}.{fmt}".format
 
     def add(self, serial: int, url: str) -> None:
-        info = zipfile.ZipInfo(self._name(serial), date_time=_ZIP_EPOCH)
-        info.external_attr = 0o644 << 16
-        self._zip.writestr(info, self._render(url))
+        self._zip.add(self._name(serial), self._render(url))
+
+    def finish(self) -> None:
+        self._zip.close()
 
     def close(self) -> None:
-        self._zip.close()
+        self._zip.abandon()  # after finish() only closes what is closed already
 
 
 class _LabelFile:
@@ -231,6 +231,8 @@ def _write_chunk(
                 for serial, c in zip(block, codes, strict=True):
                     labels.add(base + c, f"{c} #{serial}")
             report(len(block))
+        if qr_zip is not None:
+            qr_zip.finish()
         if labels is not None:
             labels.finish()
     written = [("codes", out.size, digest[0])]
