@@ -3,12 +3,12 @@
 Each label is its QR code, drawn as a PDF image mask of one sample per module (the
 printer scales it to a whole number of printer pixels per module, so edges stay sharp),
 and its caption, set as text in the standard Courier font (monospaced, so a caption's
-width is known without font files). A page is one Flate-compressed content stream;
-nothing is rasterised here. Pages are built by :class:`LabelSheet` (a pure function of
-their labels, so pool workers can build them in parallel) and written in order by
-:class:`LabelPdfWriter`, a minimal PDF 1.4 writer that keeps memory flat for any
-number of pages and makes the output byte-for-byte reproducible (no dates, no IDs).
-``bench.bench_qr`` measures it against reportlab and fpdf2 doing the same pages.
+width is known without font files; characters outside Windows-1252 print as "?"). A
+page is one Flate-compressed content stream; nothing is rasterised here. A page's bytes
+come from :class:`LabelSheet` and are written in order by :class:`LabelPdfWriter`, a
+minimal PDF 1.4 writer that keeps memory flat for any number of pages and makes the
+output byte-for-byte reproducible (no dates, no IDs). It stays hand-written because
+``make bench-codegen`` measures it against reportlab and fpdf2 drawing the same pages.
 """
 
 from __future__ import annotations
