@@ -197,3 +197,15 @@ def test_every_code_on_a_printed_page_scans(tmp_path: pathlib.Path, renderer: Qr
     (page,) = tmp_path.glob("page-*.png")
     result = subprocess.run(["zbarimg", "--quiet", "--raw", str(page)], capture_output=True, text=True)
     assert sorted(result.stdout.split()) == sorted(payload(serial) for serial in range(40))
+
+
+def test_header_and_captions_are_courier_text_in_windows_1252(tmp_path: pathlib.Path, renderer: QrRenderer) -> None:
+    path = tmp_path / "labels.pdf"
+    write_label_pdf(path, labels(41), renderer, title="批次 (7) lot")
+    pdf = path.read_bytes()
+    assert b"/BaseFont /Courier /Encoding /WinAnsiEncoding" in pdf
+    first, second = page_contents(pdf)
+    # Characters Courier cannot show print as "?"; parentheses are escaped; the page number follows.
+    assert b"(?? \\(7\\) lot - page 1) Tj" in first and b"(?? \\(7\\) lot - page 2) Tj" in second
+    # The caption's ellipsis is in Windows-1252 (0x85), so it prints as itself.
+    assert b"\x85 #000040) Tj" in second
