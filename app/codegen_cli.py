@@ -406,7 +406,30 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class _ProgressLines:
+    """Progress for a log rather than a terminal: one line each time the whole percentage grows."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self._label, self._total, self._done, self._shown = label, max(total, 1), 0, -1
+
+    def __enter__(self) -> _ProgressLines:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+    def update(self, codes: int) -> None:
+        self._done += codes
+        percent = self._done * 100 // self._total
+        if percent > self._shown:
+            self._shown = percent
+            click.echo(f"{self._label}: {self._done:,} of {self._total:,} codes ({percent}%)", err=True)
+
+
 def _progress(label: str, total: int) -> Any:
+    """A bar on a terminal; in a script or a log, a line per percent (a bar there prints nothing until done)."""
+    if not sys.stderr.isatty():
+        return _ProgressLines(label, total)
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
 
 
