@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from redis.exceptions import RedisError
 
 from app.errors import error_response
+from app.metrics import count_scan
 from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.draw import DrawResult
@@ -129,27 +130,33 @@ def scan_json(r: ScanResult) -> dict[str, Any]:
 @bp.post("/scans")
 def create_scan() -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY:
+        count_scan("api", "invalid_request")
         return error_response(413, "too_large", f"request body over {MAX_BODY} bytes")
     body = request.get_json(silent=True)
     try:
         scan_request = parse_scan_request(body)
     except BadRequest as exc:
+        count_scan("api", "invalid_request")
         return error_response(400, "invalid_request", str(exc))
     scanner: Scanner = current_app.extensions["yima.scanner"]
     try:
         result = scanner.scan(scan_request)
     except NotGenuine as exc:
+        count_scan("api", "not_genuine")
         return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
-    except InvalidMemberToken as exc:
-        return error_response(400, "invalid_member_token", str(exc))
-    except InvalidReceipt as exc:
-        return error_response(400, "invalid_receipt", str(exc))
+    except (InvalidMemberToken, InvalidReceipt) as exc:
+        count_scan("api", "invalid_request")
+        code = "invalid_member_token" if isinstance(exc, InvalidMemberToken) else "invalid_receipt"
+        return error_response(400, code, str(exc))
     except SourceBlocked as exc:
+        count_scan("api", "blocked")
         resp, status = error_response(429, "too_many_invalid_codes", str(exc))
         resp.headers["Retry-After"] = str(exc.retry_after)
         return resp, status
     except (RedisError, ScanUnavailable):
+        count_scan("api", "unavailable")
         return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
+    count_scan("api", result.status, result.draws)
     if result.status == RATE_LIMITED:
         resp, status = error_response(429, "rate_limited", "too many scans; retry in a minute")
         resp.headers["Retry-After"] = "60"

@@ -29,6 +29,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import Config, load_config
 from app.runtime import connect_database, redis_url
+from app.worker_metrics import count_job, serve_metrics
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
@@ -176,6 +177,13 @@ class DrainWorker(Worker):
 
     stopping: threading.Event | None = None
 
+    def execute_job(self, job: Any, queue: Queue) -> None:
+        super().execute_job(job, queue)
+        try:  # the job ran in the work horse: what it did comes back through its result
+            count_job(job.get_status(refresh=True), job.return_value(refresh=True))
+        except redis.RedisError as exc:
+            log.warning("drain job %s: result not read for the metrics (%s)", job.id, exc.__class__.__name__)
+
     def handle_warm_shutdown_request(self) -> None:
         if self.stopping is not None:
             self.stopping.set()
@@ -224,8 +232,18 @@ def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until RQ installs its own (and again between workers)
         signal.signal(sig, lambda _signum, _frame: stopping.set())
-    _wait_for_database(cfg, stopping)
     r = drain_redis(cfg)
+    metrics = serve_metrics(cfg, r) if cfg.worker_metrics_port else None
+    try:
+        _run_workers(cfg, r, stopping, seconds)
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
+
+
+def _run_workers(cfg: Config, r: redis.Redis, stopping: threading.Event, seconds: float) -> None:
+    _wait_for_database(cfg, stopping)
     backoff = Backoff(0.5, 10.0)
     while not stopping.is_set():
         started = time.monotonic()
