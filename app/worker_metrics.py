@@ -63,9 +63,9 @@ class DrainLagCollector(Collector):
         yield from (backlog, age, up)
 
 
-def count_job(status: str, totals: Any) -> None:
+def count_job(status: Any, totals: Any) -> None:
     """One drain job's end: its status ("finished", "failed", …) and, when it finished, its totals."""
-    DRAIN_JOBS.labels(status).inc()
+    DRAIN_JOBS.labels(str(getattr(status, "value", status))).inc()  # RQ's JobStatus is an Enum
     if not isinstance(totals, dict):
         return
     DRAIN_EVENTS.labels("stored").inc(int(totals.get("stored", 0)))
