@@ -93,13 +93,15 @@ def run_cmd(workers: int | None) -> None:
     yima = shutil.which("yima", path=bindir) or "yima"
     # gunicorn's workers share their metrics through files in var/ (emptied by gunicorn at start); the
     # worker serves its own beside the app's port.
-    metrics_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(cfg.metrics_dir or cfg.var_dir / "metrics" / "app")}
+    app_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(cfg.metrics_dir or cfg.var_dir / "metrics" / "app")}
     worker_port = cfg.worker_metrics_port or cfg.port + 1
+    worker_env = {**os.environ, "YIMA_WORKER_METRICS_PORT": str(worker_port)}
+    worker_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn's directory, emptied when it starts
     children = [
-        Child("worker", [yima, "worker", "--metrics-port", str(worker_port)], restart=True),
+        Child("worker", [yima, "worker"], restart=True, env=worker_env),
         Child("gunicorn", [gunicorn, "--config", "python:app.gunicorn_conf",
                            *(["--workers", str(workers)] if workers else []),
-                           "--bind", f"{host}:{cfg.port}", "app:create_app()"], env=metrics_env),
+                           "--bind", f"{host}:{cfg.port}", "app:create_app()"], env=app_env),
     ]
     for child in children:
         child.start()

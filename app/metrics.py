@@ -149,12 +149,18 @@ def exposition(metrics_dir: Path | None, extra: Iterable[Collector] = ()) -> byt
     return output
 
 
-def may_read(cfg: Config, remote_addr: str, authorization: str) -> bool:
-    """From an allowed network (YIMA_METRICS_ALLOW), or with the metrics token (YIMA_METRICS_TOKEN)."""
+def may_read(cfg: Config, remote_addr: str, authorization: str, proxied: bool = False) -> bool:
+    """From an allowed network (YIMA_METRICS_ALLOW), or with the metrics token (YIMA_METRICS_TOKEN).
+
+    `proxied`: the request names a forwarded client that YIMA_TRUSTED_PROXIES does not let us read, so its
+    peer is a proxy we do not know (an ingress, on an address inside the allowed networks, passing on a
+    public client's request): only the token opens it. Prometheus scrapes a pod directly."""
     scheme, _, token = authorization.partition(" ")
     if cfg.metrics_token and scheme.lower() == "bearer" and hmac.compare_digest(
             token.strip().encode(), cfg.metrics_token.encode()):
         return True
+    if proxied:
+        return False
     try:
         addr = ipaddress.ip_address(remote_addr)
     except ValueError:
@@ -172,7 +178,8 @@ def metrics_view() -> Response:
     cfg: Config = current_app.config["YIMA"]
     if not cfg.metrics:
         return Response(b"metrics are off (YIMA_METRICS=0)\n", 404, mimetype="text/plain")
-    if not may_read(cfg, request.remote_addr or "", request.headers.get("Authorization", "")):
+    proxied = not cfg.trusted_proxies and ("X-Forwarded-For" in request.headers or "Forwarded" in request.headers)
+    if not may_read(cfg, request.remote_addr or "", request.headers.get("Authorization", ""), proxied):
         return Response(DENIED, 403, mimetype="text/plain")
     resp = Response(exposition(cfg.metrics_dir), content_type=CONTENT_TYPE_LATEST)
     resp.headers["Cache-Control"] = "no-store"

@@ -42,13 +42,21 @@ class DrainLagCollector(Collector):
     def __init__(self, redis: Any) -> None:
         self.redis = redis
 
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (GaugeMetricFamily("yima_drain_backlog_events", "Stream entries not yet stored in SQL",
+                                  labels=["family"]),
+                GaugeMetricFamily("yima_drain_oldest_event_age_seconds",
+                                  "How long the oldest entry not yet in SQL has waited (0: none waits)",
+                                  labels=["family"]),
+                GaugeMetricFamily("yima_drain_lag_up", "1 when this scrape could read the backlog from Redis"))
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without reading Redis (a registry asks this when the collector is registered)."""
+        yield from self._families()
+
     def collect(self) -> Iterator[Metric]:
-        backlog = GaugeMetricFamily("yima_drain_backlog_events", "Stream entries not yet stored in SQL",
-                                    labels=["family"])
-        age = GaugeMetricFamily("yima_drain_oldest_event_age_seconds",
-                                "How long the oldest entry not yet in SQL has waited (0: none waits)",
-                                labels=["family"])
-        up = GaugeMetricFamily("yima_drain_lag_up", "1 when this scrape could read the backlog from Redis")
+        backlog, age, up = self._families()
         try:
             for family, registry in FAMILIES:
                 lag = drain_lag(self.redis, (registry,))
@@ -82,7 +90,8 @@ def metrics_app(cfg: Config, collectors: Iterable[Collector]) -> Any:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"only /metrics here\n"]
-        if not may_read(cfg, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_AUTHORIZATION", "")):
+        proxied = "HTTP_X_FORWARDED_FOR" in environ or "HTTP_FORWARDED" in environ
+        if not may_read(cfg, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_AUTHORIZATION", ""), proxied):
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"/metrics is served to YIMA_METRICS_ALLOW networks or with YIMA_METRICS_TOKEN\n"]
         body = exposition(cfg.metrics_dir, extra)

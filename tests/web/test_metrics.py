@@ -150,3 +150,12 @@ def test_forwarded_for_decides_behind_a_trusted_proxy(tmp_path: Path, redis_clie
     # A public client reaching /metrics through the load balancer (on loopback) is refused.
     assert client.get("/metrics", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 403
     assert client.get("/metrics").status_code == 200
+
+
+def test_a_request_through_an_untrusted_proxy_needs_the_token(tmp_path: Path, redis_client: redis.Redis) -> None:
+    # No YIMA_TRUSTED_PROXIES, yet a proxy in an allowed network (an ingress) passes a client's request on.
+    token = secrets.token_urlsafe(32)
+    client = make_app(tmp_path, metrics_token=token).test_client()
+    for header in ({"X-Forwarded-For": "198.51.100.7"}, {"Forwarded": "for=198.51.100.7"}):
+        assert client.get("/metrics", headers=header).status_code == 403
+        assert client.get("/metrics", headers={**header, "Authorization": f"Bearer {token}"}).status_code == 200
