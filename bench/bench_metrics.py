@@ -1,0 +1,98 @@
+"""What the Prometheus metrics cost the scan path: POST /api/v1/scans with metrics off, on, and on with JSON
+logs, side by side in one run.
+
+    python -m bench.bench_metrics [--pairs 3] [--duration 8] [--redis-url redis://127.0.0.1:6379/14]
+
+The machinery is bench/bench_scan.py's (a temp var dir, a dedicated Redis DB and PostgreSQL database, a
+fresh batch, gunicorn with the shipped settings, wrk when on PATH, CPU per request): for each of --pairs
+rounds, one gunicorn per variant, in rotating order, a warm-up and then a closed-loop --duration s
+measurement of the scan mix (85 % first scans, 10 % repeats, 5 % forged). Metrics on is the deployed
+mode: prometheus_client's multiprocess mode, every sample written to gunicorn's shared directory. Each
+variant's figure is the median of its rounds, and the ratio to "off" is the median of the per-round
+ratios, so one disturbed measurement cannot decide it. The request id (always on) is in every variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.bench_scan import Bench, Model, _raise_exit, _raise_timeout, bench_environment
+from bench.bench_scan import parse_args as scan_args
+
+VARIANTS = {
+    "off": {"YIMA_METRICS": "0", "YIMA_LOG_FORMAT": "text"},
+    "on": {"YIMA_METRICS": "1", "YIMA_LOG_FORMAT": "text"},
+    "on+json": {"YIMA_METRICS": "1", "YIMA_LOG_FORMAT": "json"},
+}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_metrics", description=__doc__.split("\n\n")[0])
+    p.add_argument("--pairs", type=int, default=3, help="rounds; each runs every variant once")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds of each measurement")
+    p.add_argument("--items", type=int, default=200_000)
+    p.add_argument("--max-seconds", type=int, default=300, help="hard limit for the whole run")
+    known, rest = p.parse_known_args(argv)
+    args = scan_args([*rest, "--items", str(known.items), "--duration", str(known.duration), "--models", "none",
+                      "--retry-seconds", "0"])
+    args.pairs, args.max_seconds = known.pairs, known.max_seconds
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    with bench_environment(args) as benv:
+        bench = Bench(benv, args)
+        print(f"scan path, metrics off vs on: gunicorn as shipped ({benv.shipped_class}:{benv.shipped_workers}), "
+              f"{'wrk' if bench.use_wrk else 'python client'}, {args.connections} connections, "
+              f"{args.duration:.0f} s per measurement, {args.pairs} rounds, no CPU pinning", flush=True)
+        rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        p99: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        names = list(VARIANTS)
+        for round_ in range(args.pairs):
+            order = names[round_ % len(names):] + names[:round_ % len(names)]  # nobody always goes first
+            for variant in order:
+                server = bench.server(Model("shipped"))
+                server.env.update(VARIANTS[variant])
+                server.start()
+                try:
+                    result = bench.max_throughput(server, "scan", args.duration)
+                finally:
+                    server.stop()
+                rps[variant].append(result.rps)
+                p99[variant].append(result.latencies_ms["p99"])
+                cpu[variant].append(result.cpu_us("app"))
+                print(f"  round {round_ + 1} {variant:8} {result.rps:8,.0f} scans/s  p99 "
+                      f"{result.latencies_ms['p99']:6.2f} ms  app CPU {result.cpu_us('app'):6.0f} µs/scan  "
+                      f"other {100 * result.other_share:3.0f} %  bad {result.bad}", flush=True)
+        print("\nvariant   scans/s  p99 ms  app µs/scan   scans/s ÷ off (rounds)          app CPU ÷ off (rounds)")
+        for variant in names:
+            speed = [a / b for a, b in zip(rps[variant], rps["off"], strict=True) if b]
+            work = [a / b for a, b in zip(cpu[variant], cpu["off"], strict=True) if b]
+            print(f"  {variant:8} {statistics.median(rps[variant]):7,.0f} {statistics.median(p99[variant]):7.2f}"
+                  f" {statistics.median(cpu[variant]):12.0f}   {statistics.median(speed):.3f} "
+                  f"({', '.join(f'{r:.3f}' for r in speed)})   {statistics.median(work):.3f} "
+                  f"({', '.join(f'{r:.3f}' for r in work)})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.alarm(args.max_seconds)
+    started = time.perf_counter()
+    try:
+        return run(args)
+    finally:
+        signal.alarm(0)
+        print(f"\n(bench_metrics took {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
