@@ -69,17 +69,30 @@ def endpoint_group(endpoint: str | None) -> str:
 
 # --- what the views and the worker count ---------------------------------------------------------------
 
+_bound: dict[tuple[Any, ...], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, kept: on the request path the lookup costs as much as the increment. The
+    label values come from the small fixed sets above, so this stays small."""
+    key = (metric, *labels)
+    try:
+        return _bound[key]
+    except KeyError:
+        bound = _bound[key] = metric.labels(*labels)
+        return bound
+
+
 
 def count_scan(channel: str, outcome: str, draws: Iterable[DrawResult] = ()) -> None:
     """One scan's outcome and its draws; a no-op when metrics are off."""
     if not current_app.config["YIMA"].metrics:
         return
-    SCANS.labels(channel, outcome).inc()
+    child(SCANS, channel, outcome).inc()
     for d in draws:
-        DRAWS.labels(d.outcome).inc()
+        child(DRAWS, d.outcome).inc()
         if d.award_id and d.outcome != ALREADY_WON:  # a fresh award, not one shown again on a rescan
-            kind = d.prize.kind if d.prize else "none"
-            AWARDS.labels(kind).inc()
+            child(AWARDS, d.prize.kind if d.prize else "none").inc()
             if d.amount_fen:
                 AWARD_FEN.inc(d.amount_fen)
 
@@ -194,8 +207,8 @@ def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
         group = endpoint_group(request.endpoint)
-        REQUEST_SECONDS.labels(group).observe(time.perf_counter() - started)
-        RESPONSES.labels(group, str(response.status_code)).inc()
+        child(REQUEST_SECONDS, group).observe(time.perf_counter() - started)
+        child(RESPONSES, group, str(response.status_code)).inc()
     return response
 
 

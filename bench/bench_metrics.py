@@ -15,9 +15,12 @@ ratios, so one disturbed measurement cannot decide it. The request id (always on
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -44,7 +47,40 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def hook_cost(n: int = 200_000) -> float:
+    """µs of the metrics work one scan request does (what app/metrics.py's hooks and count_scan call), in
+    this process's mode (multiprocess when PROMETHEUS_MULTIPROC_DIR was set before the import)."""
+    from app.metrics import REQUEST_SECONDS, RESPONSES, SCANS, child, endpoint_group
+
+    def one() -> None:
+        started = time.perf_counter()
+        group = endpoint_group("api.create_scan")
+        child(SCANS, "api", "first").inc()
+        child(REQUEST_SECONDS, group).observe(time.perf_counter() - started)
+        child(RESPONSES, group, "200").inc()
+
+    for _ in range(1000):
+        one()
+    started = time.perf_counter()
+    for _ in range(n):
+        one()
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def _hook_cost_in(multiprocess: bool) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    with tempfile.TemporaryDirectory(prefix="yima-bench-metrics-") as tmp:
+        if multiprocess:
+            env["PROMETHEUS_MULTIPROC_DIR"] = tmp
+        out = subprocess.run([sys.executable, "-c", "from bench.bench_metrics import hook_cost; print(hook_cost())"],
+                             env=env, capture_output=True, text=True, timeout=120, check=True)
+    return float(out.stdout.strip())
+
+
 def run(args: argparse.Namespace) -> int:
+    print("metrics work per scan request, in process (median of 3): "
+          f"multiprocess {statistics.median(_hook_cost_in(True) for _ in range(3)):.1f} µs, "
+          f"in memory {statistics.median(_hook_cost_in(False) for _ in range(3)):.1f} µs", flush=True)
     with bench_environment(args) as benv:
         bench = Bench(benv, args)
         print(f"scan path, metrics off vs on: gunicorn as shipped ({benv.shipped_class}:{benv.shipped_workers}), "
