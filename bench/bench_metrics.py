@@ -23,9 +23,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from bench.bench_scan import Bench, Model, _raise_exit, _raise_timeout, bench_environment
+from bench.bench_scan import Bench, Model, _raise_exit, _raise_timeout, bench_environment, make_plan
 from bench.bench_scan import parse_args as scan_args
+
+IN_PROCESS_ROUNDS, IN_PROCESS_BATCH = 8, 150
 
 VARIANTS = {
     "off": {"YIMA_METRICS": "0", "YIMA_LOG_FORMAT": "text"},
@@ -40,10 +44,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=8.0, help="seconds of each measurement")
     p.add_argument("--items", type=int, default=200_000)
     p.add_argument("--max-seconds", type=int, default=300, help="hard limit for the whole run")
+    p.add_argument("--in-process", metavar="BODIES", help=argparse.SUPPRESS)  # the child of _in_process_ratio
     known, rest = p.parse_known_args(argv)
+    if known.in_process:
+        return argparse.Namespace(in_process=known.in_process)
     args = scan_args([*rest, "--items", str(known.items), "--duration", str(known.duration), "--models", "none",
                       "--retry-seconds", "0"])
-    args.pairs, args.max_seconds = known.pairs, known.max_seconds
+    args.pairs, args.max_seconds, args.in_process = known.pairs, known.max_seconds, None
     return args
 
 
@@ -77,11 +84,59 @@ def _hook_cost_in(multiprocess: bool) -> float:
     return float(out.stdout.strip())
 
 
+def in_process(bodies_file: str) -> None:
+    """CPU of this process per scan through the whole Flask app (the test client, no HTTP), metrics off and
+    on side by side: two apps in one process, alternating batches of the same scan mix. Run with the bench
+    environment's variables (and PROMETHEUS_MULTIPROC_DIR for the deployed mode); prints JSON."""
+    import json
+
+    from app import create_app
+
+    bodies = Path(bodies_file).read_bytes().splitlines()
+    apps = {"off": create_app({"metrics": False}), "on": create_app({"metrics": True})}
+    clients = {name: app.test_client() for name, app in apps.items()}
+    for client in clients.values():  # warm-up: imports, batch facts, connections
+        for body in bodies[:20]:
+            client.post("/api/v1/scans", data=body, content_type="application/json")
+    bodies = bodies[40:]
+    us: dict[str, list[float]] = {"off": [], "on": []}
+    position = 0
+    for round_ in range(IN_PROCESS_ROUNDS):
+        for name in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            batch = bodies[position:position + IN_PROCESS_BATCH]
+            position += IN_PROCESS_BATCH
+            started = time.process_time()
+            for body in batch:
+                status = clients[name].post("/api/v1/scans", data=body, content_type="application/json").status_code
+                assert status in (200, 404), status
+            us[name].append((time.process_time() - started) / len(batch) * 1e6)
+    print(json.dumps(us))
+
+
+def _in_process_ratio(benv: Any) -> tuple[float, float, list[float]]:
+    import json
+
+    plan = make_plan(benv.source, 40 + 2 * IN_PROCESS_ROUNDS * IN_PROCESS_BATCH, seed=77)
+    bodies_file = benv.workdir / "in-process.jsonl"
+    bodies_file.write_bytes(b"\n".join(plan.bodies) + b"\n")
+    with tempfile.TemporaryDirectory(prefix="yima-bench-metrics-") as tmp:
+        env = {**benv.env, "PROMETHEUS_MULTIPROC_DIR": tmp}
+        out = subprocess.run([sys.executable, "-m", "bench.bench_metrics", "--in-process", str(bodies_file)],
+                             env=env, capture_output=True, text=True, timeout=300, check=True)
+    us = json.loads(out.stdout.strip().splitlines()[-1])
+    ratios = [on / off for on, off in zip(us["on"], us["off"], strict=True)]
+    return statistics.median(us["off"]), statistics.median(us["on"]), ratios
+
+
 def run(args: argparse.Namespace) -> int:
     print("metrics work per scan request, in process (median of 3): "
           f"multiprocess {statistics.median(_hook_cost_in(True) for _ in range(3)):.1f} µs, "
           f"in memory {statistics.median(_hook_cost_in(False) for _ in range(3)):.1f} µs", flush=True)
     with bench_environment(args) as benv:
+        off_us, on_us, ratios = _in_process_ratio(benv)
+        print(f"whole app in process (Flask test client, multiprocess mode), CPU per scan: off {off_us:.0f} µs, "
+              f"on {on_us:.0f} µs; on ÷ off {statistics.median(ratios):.3f} (median of "
+              f"{', '.join(f'{r:.3f}' for r in ratios)})", flush=True)
         bench = Bench(benv, args)
         print(f"scan path, metrics off vs on: gunicorn as shipped ({benv.shipped_class}:{benv.shipped_workers}), "
               f"{'wrk' if bench.use_wrk else 'python client'}, {args.connections} connections, "
@@ -119,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.in_process:
+        in_process(args.in_process)
+        return 0
     signal.signal(signal.SIGALRM, _raise_timeout)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.alarm(args.max_seconds)
