@@ -115,7 +115,10 @@ class CountingRetry(Retry):
 
 
 def count_redis_errors(client: Any) -> None:
-    """Count the client's failed attempts (its pool's connections and any made later take the policy)."""
+    """Count the client's failed attempts (its pool's connections and any made later take the policy).
+
+    A Redis Cluster client retries inside its own command loop, with no policy to hook: there the count
+    stays 0, and failures show as `unavailable` scans and 503s."""
     retry = client.get_retry() if hasattr(client, "get_retry") else None
     if isinstance(retry, Retry) and not isinstance(retry, CountingRetry):
         client.set_retry(CountingRetry.around(retry))
