@@ -144,10 +144,12 @@ def create_scan() -> Any:
     except NotGenuine as exc:
         count_scan("api", "not_genuine")
         return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
-    except (InvalidMemberToken, InvalidReceipt) as exc:
+    except InvalidMemberToken as exc:
         count_scan("api", "invalid_request")
-        code = "invalid_member_token" if isinstance(exc, InvalidMemberToken) else "invalid_receipt"
-        return error_response(400, code, str(exc))
+        return error_response(400, "invalid_member_token", str(exc))
+    except InvalidReceipt as exc:
+        count_scan("api", "invalid_request")
+        return error_response(400, "invalid_receipt", str(exc))
     except SourceBlocked as exc:
         count_scan("api", "blocked")
         resp, status = error_response(429, "too_many_invalid_codes", str(exc))

@@ -83,7 +83,6 @@ def child(metric: Any, *labels: str) -> Any:
         return bound
 
 
-
 def count_scan(channel: str, outcome: str, draws: Iterable[DrawResult] = ()) -> None:
     """One scan's outcome and its draws; a no-op when metrics are off."""
     if not current_app.config["YIMA"].metrics:

@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--pairs", type=int, default=3, help="rounds; each runs every variant once")
     p.add_argument("--duration", type=float, default=8.0, help="seconds of each measurement")
     p.add_argument("--items", type=int, default=200_000)
-    p.add_argument("--max-seconds", type=int, default=300, help="hard limit for the whole run")
+    p.add_argument("--max-seconds", type=int, default=480, help="hard limit for the whole run")
     p.add_argument("--in-process", metavar="BODIES", help=argparse.SUPPRESS)  # the child of _in_process_ratio
     known, rest = p.parse_known_args(argv)
     if known.in_process:
