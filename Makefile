@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity bench-metrics clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-dashboard: $(STAMP) ## Dashboard over 10M events, 100k awards: p50/p95 per
 
 bench-capacity: $(STAMP) ## Redis per scan for docs/scaling.md: commands, server CPU, memory per scan and per printed code
 	$(PY) -m bench.bench_capacity $(BENCH_ARGS)
+
+bench-metrics: $(STAMP) ## Scan path with Prometheus metrics off vs on (multiprocess) vs on + JSON logs: scans/s, app CPU per scan, ratios
+	$(PY) -m bench.bench_metrics $(BENCH_ARGS)
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

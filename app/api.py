@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from app.errors import RequestError, error_response, json_errors
+from app.metrics import count_scan, count_scan_refused
 from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
 from codegen.errors import Kind
@@ -130,10 +131,15 @@ def scan_json(r: ScanResult) -> dict[str, Any]:
 @bp.post("/scans")
 def create_scan() -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY:
+        count_scan("api", "invalid_request")
         return error_response(413, "too_large", f"request body over {MAX_BODY} bytes")
-    scan_request = parse_scan_request(request.get_json(silent=True))
     scanner: Scanner = current_app.extensions["yima.scanner"]
-    result = scanner.scan(scan_request)  # its refusals (not genuine, a bad token, blocked, ...): json_errors
+    try:
+        result = scanner.scan(parse_scan_request(request.get_json(silent=True)))
+    except Exception as exc:  # counted here, answered by json_errors (not genuine, a bad token, blocked, ...)
+        count_scan_refused("api", exc)
+        raise
+    count_scan("api", result.status, result.draws)
     if result.status == RATE_LIMITED:
         resp, status = error_response(429, "rate_limited", "too many scans; retry in a minute")
         resp.headers["Retry-After"] = "60"
