@@ -79,25 +79,26 @@ def one_box(bench: Bench, args: argparse.Namespace) -> list[ServerFigures]:
           flush=True)
     bench.app_cpus = None
     try:
-        for kind in args.servers:
-            server = bench.server(kind, Model("shipped"))
+        for spec in args.servers:
+            kind, model = server_spec(spec)
+            server = bench.server(kind, model)
             try:
                 server.start()
             except RuntimeError as exc:
-                print(f"  {kind}: not measured ({str(exc).splitlines()[0]})", flush=True)
+                print(f"  {spec}: not measured ({str(exc).splitlines()[0]})", flush=True)
                 server.stop()
                 continue
             servers.append(server)
-            figures.append(ServerFigures(_server_label(bench.benv, kind)))
+            figures.append(ServerFigures(_server_label(bench.benv, server)))
         for k in range(1, args.rounds + 1):
             for server, fig in zip(servers, figures, strict=True):
-                fig.rounds.append({v: _step(f"round {k}: {server.kind} {v} max",
+                fig.rounds.append({v: _step(f"round {k}: {server.name} {v} max",
                                             lambda lb, s=server, v=v: bench.max_throughput(s, v, args.duration, lb))
                                    for v in ("bare", "scan", "draw")})
         for server, fig in zip(servers, figures, strict=True):
             for v in ("scan", "draw"):
                 rate = max(10.0, fig.rps(v) / 2)
-                fig.half[v] = _step(f"{server.kind} {v} open loop {rate:.0f}/s",
+                fig.half[v] = _step(f"{server.name} {v} open loop {rate:.0f}/s",
                                     lambda lb, s=server, v=v, r=rate: bench.load(s, v, args.open_duration, rate=r,
                                                                                  label=lb))
     finally:
@@ -106,8 +107,16 @@ def one_box(bench: Bench, args: argparse.Namespace) -> list[ServerFigures]:
     return figures
 
 
-def _server_label(benv: BenchEnv, kind: str) -> str:
-    if kind == "gunicorn":
+def server_spec(spec: str) -> tuple[str, Model]:
+    """`gunicorn`, `granian`, or either with a model after a colon (gunicorn:gthread:2x4, granian:2x8)."""
+    kind, _, model = spec.partition(":")
+    return kind, Model(model or "shipped")
+
+
+def _server_label(benv: BenchEnv, server: Server) -> str:
+    if server.model.spec != "shipped":
+        return f"{server.name} (gunicorn_conf.py + {' '.join(server.model.args(server.kind))})"
+    if server.kind == "gunicorn":
         return f"gunicorn {benv.shipped_class}:{benv.shipped_workers} (app/gunicorn_conf.py as shipped)"
     return f"granian wsgi, {benv.shipped_workers} workers (granian's defaults otherwise)"
 
@@ -218,7 +227,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: short phases, one round, no extra layout")
     p.add_argument("--servers", default="gunicorn,granian" if granian_available() else "gunicorn",
                    help="comma-separated app servers measured side by side on the one-box layout, the shipped "
-                        "one first (gunicorn, granian; default: both when granian is installed)")
+                        "one first: gunicorn, granian, or either with a model (gunicorn:gthread:2x4, granian:2x8 = "
+                        "workers x blocking threads); default: gunicorn,granian when granian is installed")
     p.add_argument("--items", type=int, default=100_000,
                    help="items in each of the two bench batches (2 never-scanned codes each)")
     p.add_argument("--rounds", type=int, default=3, help="one-box rounds; the ratios are their medians")
@@ -249,17 +259,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--max-seconds", type=int, default=540, help="hard limit for the whole run")
     p.add_argument("--export-codes", type=Path, metavar="FILE", help="write codes for the locustfile and exit")
     p.add_argument("--count", type=int, default=100_000, help="with --export-codes: how many codes")
+    if "--quick" in (sys.argv[1:] if argv is None else argv):  # shorter defaults; explicit options still win
+        p.set_defaults(items=30_000, duration=4.0, open_duration=4.0, warmup=1.0, rounds=1, pairs=1,
+                       no_other_layout=True)
     args = p.parse_args(argv)
-    if args.quick:
-        args.items, args.duration, args.open_duration, args.warmup = 30_000, 4.0, 4.0, 1.0
-        args.rounds, args.pairs, args.models, args.no_other_layout = 1, 1, "none", True
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    for kind in args.servers:
+    for spec in args.servers:
+        kind, model = server_spec(spec)
         if kind not in KINDS:
-            p.error(f"--servers: unknown server {kind!r} (use {', '.join(KINDS)})")
+            p.error(f"--servers: unknown server {kind!r} (use {', '.join(KINDS)}, optionally with :MODEL)")
+        try:
+            model.args(kind)
+        except ValueError as exc:
+            p.error(f"--servers: {exc}")
     if not args.servers or len(set(args.servers)) != len(args.servers):
         p.error("--servers: name each server once")
-    if "granian" in args.servers and not granian_available():
+    if any(server_spec(s)[0] == "granian" for s in args.servers) and not granian_available():
         p.error("--servers granian: granian is not installed (make bench-scan installs it: pip install -e '.[bench]')")
     if args.rounds < 1 or args.items < 1000:
         p.error("--rounds must be at least 1 and --items at least 1000")

@@ -1,9 +1,9 @@
 """CPU seconds each party of a scan-bench measurement spent: app server, Redis, PostgreSQL, load generator.
 
-Read from /proc around a measurement: the app server's whole process tree (master and workers), the Redis
-server's process, every process named `postgres`, this process and the children it waited for (wrk), and
-the machine's busy time, so whatever else ran meanwhile shows as "other" and a missed target says what
-dominated.
+Read from /proc around a measurement: the app server's whole process tree (master and workers), the
+Redis server's process, the PostgreSQL backends connected to the bench's database, this process and the
+children it waited for (wrk), and the machine's busy time, so whatever else ran meanwhile shows as
+"other" and a missed target says what dominated.
 """
 
 from __future__ import annotations
@@ -47,18 +47,21 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def _named_cpu(name: str) -> float:
-    total = 0.0
+def _backends_cpu(database: str) -> dict[int, float]:
+    """CPU of each PostgreSQL backend connected to `database` (its title names it), by pid. The machine's
+    PostgreSQL may serve others meanwhile: their backends are not the bench's."""
+    out: dict[int, float] = {}
+    marker = f" {database} ".encode()
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                with open(f"/proc/{entry.name}/comm") as fh:
-                    if fh.read().strip() != name:
-                        continue
+                with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                    title = fh.read()
             except OSError:
                 continue
-            total += _proc_cpu(int(entry.name))
-    return total
+            if title.startswith(b"postgres:") and marker in title:
+                out[int(entry.name)] = _proc_cpu(int(entry.name))
+    return out
 
 
 def _machine_busy() -> float:
@@ -79,6 +82,7 @@ class CpuMeter:
 
     server_pid: int
     redis_pid: int | None
+    pg_database: str = ""
 
     def _snap(self) -> dict[str, float]:
         me, kids = _self_and_children_cpu()
@@ -86,7 +90,6 @@ class CpuMeter:
             "t": time.perf_counter(),
             "app": sum(_proc_cpu(p) for p in tree(self.server_pid)),
             "redis": _proc_cpu(self.redis_pid) if self.redis_pid else 0.0,
-            "pg": _named_cpu("postgres"),
             "self": me,
             "children": kids,
             "busy": _machine_busy(),
@@ -94,10 +97,14 @@ class CpuMeter:
 
     def start(self) -> None:
         self._a = self._snap()
+        self._pg = _backends_cpu(self.pg_database) if self.pg_database else {}
 
     def stop(self) -> dict[str, float]:
         b = self._snap()
         d = {k: b[k] - self._a[k] for k in b}
+        # Per backend, so one that ended meanwhile cannot make the sum negative (its last share is lost).
+        pg_now = _backends_cpu(self.pg_database) if self.pg_database else {}
+        d["pg"] = sum(max(0.0, cpu - self._pg.get(pid, 0.0)) for pid, cpu in pg_now.items())
         loadgen = d["self"] + d["children"]
         accounted = d["app"] + d["redis"] + d["pg"] + loadgen
         return {"seconds": d["t"], "app": d["app"], "redis": d["redis"], "pg": d["pg"], "loadgen": loadgen,

@@ -78,7 +78,7 @@ class Bench:
         """One measured run (closed loop unless `rate`), with CPU accounting around it."""
         n = int((rate or self.rate_hint * 1.3) * duration) + 2 * self.args.connections + 100
         plan, bodies = self._bodies(variant, n)
-        meter = CpuMeter(server.proc.pid if server.proc else 0, self.benv.redis_pid)
+        meter = CpuMeter(server.proc.pid if server.proc else 0, self.benv.redis_pid, self.benv.db_name)
         path = ENDPOINTS[variant]
         meter.start()
         if rate is None and self.use_wrk:

@@ -134,8 +134,8 @@ def sigterm(bench: Bench, server: Server, grace: float) -> dict[str, Any]:
             "within_grace": "after_s" in stopped and stopped["after_s"] <= grace, "workers_left": len(left)}
 
 
-def check_servers(bench: Bench, kinds: list[str]) -> dict[str, dict[str, Any]]:
-    """Every failure check on every server kind, each on a fresh server behind its own Redis proxy."""
+def check_servers(bench: Bench, specs: list[str]) -> dict[str, dict[str, Any]]:
+    """Every failure check on every server (`kind[:model]`), each on a fresh server behind its own Redis proxy."""
     from app import gunicorn_conf
 
     grace = float(getattr(gunicorn_conf, "graceful_timeout", 10))
@@ -145,14 +145,15 @@ def check_servers(bench: Bench, kinds: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     print(f"stability: open loop {RATE:g}/s, {DURATION:g} s "
           f"per check, the event at {AT:g} s", flush=True)
-    for kind in kinds:
+    for spec in specs:
+        kind, _, model = spec.partition(":")
         proxy = TcpProxy(host, port)
         env = dict(bench.benv.env, REDIS_URL=_through(redis_url, proxy.port))
         results: dict[str, Any] = {}
         try:
             for check in ("worker_killed", "redis_outage", "sigterm"):
                 proxy.set_mode("pass")
-                server = bench.server(kind, Model("shipped"), env=env)
+                server = bench.server(kind, Model(model or "shipped"), env=env)
                 try:
                     server.start()
                     if check == "worker_killed":
@@ -163,10 +164,10 @@ def check_servers(bench: Bench, kinds: list[str]) -> dict[str, dict[str, Any]]:
                         results[check] = sigterm(bench, server, grace)
                 finally:
                     server.stop()
-                print(f"  {kind} {check}: {results[check]}", flush=True)
+                print(f"  {spec} {check}: {results[check]}", flush=True)
         finally:
             proxy.close()
-        out[kind] = results
+        out[spec] = results
     report(out, grace)
     return out
 
