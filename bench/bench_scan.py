@@ -195,16 +195,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"setup done: batches {benv.batch_id} (scan) and {benv.draw_batch_id} (draw, campaign "
               f"{benv.campaign_id}) of {args.items:,} items each, database {benv.db_name}, closed-loop tool "
               f"{bench.tool}", flush=True)
-        figures = one_box(bench, args)
-        mix = {"scan": event_mix(args.redis_url, benv.batch_id), "draw": event_mix(args.redis_url, benv.draw_batch_id)}
-        awards = award_count(args.redis_url)
-        extra = {} if args.no_other_layout else extra_layout(bench, args)
-        stability: dict[str, Any] = {}
-        if args.stability:
-            from bench.scan_stability import check_servers
+        if args.nice:
+            print(f"nice {args.nice}: this process, the servers and load generators it starts and the local Redis "
+                  f"run ahead of the machine's other work", flush=True)
+        with cpu_layout.prioritized(args.nice, benv.redis_pid):
+            figures = one_box(bench, args)
+            mix = {"scan": event_mix(args.redis_url, benv.batch_id),
+                   "draw": event_mix(args.redis_url, benv.draw_batch_id)}
+            awards = award_count(args.redis_url)
+            extra = {} if args.no_other_layout else extra_layout(bench, args)
+            stability: dict[str, Any] = {}
+            if args.stability:
+                from bench.scan_stability import check_servers
 
-            stability = check_servers(bench, args.servers)
-        doc = {"bench": "scan", "cpus": NCPU, "tool": bench.tool, "items": args.items,
+                stability = check_servers(bench, args.servers)
+        doc = {"bench": "scan", "cpus": NCPU, "tool": bench.tool, "items": args.items, "nice": args.nice,
                "one_box": report_one_box(benv, args, bench.tool, figures, mix, awards)}
         if extra:
             doc["extra"] = extra
@@ -251,6 +256,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-other-layout", action="store_true", help="skip the extra layout")
     p.add_argument("--stability", action="store_true",
                    help="also put every server through the failure checks (bench/scan_stability.py)")
+    p.add_argument("--nice", type=int, default=0, choices=range(-20, 1), metavar="-20..0",
+                   help="on a shared box: run the bench's processes and a local Redis at this nice (root only)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target of the shipped server is missed")
     p.add_argument("--retry-seconds", type=float, default=40.0,
                    help="time the run may spend repeating measurements disturbed by other processes")
