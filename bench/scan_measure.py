@@ -106,4 +106,4 @@ class Bench:
         env = dict(env or self.benv.env)
         env["YIMA_SCAN_LIMIT_IP"] = env["YIMA_SCAN_LIMIT_DEVICE"] = str(limits)
         log = self.benv.workdir / f"{kind}-{model.spec.replace(':', '-')}-{limits}.log"
-        return Server(kind, env, log, model, self.benv.shipped_workers, self.app_cpus)
+        return Server(kind, env, log, model, self.benv.shipped_workers, self.app_cpus, self.args.nice)

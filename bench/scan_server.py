@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpu_layout import autogroup_nice
 from bench.scan_cpu import children
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,8 +112,8 @@ class Server:
     """One app server (gunicorn or granian) in its own session; always killed in stop()."""
 
     def __init__(self, kind: str, env: dict[str, str], log: Path, model: Model, shipped_workers: int,
-                 cpus: frozenset[int] | None = None) -> None:
-        self.kind, self.env, self.log, self.model, self.cpus = kind, env, log, model, cpus
+                 cpus: frozenset[int] | None = None, nice: int = 0) -> None:
+        self.kind, self.env, self.log, self.model, self.cpus, self.nice = kind, env, log, model, cpus, nice
         self.port = free_port()
         self.workers = model.workers(shipped_workers)
         self.argv = command(kind, model, self.port, shipped_workers)
@@ -128,6 +129,8 @@ class Server:
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
                                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        if self.nice:  # its own session: with autogroups, its nice counts only against its own processes
+            autogroup_nice(self.proc.pid, self.nice)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
