@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules bench-durability bench-publish bench-dashboard clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -54,8 +54,8 @@ bench-scan: $(STAMP) ## Bare Flask vs scan vs scan+draw, one box, gunicorn vs gr
 	@$(PY) -c 'import granian' 2>/dev/null || { echo "installing granian (the .[bench] extra) to compare it with gunicorn"; $(PY) -m pip install --quiet -e '.[bench]'; }
 	$(PY) -m bench.bench_scan $(BENCH_ARGS)
 
-bench-hotscript: $(STAMP) ## The scan script's call path: redis-py register_script vs HotScript, CPU per call
-	$(PY) -m bench.bench_hotscript
+bench-script-calls: $(STAMP) ## Script calls of a scan and a draw: redis-py vs rules.lua.ScriptCaller, round trips and CPU per call
+	$(PY) -m bench.bench_script_calls
 
 bench-rules: $(STAMP) ## Matcher: 10,000 live campaigns, µs per match (median/p99) vs a linear scan
 	$(PY) -m bench.bench_rules
@@ -68,6 +68,9 @@ bench-durability: $(STAMP) ## AOF everysec vs always vs WAIT for a replica: cost
 
 bench-dashboard: $(STAMP) ## Dashboard over 10M events, 100k awards: p50/p95 per page, drain events/s with rollups on/off (BENCH_ARGS=--quick)
 	$(PY) -m bench.bench_dashboard $(BENCH_ARGS)
+
+bench-capacity: $(STAMP) ## Redis per scan for docs/scaling.md: commands, server CPU, memory per scan and per printed code
+	$(PY) -m bench.bench_capacity $(BENCH_ARGS)
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

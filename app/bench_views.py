@@ -3,7 +3,7 @@
     POST /bench/bare      the bare-Flask floor: parse the same JSON body, answer a JSON object of about the
                           size of a scan reply, nothing else (no validation, no verification, no Redis).
     POST /bench/bare-redis the floor of any design with one Redis round trip per scan: /bench/bare plus one
-                          trivial script call (`return 1`) over the scan's own call path (HotScript).
+                          trivial script call (`return 1`) over the scan's own call path (rules/lua.py).
     POST /bench/sql-scan  the "database-per-scan" design a naive platform uses: the same body parsing and
                           the same CPU verification as POST /api/v1/scans (`Scanner.identify`), then one SQL
                           transaction per request: SELECT the code's state row, INSERT an event row,
@@ -34,9 +34,12 @@ from sqlalchemy.exc import DBAPIError
 
 from app.api import MAX_BODY, BadRequest, parse_scan_request, scan_json
 from app.errors import error_response
-from rules.hotscript import HotScript
+from rules.lua import LuaScript, ScriptCall, ScriptCaller
 from rules.region import default_index
 from rules.scan import FIRST, REPEAT, NotGenuine, Scanner, ScanResult, ScanUnavailable
+
+# The floor of a script call: a key of its own slot (a cluster routes by it), touched by nothing.
+NOTHING = ScriptCall(LuaScript.of_source("return 1"), ["{bench}:nothing"], [], int)
 
 bp = Blueprint("bench", __name__, url_prefix="/bench")
 
@@ -79,7 +82,7 @@ def ensure_tables(engine: Engine) -> None:
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
     ensure_tables(state.app.extensions["yima.db"].engine)
-    state.app.extensions["yima.bench.round_trip"] = HotScript(state.app.extensions["yima.redis"], "return 1")
+    state.app.extensions["yima.bench.round_trip"] = ScriptCaller(state.app.extensions["yima.redis"])
 
 
 @bp.post("/bare")
@@ -92,7 +95,7 @@ def bare() -> Any:
 def bare_redis() -> Any:
     """The bare floor plus the one Redis round trip every scan makes, doing nothing in Redis."""
     try:
-        current_app.extensions["yima.bench.round_trip"]([], [])
+        current_app.extensions["yima.bench.round_trip"].run(NOTHING)
     except RedisError:
         return error_response(503, "unavailable", "Redis is unavailable")
     return _bare_reply()

@@ -81,7 +81,8 @@ def _ops_token(env: Mapping[str, str]) -> str | None:
 class Config:
     var_dir: Path
     database_url: str
-    redis_url: str | None  # None: the embedded Redis under var_dir
+    redis_url: str | None  # None: the embedded Redis under var_dir; redis+cluster://…: Redis Cluster
+    queue_url: str | None  # RQ's own Redis (never a cluster: RQ does not support one); None: redis_url
     host: str
     port: int
     keys_file: Path
@@ -121,6 +122,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yima.db'}",
         redis_url=env.get("REDIS_URL") or None,
+        queue_url=env.get("YIMA_QUEUE_URL") or None,
         host=env.get("HOST") or "127.0.0.1",
         port=port,
         keys_file=Path(env.get("YIMA_KEYS_FILE") or var_dir / "keys.json"),

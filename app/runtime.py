@@ -7,9 +7,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -27,15 +30,64 @@ from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanUnavailable
 from rules.snapshot import RulesHolder
 
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+class InvalidRedisUrl(ValueError):
+    """A REDIS_URL or YIMA_QUEUE_URL that names no Redis we can connect to."""
+
 
 def redis_url(cfg: Config) -> str:
     return cfg.redis_url or ensure_embedded_redis(cfg.var_dir)
 
 
-def connect_redis(cfg: Config) -> redis.Redis:
+def queue_url(cfg: Config) -> str:
+    """RQ's Redis: YIMA_QUEUE_URL, else REDIS_URL when that is not a cluster (RQ does not support one)."""
+    if cfg.queue_url:
+        if is_cluster_url(cfg.queue_url):
+            raise InvalidRedisUrl("YIMA_QUEUE_URL must name a plain Redis, not a cluster: RQ does not support one")
+        return cfg.queue_url
+    url = redis_url(cfg)
+    if is_cluster_url(url):
+        raise InvalidRedisUrl("REDIS_URL names a Redis Cluster: set YIMA_QUEUE_URL to a plain Redis for the queue")
+    return url
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def connect_redis_url(url: str, **options: Any) -> redis.Redis | RedisCluster:
+    """A client for `url`: `redis://`, `rediss://` and `unix://` give a plain client;
+    `redis+cluster://[[user]:password@]host:port[,host:port…]` (TLS: `rediss+cluster://`) a Redis Cluster
+    client that discovers the cluster from those nodes (the convention of the `limits` library).
+    `options` go to every connection (timeouts, retry policy)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() not in CLUSTER_SCHEMES:
+        return redis.Redis.from_url(url, **options)
+    userinfo, _, hosts = rest.rpartition("@")
+    hosts, _, query = hosts.partition("?")
+    hosts = hosts.rstrip("/")
+    if not sep or not hosts or query:
+        raise InvalidRedisUrl("a cluster URL is redis+cluster://[user:password@]host:port[,host:port…]")
+    nodes = []
+    for node in hosts.split(","):
+        host, colon, port = node.strip().rpartition(":")
+        if not colon or not host or not port.isdigit():
+            raise InvalidRedisUrl(f"cluster node {node!r} is not host:port")
+        nodes.append(ClusterNode(host.strip("[]"), int(port)))
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    if username or password:
+        options.update(username=unquote(username) or None, password=unquote(password) or None)
+    if scheme.lower().startswith("rediss"):
+        options["ssl"] = True
+    return RedisCluster(startup_nodes=nodes, **options)
+
+
+def connect_redis(cfg: Config) -> redis.Redis | RedisCluster:
     # Short timeouts and a single quick retry: a request waiting on a dead Redis should fail in
     # well under a second, not sit through redis-py's default exponential back-off.
-    return redis.Redis.from_url(
+    return connect_redis_url(
         redis_url(cfg),
         socket_timeout=cfg.redis_timeout,
         socket_connect_timeout=cfg.redis_timeout,
@@ -92,7 +144,7 @@ class KeyringLookup:
         return self._ring.batch_key_or_none(key_id, batch_id)
 
 
-def make_scanner(cfg: Config, redis_client: redis.Redis, log: logging.Logger) -> Scanner:
+def make_scanner(cfg: Config, redis_client: redis.Redis | RedisCluster, log: logging.Logger) -> Scanner:
     """The scan path's verifier; app nodes hold the master key file (they are headquarters)."""
     limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device,
                         invalid=EnumerationLimits(per_ip=cfg.invalid_limit_ip, per_device=cfg.invalid_limit_device))

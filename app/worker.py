@@ -23,12 +23,13 @@ import time
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from rq import Queue, Worker
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import Config, load_config
-from app.runtime import connect_database, redis_url
+from app.runtime import connect_database, connect_redis_url, queue_url, redis_url
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
@@ -58,9 +59,14 @@ class Backoff:
         self.next = self.first
 
 
-def drain_redis(cfg: Config) -> redis.Redis:
+def drain_redis(cfg: Config) -> redis.Redis | RedisCluster:
     # Blocking stream reads wait up to a second: this client's timeout must exceed that.
-    return redis.Redis.from_url(redis_url(cfg), socket_timeout=10, socket_connect_timeout=5)
+    return connect_redis_url(redis_url(cfg), socket_timeout=10, socket_connect_timeout=5)
+
+
+def queue_redis(cfg: Config) -> redis.Redis:
+    """RQ's connection (app.runtime.queue_url): never a cluster."""
+    return redis.Redis.from_url(queue_url(cfg), socket_timeout=10, socket_connect_timeout=5)
 
 
 def consumer_name() -> str:
@@ -107,11 +113,11 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
         _restore_sigterm(previous)
         db.engine.dispose()
         if chain:
-            _queue_successor(r, seconds)
+            _queue_successor(queue_redis(cfg), seconds)
     return totals
 
 
-def repair_lost_counters(db: Any, r: redis.Redis) -> None:
+def repair_lost_counters(db: Any, r: redis.Redis | RedisCluster) -> None:
     """Raise every published campaign's Redis counters that fell below the SQL ledger (rules/awards.py)."""
     try:
         with db.sessions() as session, session.begin():
@@ -120,7 +126,7 @@ def repair_lost_counters(db: Any, r: redis.Redis) -> None:
         raise DatabaseUnavailable(exc.__class__.__name__) from exc
 
 
-def collect_forged_attempts(db: Any, r: redis.Redis) -> None:
+def collect_forged_attempts(db: Any, r: redis.Redis | RedisCluster) -> None:
     """Forged attempts counted in Redis into the report rollups (reports/forged.py); every PRUNE_EVERY_S
     (one worker of all, whichever sets the key first), minute rollups past their retention are dropped."""
     prune = bool(r.set(PRUNED_KEY, 1, nx=True, ex=int(PRUNE_EVERY_S)))
@@ -134,12 +140,12 @@ def collect_forged_attempts(db: Any, r: redis.Redis) -> None:
     advance_cursor(r)
 
 
-def _queue_successor(r: redis.Redis, seconds: float, attempts: int = 6) -> None:
+def _queue_successor(q: redis.Redis, seconds: float, attempts: int = 6) -> None:
     """Keep the chain going through a short Redis outage; past it the worker's restart queues one."""
     backoff = Backoff(0.5, 5.0)
     for attempt in range(attempts):
         try:
-            queue = Queue(QUEUE, connection=r)
+            queue = Queue(QUEUE, connection=q)
             if queue.count == 0:
                 enqueue_drain(queue, seconds)
             return
@@ -225,16 +231,16 @@ def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):  # until RQ installs its own (and again between workers)
         signal.signal(sig, lambda _signum, _frame: stopping.set())
     _wait_for_database(cfg, stopping)
-    r = drain_redis(cfg)
+    q = queue_redis(cfg)
     backoff = Backoff(0.5, 10.0)
     while not stopping.is_set():
         started = time.monotonic()
         worker: DrainWorker | None = None
         try:
-            queue = Queue(QUEUE, connection=r)
+            queue = Queue(QUEUE, connection=q)
             if queue.count == 0:
                 enqueue_drain(queue, seconds)
-            worker = DrainWorker([queue], connection=r)
+            worker = DrainWorker([queue], connection=q)
             worker.stopping = stopping
             worker.work(logging_level="INFO", max_idle_time=IDLE_RESTART_S)
             why = "it was idle without a drain job" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"

@@ -367,7 +367,7 @@ def invalid_code_cost(r: redis.Redis, calls: int) -> tuple[float, float, float, 
     from rules.enumeration import EnumerationGuard, EnumerationLimits
 
     limits = EnumerationLimits(per_ip=10**9, per_device=10**9)
-    plain, counted = EnumerationGuard(r, limits), EnumerationGuard(r, limits, forged=ForgedCounter(r))
+    plain, counted = EnumerationGuard(r, limits), EnumerationGuard(r, limits, forged=ForgedCounter())
     times: dict[bool, list[float]] = {False: [], True: []}
     block = max(1, calls // 40)
     for k in range(80):

@@ -63,10 +63,11 @@ from codegen.batch_state import write_batch_state
 from codegen.codeformat import Role, encode
 from codegen.keys import Keyring
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
-from rules.draw import DRAW_LUA
+from rules.draw import DRAW
 from rules.matcher import Matcher
 from rules.region import default_index
-from rules.scan import FIRST, SCAN_LUA, ScanLimits, Scanner, ScanRequest
+from rules.scan import FIRST, ScanLimits, Scanner, ScanRequest
+from rules.scan_script import SCAN
 
 RING = Keyring(current=1, keys={1: bytes(range(32))})
 BATCH = 1
@@ -207,8 +208,8 @@ def prepare(server: Server, quantity: int) -> None:
         "status": "active",
     }
     write_batch_state(client, BATCH, meta, active=[(0, quantity - 1)], void=[])
-    client.script_load(SCAN_LUA)
-    client.script_load(DRAW_LUA)
+    client.script_load(SCAN.source)
+    client.script_load(DRAW.source)
     client.close()
 
 

@@ -1,13 +1,8 @@
 """A batch as the scan path sees it in Redis, written from SQL (the source of truth).
 
-Keys share the hash tag {b:<id>} so a scan script touching one batch stays in one Cluster slot:
-
-    {b:<id>}:meta    HASH  key_id, brand, product, sku, lot, production_date, quantity, pack, status
-    {b:<id>}:active  ZSET  member "first-last" scored by first: merged serial ranges on sale
-    {b:<id>}:void    ZSET  same shape: voided ranges (damaged rolls, recalls); void wins over active
-    {b:<id>}:events  STREAM scan events (written by rules/scan.lua), listed in the set yima:event-streams
-
-A script checks a serial s with ZREVRANGEBYSCORE key s -inf LIMIT 0 1 and compares s with "last".
+Its keys (codegen/batch_keys.py) share the hash tag {b:<id>}. `:active` and `:void` hold merged serial
+ranges; void wins over active. A script checks a serial s with ZREVRANGEBYSCORE key s -inf LIMIT 0 1
+and compares s with "last".
 The three keys are replaced in one MULTI/EXEC, so a reader never sees half an update.
 """
 
@@ -16,20 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from codegen.batch_keys import EVENT_STREAMS, batch_keys, events_key
 from codegen.ranges import Range
 
-# Every batch's event stream is listed here so the drainer finds it (a plain key: its own slot).
-EVENT_STREAMS = "yima:event-streams"
-
-
-def batch_keys(batch_id: int) -> tuple[str, str, str]:
-    tag = f"{{b:{batch_id}}}"
-    return f"{tag}:meta", f"{tag}:active", f"{tag}:void"
-
-
-def events_key(batch_id: int) -> str:
-    """The batch's scan-event stream (the outbox the scan script appends to)."""
-    return f"{{b:{batch_id}}}:events"
+__all__ = ["EVENT_STREAMS", "batch_keys", "events_key", "read_batch_state", "write_batch_state"]
 
 
 def write_batch_state(

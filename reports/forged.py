@@ -1,7 +1,7 @@
 """Forged attempts: invalid codes counted per minute and claimed batch in Redis, collected into SQL.
 
 An invalid code never reaches the event stream (it is not a scan of any item), so the scan path counts
-it beside the enumeration guard's own count, in the same pipeline: one more command on a path that
+it beside the enumeration guard's own count, sent together with it: one more command on a path that
 already pays a round trip, nothing on an honest scan. The batch a forged code claims is not
 authenticated, so the collector credits a brand only when SQL holds that batch; everything else
 (no readable batch, a batch nobody created, overflow past the per-minute field cap) is "unknown",
@@ -15,7 +15,6 @@ is not read again (the cursor). Keys `{forged:<minute>}:n` and `yima:forged:curs
 
 from __future__ import annotations
 
-import importlib.resources
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,8 +27,9 @@ from sqlalchemy.orm import Session
 from codegen.models import Batch, Product
 from reports.models import ForgedHour, ForgedMinute
 from reports.rollups import hour_of, upsert
+from rules.lua import LuaScript, ScriptCall
 
-FORGED_LUA = importlib.resources.files("reports").joinpath("forged.lua").read_text("utf-8")
+FORGED = LuaScript.of("reports", "forged.lua")
 CURSOR_KEY = "yima:forged:cursor"  # the newest minute already final in SQL
 FIELD_CAP = 1000  # claimed batches per minute kept apart; further ones are counted as "+" (unknown)
 KEY_TTL_S = 86_400  # a worker down longer than this loses those minutes' counts
@@ -46,16 +46,16 @@ def forged_key(minute: int) -> str:
 
 
 class ForgedCounter:
-    """Queues the count of one invalid code on a pipeline the caller executes (no round trip of its own)."""
+    """The count of one invalid code, as a script call the caller sends with its own (no round trip of
+    its own); the reply is the minute's count for that field."""
 
-    def __init__(self, redis: Any, clock: Callable[[], float] = time.time) -> None:
-        self._script = redis.register_script(FORGED_LUA)
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
 
-    def count(self, pipe: Any, claimed_batch: int | None) -> None:
+    def count_call(self, claimed_batch: int | None) -> ScriptCall[int]:
         now = int(self._clock())
         field = UNREADABLE if claimed_batch is None else str(claimed_batch)
-        self._script(keys=[forged_key(now - now % 60)], args=[field, FIELD_CAP, KEY_TTL_S], client=pipe)
+        return ScriptCall(FORGED, [forged_key(now - now % 60)], [field, FIELD_CAP, KEY_TTL_S], int)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ its budget; otherwise the award is stored void with the reason, so it is never p
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import logging
 import time
@@ -20,19 +19,15 @@ from sqlalchemy.orm import Session
 
 from reports.rollups import add_awards
 from rules.campaign import Definition, InvalidCampaign, parse_definition
-from rules.draw import awards_key, counter_keys, drawn_key, memo_key
+from rules.campaign_keys import AWARD_STREAMS, awards_key, campaign_of, counter_keys, drawn_key, memo_key
+from rules.lua import LuaScript, ScriptCall, ScriptCaller
 from rules.models import Award, Campaign, CouponCode
 
-AWARD_STREAMS = "yima:award-streams"
 log = logging.getLogger(__name__)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def campaign_of(stream: str) -> int:
-    return int(stream.split("}", 1)[0].removeprefix("{c:"))
 
 
 def register_award_streams(redis: Any, campaign_ids: list[int]) -> None:
@@ -151,7 +146,7 @@ def refusal(session: Session, d: Definition, row: dict[str, Any], claim: str) ->
     return ""
 
 
-RAISE_LUA = importlib.resources.files("rules").joinpath("raise_counters.lua").read_text("utf-8")
+RAISE = LuaScript.of("rules", "raise_counters.lua")
 DAY_KEY_SECONDS = 172_800  # as draw.lua keeps a day's counters
 
 
@@ -171,25 +166,28 @@ def repair_counters(session: Session, redis: Any, campaign_ids: list[int], now: 
     code answers "already won", never draws again. A campaign whose counters are missing altogether is
     recreated here; until then its draws answer "unavailable" (draw.lua).
     """
-    script = redis.register_script(RAISE_LUA)
-    at = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    repairs = []
-    for campaign_id in campaign_ids:
-        d = _definition(session, campaign_id)
-        if d is None:
-            continue
-        start, end = local_day(d, at)
-        day = (start + timedelta(minutes=d.utc_offset_minutes)).strftime("%Y%m%d")
-        spent, qty = _ledger(session, campaign_id)
-        spent_today, qty_today = _ledger(session, campaign_id, (start, end))
-        raised = int(script(keys=list(counter_keys(campaign_id, day)), args=[
-            spent, spent_today, json.dumps({str(k): v for k, v in qty.items()}),
-            json.dumps({str(k): v for k, v in qty_today.items()}), DAY_KEY_SECONDS]))
-        memos = _restore_memos(session, redis, campaign_id) if raised and d.one_per_code else 0
-        if raised and (spent or qty):
-            log.warning("campaign %s: Redis had lost awards; %s counters raised to the SQL ledger, %s codes "
-                        "marked won again", campaign_id, raised, memos)
-        repairs.append(Repair(campaign_id, raised, memos))
+    caller = ScriptCaller(redis)
+    try:
+        at = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+        repairs = []
+        for campaign_id in campaign_ids:
+            d = _definition(session, campaign_id)
+            if d is None:
+                continue
+            start, end = local_day(d, at)
+            day = (start + timedelta(minutes=d.utc_offset_minutes)).strftime("%Y%m%d")
+            spent, qty = _ledger(session, campaign_id)
+            spent_today, qty_today = _ledger(session, campaign_id, (start, end))
+            raised = caller.run(ScriptCall(RAISE, list(counter_keys(campaign_id, day)), [
+                spent, spent_today, json.dumps({str(k): v for k, v in qty.items()}),
+                json.dumps({str(k): v for k, v in qty_today.items()}), DAY_KEY_SECONDS], int))
+            memos = _restore_memos(session, redis, campaign_id) if raised and d.one_per_code else 0
+            if raised and (spent or qty):
+                log.warning("campaign %s: Redis had lost awards; %s counters raised to the SQL ledger, %s codes "
+                            "marked won again", campaign_id, raised, memos)
+            repairs.append(Repair(campaign_id, raised, memos))
+    finally:
+        caller.close()
     return repairs
 
 

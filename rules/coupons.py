@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.campaign import InvalidCampaign, Problem, parse_definition
+from rules.campaign_keys import coupon_key
 from rules.campaign_store import get_campaign
-from rules.draw import coupon_key
 from rules.models import CouponCode
 
 MAX_UPLOAD = 10_000

@@ -11,6 +11,7 @@ fault: they stay pending, undamaged, and the next pass retries them.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -22,10 +23,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from codegen.batch_state import EVENT_STREAMS
+from codegen.batch_keys import EVENT_STREAMS
 from codegen.db import pg_unnest_insert
 from reports.rollups import ScanRollups
-from rules.awards import AWARD_STREAMS
+from rules.campaign_keys import AWARD_STREAMS
+from rules.lua import is_cluster
 from rules.models import ScanEvent
 
 log = logging.getLogger(__name__)
@@ -188,11 +190,25 @@ class Drainer:
             if entries:
                 batches[stream] = entries
         if not batches and streams:
-            fresh = self.redis.xreadgroup(GROUP, self.consumer, {st: ">" for st in streams}, count=s.count,
-                                          block=block_ms)
-            for stream, items in fresh or []:
+            for stream, items in self._fresh(streams, block_ms):
                 batches[_text(stream)] = [(_text(i), d) for i, d in items]
         return batches
+
+    def _fresh(self, streams: list[str], block_ms: int) -> list[Any]:
+        """New entries: one read of every stream, blocking up to `block_ms` until one has some. A cluster
+        reads stream by stream (one XREADGROUP may not name keys of several slots) and, when none has
+        any, waits a tenth of a second at most before the next pass."""
+        count = self.settings.count
+        if not is_cluster(self.redis):
+            fresh: list[Any] = self.redis.xreadgroup(GROUP, self.consumer, {st: ">" for st in streams}, count=count,
+                                                     block=block_ms) or []
+            return fresh
+        fresh = []
+        for stream in streams:
+            fresh += self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=count) or []
+        if not fresh and block_ms:
+            time.sleep(min(block_ms, 100) / 1000)
+        return fresh
 
     def drain_once(self, block_ms: int | None = None) -> DrainStats:
         """One pass over every stream: read, store, acknowledge, trim."""
@@ -296,15 +312,14 @@ def drain_lag(redis: Any, registries: tuple[str, ...] = (EVENT_STREAMS, AWARD_ST
     for registry in registries:
         pipe.smembers(registry)
     names = sorted({_text(s) for members in pipe.execute() for s in members})
-    pipe.time()
     for stream in names:
         pipe.xlen(stream)
         pipe.xrange(stream, count=1)
     replies = pipe.execute()
-    seconds, micros = replies[0]
+    seconds, micros = redis.time()  # its own call: a cluster pipeline takes no keyless command
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     backlog, oldest_ms = 0, None
-    for length, first in zip(replies[1::2], replies[2::2], strict=True):
+    for length, first in zip(replies[0::2], replies[1::2], strict=True):
         backlog += int(length)
         if first:
             ms = int(_text(first[0][0]).split("-")[0])

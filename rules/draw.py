@@ -8,7 +8,7 @@ allows one draw per code, and the winner's award is kept and shown again on a re
 
 from __future__ import annotations
 
-import importlib.resources
+import functools
 import json
 import secrets
 import time
@@ -17,10 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.campaign import CompiledCampaign, Prize
+from rules.campaign_keys import counter_keys, coupon_key, draw_keys, restore_keys
+from rules.lua import Arg, LuaScript, ScriptCall, ScriptCaller
 from rules.receipts import AwardReceipt
 
-DRAW_LUA = importlib.resources.files("rules").joinpath("draw.lua").read_text("utf-8")
-RESTORE_LUA = importlib.resources.files("rules").joinpath("restore.lua").read_text("utf-8")
+DRAW = LuaScript.of("rules", "draw.lua")
+RESTORE = LuaScript.of("rules", "restore.lua")
 REPLAY_SECONDS = 30
 
 WON, CONSOLATION, LOST = "won", "consolation", "lost"
@@ -50,38 +52,6 @@ def campaign_day(campaign: CompiledCampaign, now: float) -> str:
     return local.strftime("%Y%m%d")
 
 
-def draw_keys(campaign_id: int, *, scan_id: str, batch_id: int, role: str, code: str, member: str,
-              day: str) -> list[str]:
-    tag = f"{{c:{campaign_id}}}"
-    who = member or "-"
-    return [
-        f"{tag}:req:{scan_id}",
-        f"{tag}:drawn:{batch_id}:{role}",
-        f"{tag}:award:{code}",
-        f"{tag}:spent",
-        f"{tag}:spent:{day}",
-        f"{tag}:qty",
-        f"{tag}:qty:{day}",
-        f"{tag}:mem:{who}",
-        f"{tag}:mem:{who}:{day}",
-        f"{tag}:nth",
-        f"{tag}:awards",
-    ]
-
-
-def restore_keys(campaign_id: int, *, batch_id: int, role: str, code: str, member: str, day: str) -> list[str]:
-    """KEYS for restore.lua: the draw's keys for the award's own day, less the replay guard and the Nth
-    counter, which a restore does not touch."""
-    keys = draw_keys(campaign_id, scan_id="", batch_id=batch_id, role=role, code=code, member=member, day=day)
-    return keys[1:9] + keys[10:11]
-
-
-def counter_keys(campaign_id: int, day: str) -> tuple[str, str, str, str]:
-    """(spent, spent today, quantities, quantities today) of a campaign: what the ledger guards."""
-    tag = f"{{c:{campaign_id}}}"
-    return f"{tag}:spent", f"{tag}:spent:{day}", f"{tag}:qty", f"{tag}:qty:{day}"
-
-
 def open_counters(redis: Any, campaign_id: int) -> None:
     """Let a campaign draw from empty counters (a new campaign with nothing in the ledger yet).
 
@@ -91,87 +61,90 @@ def open_counters(redis: Any, campaign_id: int) -> None:
     redis.set(counter_keys(campaign_id, "")[0], 0, nx=True)
 
 
-def memo_key(campaign_id: int, code: str) -> str:
-    return f"{{c:{campaign_id}}}:award:{code}"
-
-
-def drawn_key(campaign_id: int, batch_id: int, role: str) -> str:
-    return f"{{c:{campaign_id}}}:drawn:{batch_id}:{role}"
-
-
-def coupon_key(campaign_id: int, prize_index: int) -> str:
-    return f"{{c:{campaign_id}}}:coupons:{prize_index}"
-
-
-def awards_key(campaign_id: int) -> str:
-    return f"{{c:{campaign_id}}}:awards"
-
-
 def _prize_row(p: Prize) -> list[Any]:
     return [p.index, p.kind, p.weight, p.min_fen, p.max_fen, p.points, p.total or 0, p.daily or 0]
 
 
+def draw_call(campaign: CompiledCampaign, *, code: str, batch_id: int, role: str, serial: int, member: str = "",
+              tier: str | None = None, rules_version: int = 0, scan_event: str = "", scan_id: str | None = None,
+              now: float | None = None) -> ScriptCall[DrawResult]:
+    """The wrapper of rules/draw.lua: one code's draw in one campaign. A call repeated with the same
+    `scan_id` replays its first reply; the same code never draws twice where the campaign says so."""
+    now = time.time() if now is None else now
+    day = campaign_day(campaign, now)
+    keys = draw_keys(campaign.id, scan_id=scan_id or secrets.token_hex(16), batch_id=batch_id, role=role,
+                     code=code, member=member, day=day)
+    keys += [coupon_key(campaign.id, p.index) for p in campaign.prizes]
+    rng = secrets.SystemRandom()
+    args: list[Arg] = [
+        code, serial, rng.random(), rng.random(), campaign.budget_fen, campaign.daily_budget_fen or 0,
+        campaign.per_member or 0, campaign.per_member_daily or 0,
+        campaign.nth if campaign.ordinal == "every_nth" else 0, int(campaign.one_per_code),
+        campaign.tier_multipliers.get(tier or "", 1.0), rules_version, int(now), member, batch_id, role,
+        scan_event, _prize_rows(campaign), _consolation_row(campaign), REPLAY_SECONDS,
+    ]
+    return ScriptCall(DRAW, keys, args, lambda reply: _draw_result(campaign, reply))
+
+
+def _draw_result(campaign: CompiledCampaign, reply: list[Any]) -> DrawResult:
+    outcome = _text(reply[0])
+    index = int(reply[1])
+    prize = None
+    if 0 <= index < len(campaign.prizes):
+        prize = campaign.prizes[index]
+    elif index == -1 and outcome == CONSOLATION:
+        prize = campaign.consolation
+    entry = _text(reply[6])
+    return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]), _text(reply[5]),
+                      f"{campaign.id}-{entry}" if entry else "")
+
+
+def restore_call(receipt: AwardReceipt) -> ScriptCall[DrawResult]:
+    """The wrapper of rules/restore.lua: bring back the award of a receipt that Redis lost."""
+    r = receipt
+    keys = restore_keys(r.campaign_id, batch_id=r.batch_id, role=r.role, code=r.code, member=r.member, day=r.day)
+    args: list[Arg] = [r.code, r.serial, r.entry_id, r.prize_index, r.kind, r.amount_fen, r.points, r.coupon,
+            r.rules_version, r.awarded_at, r.member, r.batch_id, r.role, r.campaign_id]
+
+    def parse(reply: list[Any]) -> DrawResult:
+        outcome, entry = _text(reply[0]), _text(reply[6])
+        prize = Prize(r.prize_index, r.kind, r.name, 0.0)
+        return DrawResult(r.campaign_id, outcome, prize if outcome == ALREADY_WON else None, int(reply[3]),
+                          int(reply[4]), _text(reply[5]), f"{r.campaign_id}-{entry}" if entry else "")
+
+    return ScriptCall(RESTORE, keys, args, parse)
+
+
 class Drawer:
+    """Runs single draws and restores (tools, tests, backtests); the scan path batches its calls itself."""
+
     def __init__(self, redis: Any) -> None:
-        self._script = redis.register_script(DRAW_LUA)
-        self._restore = redis.register_script(RESTORE_LUA)
+        self._caller = ScriptCaller(redis)
 
-    def draw(self, campaign: CompiledCampaign, *, code: str, batch_id: int, role: str, serial: int,
-             member: str = "", tier: str | None = None, rules_version: int = 0, scan_event: str = "",
-             scan_id: str | None = None, now: float | None = None, pipeline: Any = None) -> Any:
-        """Run the draw; with `pipeline`, queue it there and return the parse function for the reply."""
-        now = time.time() if now is None else now
-        day = campaign_day(campaign, now)
-        keys = draw_keys(campaign.id, scan_id=scan_id or secrets.token_hex(16), batch_id=batch_id, role=role,
-                         code=code, member=member, day=day)
-        keys += [coupon_key(campaign.id, p.index) for p in campaign.prizes]
-        rng = secrets.SystemRandom()
-        args = [
-            code, serial, rng.random(), rng.random(), campaign.budget_fen, campaign.daily_budget_fen or 0,
-            campaign.per_member or 0, campaign.per_member_daily or 0,
-            campaign.nth if campaign.ordinal == "every_nth" else 0, int(campaign.one_per_code),
-            campaign.tier_multipliers.get(tier or "", 1.0), rules_version, int(now), member, batch_id, role,
-            scan_event, json.dumps([_prize_row(p) for p in campaign.prizes]),
-            json.dumps(_prize_row(campaign.consolation)) if campaign.consolation else "", REPLAY_SECONDS,
-        ]
-        if pipeline is not None:
-            self._script(keys=keys, args=args, client=pipeline)
-            return lambda reply: self.parse(campaign, reply)
-        return self.parse(campaign, self._script(keys=keys, args=args))
+    def draw(self, campaign: CompiledCampaign, **kwargs: Any) -> DrawResult:
+        """`draw_call`'s arguments; the draw's result."""
+        return self._caller.run(draw_call(campaign, **kwargs))
 
-    @staticmethod
-    def parse(campaign: CompiledCampaign, reply: list[Any]) -> DrawResult:
-        outcome = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-        index = int(reply[1])
-        prize = None
-        if index >= 0 and index < len(campaign.prizes):
-            prize = campaign.prizes[index]
-        elif index == -1 and outcome == CONSOLATION:
-            prize = campaign.consolation
-        coupon = _text(reply[5]) if len(reply) > 5 else ""
-        entry = _text(reply[6]) if len(reply) > 6 else ""
-        return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]), coupon,
-                          f"{campaign.id}-{entry}" if entry else "")
+    def restore(self, receipt: AwardReceipt) -> DrawResult:
+        return self._caller.run(restore_call(receipt))
 
-    def restore(self, receipt: AwardReceipt, pipeline: Any = None) -> Any:
-        """Bring back the award of a receipt that Redis lost (restore.lua); with `pipeline`, queue it there
-        and return the parse function for the reply."""
-        r = receipt
-        keys = restore_keys(r.campaign_id, batch_id=r.batch_id, role=r.role, code=r.code, member=r.member,
-                            day=r.day)
-        args = [r.code, r.serial, r.entry_id, r.prize_index, r.kind, r.amount_fen, r.points, r.coupon,
-                r.rules_version, r.awarded_at, r.member, r.batch_id, r.role, r.campaign_id]
+    def close(self) -> None:
+        self._caller.close()
 
-        def parse(reply: list[Any]) -> DrawResult:
-            outcome, entry = _text(reply[0]), _text(reply[6])
-            prize = Prize(r.prize_index, r.kind, r.name, 0.0)
-            return DrawResult(r.campaign_id, outcome, prize if outcome == ALREADY_WON else None, int(reply[3]),
-                              int(reply[4]), _text(reply[5]), f"{r.campaign_id}-{entry}" if entry else "")
 
-        if pipeline is not None:
-            self._restore(keys=keys, args=args, client=pipeline)
-            return parse
-        return parse(self._restore(keys=keys, args=args))
+@functools.lru_cache(maxsize=1024)
+def _prize_table(prizes: tuple[Prize, ...], consolation: Prize | None) -> tuple[str, str]:
+    """The prizes as draw.lua reads them, encoded once per compiled campaign (campaigns are immutable)."""
+    return (json.dumps([_prize_row(p) for p in prizes]),
+            json.dumps(_prize_row(consolation)) if consolation else "")
+
+
+def _prize_rows(campaign: CompiledCampaign) -> str:
+    return _prize_table(campaign.prizes, campaign.consolation)[0]
+
+
+def _consolation_row(campaign: CompiledCampaign) -> str:
+    return _prize_table(campaign.prizes, campaign.consolation)[1]
 
 
 def _text(value: Any) -> str:

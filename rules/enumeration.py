@@ -13,7 +13,6 @@ Keys `{src:<kind>:<id>}:…` (one slot per source) belong to this module.
 
 from __future__ import annotations
 
-import importlib.resources
 import ipaddress
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from reports.forged import ForgedCounter
+from rules.lua import LuaScript, ScriptCall, ScriptCaller
 
-INVALID_LUA = importlib.resources.files("rules").joinpath("invalid_code.lua").read_text("utf-8")
+INVALID = LuaScript.of("rules", "invalid_code.lua")
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,14 @@ def source_keys(kind: str, subject: str) -> list[str]:
 class EnumerationGuard:
     def __init__(self, redis: Any, limits: EnumerationLimits = EnumerationLimits(),
                  clock: Callable[[], float] = time.monotonic, forged: ForgedCounter | None = None) -> None:
-        self._script = redis.register_script(INVALID_LUA)
+        self._scripts = ScriptCaller(redis)
         self._forged = forged
-        self._redis = redis
         self._limits = limits
         self._clock = clock
         self._blocked: dict[tuple[str, str], float] = {}  # (kind, subject) → until (clock)
+
+    def close(self) -> None:
+        self._scripts.close()
 
     def _subjects(self, ip: str, device: str) -> list[tuple[str, str, int]]:
         lim = self._limits
@@ -101,18 +103,18 @@ class EnumerationGuard:
             return 0
         lim = self._limits
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for kind, subject, limit in subjects:
-                self._script(keys=source_keys(kind, subject), args=[limit, lim.window_seconds, lim.block_seconds],
-                             client=pipe)
+            calls: list[ScriptCall[int]] = [
+                ScriptCall(INVALID, source_keys(kind, subject), [limit, lim.window_seconds, lim.block_seconds], int)
+                for kind, subject, limit in subjects
+            ]
             if self._forged is not None:
-                self._forged.count(pipe, claimed_batch)
-            replies = pipe.execute()[:len(subjects)]
+                calls.append(self._forged.count_call(claimed_batch))
+            replies = self._scripts.run_all(calls)[:len(subjects)]
         except RedisError:
             return 0
         now, longest = self._clock(), 0
         for (kind, subject, _limit), seconds in zip(subjects, replies, strict=True):
-            if int(seconds) > 0:
+            if seconds > 0:
                 if len(self._blocked) > 100_000:
                     self._blocked.clear()
                 self._blocked[kind, subject] = now + int(seconds)

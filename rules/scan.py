@@ -1,14 +1,13 @@
 """The consumer scan, top to bottom: verify (CPU) → batch facts (memory) → one Redis script → result.
 
-Nothing here touches SQL. The only Redis round trip per scan is the `scan.lua` call, except the first
-time a process meets a batch (its metadata is then read once and cached).
+Nothing here touches SQL. A scan makes one Redis round trip, the `scan.lua` call, and a scan that enters
+campaigns one more, every campaign's draw sent together (one round trip per Redis server holding them);
+the first time a process meets a batch, its metadata is read once and cached.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.resources
 import itertools
 import os
 import time
@@ -17,26 +16,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from codegen.batch_state import batch_keys, events_key
+from codegen.batch_keys import batch_keys
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, parse, verify_canonical
 from reports.forged import ForgedCounter
 from rules.campaign import CompiledCampaign
-from rules.draw import ALREADY_WON, Drawer, DrawResult, campaign_day
+from rules.draw import ALREADY_WON, DrawResult, campaign_day, draw_call, restore_call
 from rules.enumeration import EnumerationGuard, EnumerationLimits
-from rules.hotscript import HotScript
+from rules.lua import ScriptCall, ScriptCaller
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
 from rules.receipts import AwardReceipt, InvalidReceipt, issue_receipt, read_receipt
 from rules.region import Region, RegionIndex
+from rules.scan_script import FIRST, NOT_ON_SALE, RATE_LIMITED, REPEAT, VOID, scan_call
 
-SCAN_LUA = importlib.resources.files("rules").joinpath("scan.lua").read_text("utf-8")
-FIRST_BUCKET = 128  # serials per first-scan hash: keeps each hash in Redis' compact listpack encoding
-
-FIRST = "first"
-REPEAT = "repeat"
-NOT_ON_SALE = "not_on_sale"
-VOID = "void"
-RATE_LIMITED = "rate_limited"
+__all__ = ["FIRST", "NOT_ON_SALE", "RATE_LIMITED", "REPEAT", "VOID", "ScanRequest", "ScanResult", "Scanner"]
 
 
 def _new_id_source() -> tuple[str, itertools.count[int]]:
@@ -189,31 +182,6 @@ class KeyCache:
             return key
 
 
-@functools.lru_cache(maxsize=4096)
-def _batch_role_keys(batch_id: int, role: str) -> tuple[str, str, str, str, str, str, str]:
-    """The keys of one batch and role that every scan names alike, built once."""
-    tag = f"{{b:{batch_id}}}"
-    _meta, active, void = batch_keys(batch_id)
-    return (tag, f"{tag}:rl:none", active, void, f"{tag}:seen:{role}", f"{tag}:repeats", events_key(batch_id))
-
-
-def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, device: str, window: int) -> list[str]:
-    """KEYS for scan.lua, in its documented order; all share the batch's hash tag."""
-    label = role.label
-    tag, none, active, void, seen, repeats, events = _batch_role_keys(batch_id, label)
-    return [
-        f"{tag}:req:{scan_id}",
-        f"{tag}:rl:ip:{ip}:{window}" if ip else none,
-        f"{tag}:rl:dev:{device}:{window}" if device else none,
-        active,
-        void,
-        seen,
-        f"{tag}:first:{label}:{serial // FIRST_BUCKET}",
-        repeats,
-        events,
-    ]
-
-
 def claimed_batch(text: str) -> int | None:
     """The batch id a text that failed verification claims, when its header is readable at all."""
     try:
@@ -225,10 +193,6 @@ def claimed_batch(text: str) -> int | None:
 def device_tag(device_id: str) -> str:
     """Five hex digits identifying a device well enough to tell "you scanned this before" (1 in 10^6)."""
     return hashlib.sha256(device_id.encode()).hexdigest()[:5] if device_id else ""
-
-
-def _text(value: bytes | str | int) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def eligible(campaign: CompiledCampaign, status: str, first_by_this_device: bool, member: str) -> bool:
@@ -251,9 +215,8 @@ class Scanner:
         self._member_secret = member_secret
         self._receipt_key = receipt_key
         self._rules = rules or (lambda: Matcher(()))
-        self._drawer = Drawer(redis)
-        self._script = HotScript(redis, SCAN_LUA)
-        self._guard = EnumerationGuard(redis, limits.invalid, forged=ForgedCounter(redis, clock))
+        self._scripts = ScriptCaller(redis)
+        self._guard = EnumerationGuard(redis, limits.invalid, forged=ForgedCounter(clock))
         self._keys = KeyCache(key_for)
         self._batches = BatchCache(redis)
         self._regions = regions
@@ -261,8 +224,9 @@ class Scanner:
         self._clock = clock
 
     def close(self) -> None:
-        """Close the scan call's own connections (the Redis client's pool is its owner's to close)."""
-        self._script.close()
+        """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
+        self._scripts.close()
+        self._guard.close()
 
     def identify(self, text: str) -> tuple[str, CodeFields, BatchFacts]:
         """Verify a code and find its batch (CPU + cache); raise NotGenuine otherwise."""
@@ -305,37 +269,31 @@ class Scanner:
             tags=who.tags if who else frozenset(),
         ))
         limits = self._limits
-        keys = scan_keys(batch.batch_id, fields.role, fields.serial, next_scan_id(), req.ip, req.device_id,
-                         now // limits.window_seconds)
         tag = device_tag(req.device_id)
-        status, count, first_ts, first_adcode, event_id, first_tag = self._script(
-            keys=keys,
-            args=[
-                fields.serial, fields.role.label, now, region.adcode if region else "", fields.serial % FIRST_BUCKET,
-                # no IP or device: nothing to count (those requests share the unused "rl:none" key)
-                limits.ip_per_window if req.ip else 0, limits.device_per_window if req.device_id else 0,
-                limits.window_seconds, limits.replay_seconds,
-                code, batch.batch_id, req.ip, req.device_id, member,
-                batch.sale_serial(fields.role, fields.serial), tag,
-                matcher.version, ",".join([str(c.id) for c in campaigns]) if campaigns else "",
-            ],
-        )
-        status, first_ts, first_adcode = _text(status), _text(first_ts), _text(first_adcode)
-        mine = status == REPEAT and bool(tag) and _text(first_tag) == tag
+        reply = self._scripts.run(scan_call(
+            batch_id=batch.batch_id, role=fields.role, serial=fields.serial,
+            sale_serial=batch.sale_serial(fields.role, fields.serial), code=code, scan_id=next_scan_id(), now=now,
+            adcode=region.adcode if region else "", ip=req.ip, device=req.device_id, device_tag=tag, member=member,
+            rules_version=matcher.version, campaign_ids=",".join([str(c.id) for c in campaigns]),
+            ip_limit=limits.ip_per_window, device_limit=limits.device_per_window,
+            window_seconds=limits.window_seconds, replay_seconds=limits.replay_seconds,
+        ))
+        status = reply.status
+        mine = status == REPEAT and bool(tag) and reply.first_device_tag == tag
         draws: tuple[DrawResult, ...] = ()
         if status in (FIRST, REPEAT) and (campaigns or kept):
-            draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, _text(event_id), now,
+            draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
                                matcher.version)
         return ScanResult(
             status=status,
             code=code,
             fields=fields,
             batch=batch,
-            scan_count=int(count),
-            first_at=datetime.fromtimestamp(int(first_ts), UTC) if first_ts and status == REPEAT else None,
-            first_region=self._regions.lookup(first_adcode) if first_adcode and status == REPEAT else None,
+            scan_count=reply.count,
+            first_at=datetime.fromtimestamp(reply.first_ts, UTC) if reply.first_ts is not None else None,
+            first_region=self._regions.lookup(reply.first_adcode) if reply.first_adcode else None,
             region=region,
-            event_id=_text(event_id),
+            event_id=reply.event_id,
             first_by_this_device=mine,
             rules_version=matcher.version,
             draws=draws,
@@ -365,7 +323,7 @@ class Scanner:
     def _draw(self, campaigns: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
               mine: bool, who: Member | None, code: str, fields: CodeFields, batch: BatchFacts, event_id: str,
               now: int, version: int) -> tuple[DrawResult, ...]:
-        """The second, idempotent step: every eligible campaign's draw, pipelined into one round trip.
+        """The second, idempotent step: every eligible campaign's draw, sent together (rules/lua.py).
 
         A campaign whose receipt the device presented is not drawn again: its award is restored if Redis
         lost it (restore.lua) and shown as already won."""
@@ -373,16 +331,14 @@ class Scanner:
         todo = [c for c in campaigns if c.id not in kept and eligible(c, status, mine, member)]
         if not todo and not kept:
             return ()
-        pipe = self._redis.pipeline(transaction=False)
-        parsers = [self._drawer.restore(receipt, pipeline=pipe) for receipt, _token in kept.values()]
-        parsers += [
-            self._drawer.draw(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
-                              member=member, tier=who.tier if who else None, rules_version=version,
-                              scan_event=event_id, scan_id=event_id,
-                              now=now, pipeline=pipe)
+        calls: list[ScriptCall[DrawResult]] = [restore_call(receipt) for receipt, _token in kept.values()]
+        calls += [
+            draw_call(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
+                      member=member, tier=who.tier if who else None, rules_version=version, scan_event=event_id,
+                      scan_id=event_id, now=now)
             for c in todo
         ]
-        results = [parse(reply) for parse, reply in zip(parsers, pipe.execute(), strict=True)]
+        results: list[DrawResult] = self._scripts.run_all(calls)
         restored = [replace(r, receipt=token) if r.outcome == ALREADY_WON else r
                     for r, (_receipt, token) in zip(results[:len(kept)], kept.values(), strict=True)]
         drawn = [self._receipted(r, c, code, fields, batch, member, version, now)

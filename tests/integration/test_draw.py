@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
-from rules.draw import ALREADY_DRAWN, ALREADY_WON, CAPPED, CONSOLATION, LOST, WON, Drawer, awards_key, open_counters
+from rules.campaign_keys import awards_key
+from rules.draw import ALREADY_DRAWN, ALREADY_WON, CAPPED, CONSOLATION, DRAW, LOST, WON, Drawer, open_counters
 from tests.conftest import REDIS_TEST_URL
 
 NOW = 1_800_000_000.0  # 2027-01-15, inside the window below
@@ -99,7 +100,7 @@ def test_a_timed_out_and_retried_draw_awards_once(redis_client: redis.Redis, los
     client, proxy = lossy_redis
     drawer = Drawer(client)
     c = campaign()
-    client.script_load(drawer._script.script)
+    client.script_load(DRAW.source)
     proxy.drop_next_reply()
     result = draw(drawer, c, 1, scan_id="retry-me")
     assert proxy.dropped_replies == 1

@@ -255,12 +255,10 @@ def test_forged_attempts_count_per_claimed_brand(redis_client: redis.Redis, sess
 
 def test_the_forged_hash_of_a_minute_is_bounded(redis_client: redis.Redis, sessions) -> None:  # type: ignore[no-untyped-def]
     from reports.forged import FIELD_CAP, ForgedCounter
+    from rules.lua import ScriptCaller
 
-    counter = ForgedCounter(redis_client, clock=lambda: float(T0))
-    pipe = redis_client.pipeline(transaction=False)
-    for batch in range(FIELD_CAP + 50):
-        counter.count(pipe, batch + 100_000)
-    pipe.execute()
+    counter = ForgedCounter(clock=lambda: float(T0))
+    ScriptCaller(redis_client).run_all([counter.count_call(batch + 100_000) for batch in range(FIELD_CAP + 50)])
     fields = redis_client.hgetall(forged_key(T0 - T0 % 60))
     assert len(fields) == FIELD_CAP + 1 and int(fields[b"+"]) == 50
     assert 0 < redis_client.ttl(forged_key(T0 - T0 % 60)) <= 86_400

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from redis.crc import key_slot
 
+from codegen.batch_keys import scan_keys
 from codegen.codeformat import Role
-from rules.draw import counter_keys, coupon_key, draw_keys, restore_keys
+from rules.campaign_keys import counter_keys, coupon_key, draw_keys, restore_keys
 from rules.enumeration import address_subject, source_keys
-from rules.scan import scan_keys
 
 
 def one_slot(keys: list[str]) -> bool:

@@ -15,8 +15,8 @@ from app.seed import DemoInfo, seed_demo_campaign
 from codegen.codeformat import Role, encode
 from codegen.keys import load_keyring
 from rules.awards import AwardSink
+from rules.campaign_keys import awards_key, drawn_key, memo_key
 from rules.drain import Drainer
-from rules.draw import awards_key, drawn_key, memo_key
 from rules.models import Award
 from tests.web.conftest import seeded_app
 

@@ -218,7 +218,7 @@ def test_done_means_create_simulate_publish_scan_and_win(ops) -> None:  # type: 
 
     from codegen.codeformat import Role, encode
     from codegen.keys import load_keyring
-    from rules.draw import awards_key
+    from rules.campaign_keys import awards_key
 
     ring = load_keyring(app.config["YIMA"].keys_file)
     key = ring.batch_key(1, info.batch_id)

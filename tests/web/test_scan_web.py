@@ -242,3 +242,29 @@ def test_enumeration_from_one_address_gets_429_with_retry_after(tmp_path: Path, 
     other = app.test_client()
     assert other.get(path(info.inner_url), environ_base={"REMOTE_ADDR": "198.51.100.4"}).status_code == 200
     app.extensions["yima.db"].engine.dispose()
+
+
+
+def test_a_winning_scan_makes_two_script_calls_and_nothing_else(tmp_path: Path, redis_client: redis.Redis) -> None:
+    """docs/rules.md: a scan that draws is two round trips, the scan script then the draw; redis-py's
+    pipelined Script used to send SCRIPT EXISTS before the draw (a third)."""
+    from app.seed import seed_demo_campaign
+    from codegen import keys
+    from codegen.codeformat import Role, encode
+    from tests.support.monitor import script_commands_seen
+
+    app, info = seeded_app(tmp_path)
+    seed_demo_campaign(app.extensions["yima.db"], app.extensions["yima.redis"], info.batch_id)
+    ring = keys.load_keyring(tmp_path / "keys.json")
+    key = ring.batch_key(ring.current, info.batch_id)
+    warm, fresh = (encode(key, role=Role.INNER, key_id=ring.current, batch_id=info.batch_id, serial=s) for s in (1, 2))
+    client = app.test_client()
+    # A first draw loads both scripts into Redis (the NOSCRIPT path is tests/integration/test_lua.py's).
+    assert client.post("/api/v1/scans", json={"code": warm}).get_json()["reward"]
+
+    replies = []
+    seen = script_commands_seen(redis_client, lambda: replies.append(
+        client.post("/api/v1/scans", json={"code": fresh, "device_id": "phone-1"})))
+    body = replies[0].get_json()
+    assert body["status"] == "first" and body["reward"][0]["outcome"] in ("won", "consolation")
+    assert seen == ["EVALSHA", "EVALSHA"]
