@@ -203,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
             mix = {"scan": event_mix(args.redis_url, benv.batch_id),
                    "draw": event_mix(args.redis_url, benv.draw_batch_id)}
             awards = award_count(args.redis_url)
+            one_box_doc = report_one_box(benv, args, bench.tool, figures, mix, awards)
+            print(flush=True)
             extra = {} if args.no_other_layout else extra_layout(bench, args)
             stability: dict[str, Any] = {}
             if args.stability:
@@ -210,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
 
                 stability = check_servers(bench, args.servers)
         doc = {"bench": "scan", "cpus": NCPU, "tool": bench.tool, "items": args.items, "nice": args.nice,
-               "one_box": report_one_box(benv, args, bench.tool, figures, mix, awards)}
+               "one_box": one_box_doc}
         if extra:
             doc["extra"] = extra
         if stability:
