@@ -50,8 +50,9 @@ typecheck: $(STAMP) ## mypy (strict) on the domain packages
 bench-codegen: $(STAMP) ## Codegen benchmark: floor vs generate, QR/s, peak RSS at 1M vs 10M items
 	$(PY) -m bench.bench_codegen
 
-bench-scan: $(STAMP) ## Scan path vs bare Flask vs SQL-per-scan: scans/s, p50/p99, ratios (needs Redis + PostgreSQL)
-	$(PY) -m bench.bench_scan
+bench-scan: $(STAMP) ## Bare Flask vs scan vs scan+draw, one box, gunicorn vs granian: ratios, p99 at half load; then the split layout (needs Redis + PostgreSQL; BENCH_ARGS=--quick)
+	@$(PY) -c 'import granian' 2>/dev/null || { echo "installing granian (the .[bench] extra) to compare it with gunicorn"; $(PY) -m pip install --quiet -e '.[bench]'; }
+	$(PY) -m bench.bench_scan $(BENCH_ARGS)
 
 bench-script-calls: $(STAMP) ## Script calls of a scan and a draw: redis-py vs rules.lua.ScriptCaller, round trips and CPU per call
 	$(PY) -m bench.bench_script_calls
