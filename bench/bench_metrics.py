@@ -26,8 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.bench_scan import Bench, Model, _raise_exit, _raise_timeout, bench_environment, make_plan
+from bench.bench_scan import _raise_exit, _raise_timeout
 from bench.bench_scan import parse_args as scan_args
+from bench.scan_env import bench_environment
+from bench.scan_measure import Bench
+from bench.scan_plan import make_plan
+from bench.scan_server import Model
 
 IN_PROCESS_ROUNDS, IN_PROCESS_BATCH = 8, 150
 
@@ -148,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         for round_ in range(args.pairs):
             order = names[round_ % len(names):] + names[:round_ % len(names)]  # nobody always goes first
             for variant in order:
-                server = bench.server(Model("shipped"))
+                server = bench.server("gunicorn", Model("shipped"))
                 server.env.update(VARIANTS[variant])
                 server.start()
                 try:
