@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity bench-metrics clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -50,8 +50,9 @@ typecheck: $(STAMP) ## mypy (strict) on the domain packages
 bench-codegen: $(STAMP) ## Codegen benchmark: floor vs generate, QR/s, peak RSS at 1M vs 10M items
 	$(PY) -m bench.bench_codegen
 
-bench-scan: $(STAMP) ## Scan path vs bare Flask vs SQL-per-scan: scans/s, p50/p99, ratios (needs Redis + PostgreSQL)
-	$(PY) -m bench.bench_scan
+bench-scan: $(STAMP) ## Bare Flask vs scan vs scan+draw, one box, gunicorn vs granian: ratios, p99 at half load; then the split layout (needs Redis + PostgreSQL; BENCH_ARGS=--quick)
+	@$(PY) -c 'import granian' 2>/dev/null || { echo "installing granian (the .[bench] extra) to compare it with gunicorn"; $(PY) -m pip install --quiet -e '.[bench]'; }
+	$(PY) -m bench.bench_scan $(BENCH_ARGS)
 
 bench-script-calls: $(STAMP) ## Script calls of a scan and a draw: redis-py vs rules.lua.ScriptCaller, round trips and CPU per call
 	$(PY) -m bench.bench_script_calls
@@ -70,6 +71,9 @@ bench-dashboard: $(STAMP) ## Dashboard over 10M events, 100k awards: p50/p95 per
 
 bench-capacity: $(STAMP) ## Redis per scan for docs/scaling.md: commands, server CPU, memory per scan and per printed code
 	$(PY) -m bench.bench_capacity $(BENCH_ARGS)
+
+bench-metrics: $(STAMP) ## Scan path with Prometheus metrics off vs on (multiprocess) vs on + JSON logs: scans/s, app CPU per scan, ratios
+	$(PY) -m bench.bench_metrics $(BENCH_ARGS)
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

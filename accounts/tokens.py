@@ -82,12 +82,3 @@ def revoke_token(session: Session, token_id: int, brand_ids: frozenset[int] | No
     row.revoked_at = now or datetime.now(UTC)
     session.flush()
     return row
-
-
-def list_tokens(session: Session, brand_ids: frozenset[int] | None, user_id: int | None = None) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.id.desc())
-    if brand_ids is not None:
-        query = query.where(ApiToken.brand_id.in_(brand_ids))
-    if user_id is not None:
-        query = query.where(ApiToken.user_id == user_id)
-    return list(session.scalars(query))

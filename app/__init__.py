@@ -30,6 +30,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         health,
         i18n,
+        logging_setup,
+        metrics,
         ops_admin_views,
         ops_audit_views,
         ops_auth_views,
@@ -57,6 +59,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies, x_proto=cfg.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["yima.db"] = connect_database(cfg, tolerate_outage=True)  # scans need no SQL to start
     app.extensions["yima.redis"] = connect_redis(cfg)
+    # First: the request id and the clock begin before, and end after, every other hook; and the scanner's
+    # own Redis connections take the retry policy that counts Redis errors.
+    logging_setup.init_app(app)
+    metrics.init_app(app)
     app.extensions["yima.scanner"] = make_scanner(cfg, app.extensions["yima.redis"], app.logger)
     errors.init_app(app)
     security.init_app(app)

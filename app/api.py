@@ -6,20 +6,19 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from redis.exceptions import RedisError
 
-from app.errors import error_response
+from app.errors import RequestError, error_response, json_errors
+from app.metrics import count_scan, count_scan_refused
 from app.openapi import OPENAPI
 from codegen.codeformat import MAX_INPUT_LENGTH
+from codegen.errors import Kind
 from rules.draw import DrawResult
-from rules.enumeration import SourceBlocked
-from rules.members import InvalidMemberToken
 from rules.receipts import MAX_LENGTH as RECEIPT_LENGTH
-from rules.receipts import InvalidReceipt
 from rules.region import Region
-from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
+from rules.scan import RATE_LIMITED, Scanner, ScanRequest, ScanResult
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+json_errors(bp)
 
 MAX_BODY = 8192
 # fullmatch, ASCII only: "$" alone would let a trailing newline through, and \d any script's digits.
@@ -29,8 +28,11 @@ _FIELDS = frozenset({"code", "lat", "lng", "adcode", "device_id", "member_token"
 MAX_RECEIPTS = 5
 
 
-class BadRequest(Exception):
-    pass
+class BadRequest(RequestError):
+    """The scan request's body is not what the API takes; the message says which field and why."""
+
+    code = "invalid_request"
+    kind = Kind.INVALID
 
 
 def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
@@ -129,27 +131,15 @@ def scan_json(r: ScanResult) -> dict[str, Any]:
 @bp.post("/scans")
 def create_scan() -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY:
+        count_scan("api", "invalid_request")
         return error_response(413, "too_large", f"request body over {MAX_BODY} bytes")
-    body = request.get_json(silent=True)
-    try:
-        scan_request = parse_scan_request(body)
-    except BadRequest as exc:
-        return error_response(400, "invalid_request", str(exc))
     scanner: Scanner = current_app.extensions["yima.scanner"]
     try:
-        result = scanner.scan(scan_request)
-    except NotGenuine as exc:
-        return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
-    except InvalidMemberToken as exc:
-        return error_response(400, "invalid_member_token", str(exc))
-    except InvalidReceipt as exc:
-        return error_response(400, "invalid_receipt", str(exc))
-    except SourceBlocked as exc:
-        resp, status = error_response(429, "too_many_invalid_codes", str(exc))
-        resp.headers["Retry-After"] = str(exc.retry_after)
-        return resp, status
-    except (RedisError, ScanUnavailable):
-        return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
+        result = scanner.scan(parse_scan_request(request.get_json(silent=True)))
+    except Exception as exc:  # counted here, answered by json_errors (not genuine, a bad token, blocked, ...)
+        count_scan_refused("api", exc)
+        raise
+    count_scan("api", result.status, result.draws)
     if result.status == RATE_LIMITED:
         resp, status = error_response(429, "rate_limited", "too many scans; retry in a minute")
         resp.headers["Retry-After"] = "60"

@@ -18,21 +18,14 @@ from accounts.audit import MAX_PAGE, list_changes
 from accounts.models import AuditEntry
 from app.audit_filters import FilterProblem, parse_audit_filter, parse_before_id
 from app.auth import api_principal_or_none
-from app.errors import error_response
+from app.errors import json_errors
 from app.rules_api import require_api_token
 from codegen.models import Brand
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_api_token)
+json_errors(bp)
 PARAMETERS = frozenset({"brand", "action", "actor", "target", "since", "until", "before_id", "limit"})
-
-
-@bp.errorhandler(FilterProblem)
-def on_bad_filter(exc: FilterProblem) -> Any:
-    resp, status = error_response(400, "invalid_filter", str(exc))
-    body = resp.get_json()
-    body["error"]["problems"] = [{"field": exc.field, "message": exc.message}]
-    return jsonify(body), status
 
 
 def _entry_json(entry: AuditEntry, slugs: dict[int, str]) -> dict[str, Any]:

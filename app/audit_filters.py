@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from accounts.audit import AuditFilter
 from accounts.roles import Principal
 from app.console_format import CHINA
+from app.errors import RequestError
+from codegen.errors import Kind
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
@@ -23,12 +26,18 @@ TEXT_MAX = 100
 SQL_INT_MAX = (1 << 31) - 1  # ids are SQL INTEGER
 
 
-class FilterProblem(ValueError):
+class FilterProblem(RequestError, ValueError):
     """A filter the caller got wrong: `field` names it."""
+
+    code = "invalid_filter"
+    kind = Kind.INVALID
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": [{"field": self.field, "message": self.message}]}
 
 
 def _moment(value: str, field: str, end_of_day: bool, strict: bool) -> datetime | None:

@@ -32,16 +32,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.api import MAX_BODY, BadRequest, parse_scan_request, scan_json
-from app.errors import error_response
+from app.api import MAX_BODY, parse_scan_request, scan_json
+from app.errors import error_response, json_errors
 from rules.lua import LuaScript, ScriptCall, ScriptCaller
 from rules.region import default_index
-from rules.scan import FIRST, REPEAT, NotGenuine, Scanner, ScanResult, ScanUnavailable
+from rules.scan import FIRST, REPEAT, Scanner, ScanResult
 
 # The floor of a script call: a key of its own slot (a cluster routes by it), touched by nothing.
 NOTHING = ScriptCall(LuaScript.of_source("return 1"), ["{bench}:nothing"], [], int)
 
 bp = Blueprint("bench", __name__, url_prefix="/bench")
+json_errors(bp)
 
 metadata = MetaData()
 code_state = Table(
@@ -140,17 +141,9 @@ def sql_scan() -> Any:
     """One consumer scan the database-per-scan way: verify (CPU), then SELECT + INSERT + UPSERT, COMMIT."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         return error_response(413, "too_large", f"request body over {MAX_BODY} bytes")
-    try:
-        scan_request = parse_scan_request(request.get_json(silent=True))
-    except BadRequest as exc:
-        return error_response(400, "invalid_request", str(exc))
+    scan_request = parse_scan_request(request.get_json(silent=True))
     scanner: Scanner = current_app.extensions["yima.scanner"]
-    try:
-        code, fields, batch = scanner.identify(scan_request.code)
-    except NotGenuine as exc:
-        return error_response(404, "not_genuine", f"not a genuine code ({exc.reason})")
-    except (RedisError, ScanUnavailable):
-        return error_response(503, "unavailable", "verification is temporarily unavailable; retry shortly")
+    code, fields, batch = scanner.identify(scan_request.code)
     region = scanner.locate(scan_request)
     adcode = region.adcode if region else ""
     now = int(time.time())

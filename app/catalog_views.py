@@ -6,7 +6,10 @@ from typing import Any
 
 from flask import Blueprint, redirect, url_for
 
+from app.errors import page_errors
+
 bp = Blueprint("catalog", __name__)
+page_errors(bp)
 
 
 @bp.get("/")

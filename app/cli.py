@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import click
 
-from app.cli_errors import run_cli
+from app.cli_errors import OneLineErrors, run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
@@ -20,7 +20,7 @@ from app.seed import seed_demo, seed_demo_campaign, seed_demo_operator
 from app.user_cli import user_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """yima: one-item-one-code scan-and-reward engine."""
 
@@ -46,17 +46,26 @@ def seed_cmd() -> None:
 @cli.command("worker")
 @click.option("--job-seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
               help="How long one drain job runs before it queues its successor.")
-def worker_cmd(job_seconds: float) -> None:
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve the worker's /metrics on this port (default: YIMA_WORKER_METRICS_PORT; 0: off).")
+def worker_cmd(job_seconds: float, metrics_port: int | None) -> None:
     """Run an event-drain worker (RQ): scan events flow from Redis into SQL.
 
     It rides out Redis and SQL outages (retrying with back-off) and stops only on SIGTERM or Ctrl-C.
 
     \b
-    Example:  yima worker
+    Example:  yima worker --metrics-port 9108
     """
+    import dataclasses
+
+    from app.logging_setup import configure
     from app.worker import run_worker
 
-    run_worker(seconds=job_seconds)
+    cfg = load_config()
+    if metrics_port is not None:
+        cfg = dataclasses.replace(cfg, worker_metrics_port=metrics_port)
+    configure(cfg)
+    run_worker(cfg, seconds=job_seconds)
 
 
 @cli.command("run")
@@ -82,11 +91,17 @@ def run_cmd(workers: int | None) -> None:
     bindir = os.path.dirname(sys.executable)
     gunicorn = shutil.which("gunicorn", path=bindir) or "gunicorn"
     yima = shutil.which("yima", path=bindir) or "yima"
+    # gunicorn's workers share their metrics through files in var/ (emptied by gunicorn at start); the
+    # worker serves its own beside the app's port.
+    app_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(cfg.metrics_dir or cfg.var_dir / "metrics" / "app")}
+    worker_port = cfg.worker_metrics_port or cfg.port + 1
+    worker_env = {**os.environ, "YIMA_WORKER_METRICS_PORT": str(worker_port)}
+    worker_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn's directory, emptied when it starts
     children = [
-        Child("worker", [yima, "worker"], restart=True),
+        Child("worker", [yima, "worker"], restart=True, env=worker_env),
         Child("gunicorn", [gunicorn, "--config", "python:app.gunicorn_conf",
                            *(["--workers", str(workers)] if workers else []),
-                           "--bind", f"{host}:{cfg.port}", "app:create_app()"]),
+                           "--bind", f"{host}:{cfg.port}", "app:create_app()"], env=app_env),
     ]
     for child in children:
         child.start()
@@ -100,6 +115,8 @@ def run_cmd(workers: int | None) -> None:
     click.echo(f"ops API (campaigns, publish, simulate): Authorization: Bearer <token in {token_file}>")
     click.echo(f"brand console: {site}/ops/   sign in as {operator.email}, password {operator.password} "
                f"(demo operator; kept in {cfg.var_dir / 'demo_password'})")
+    click.echo(f"metrics (Prometheus): {site}/metrics (app), http://{host}:{worker_port}/metrics (worker); "
+               f"open to {', '.join(str(n) for n in cfg.metrics_allow)}")
     click.echo(f"yima is up: open {site}/ops/   (Ctrl-C to stop)")
     _supervise(children)
 
@@ -114,9 +131,10 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     delay: float = 1.0  # the next restart's back-off
+    env: dict[str, str] | None = None  # None: this process's environment
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv)
+        self.proc = subprocess.Popen(self.argv, env=self.env)
         self.started = time.monotonic()
 
 

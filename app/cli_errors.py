@@ -1,4 +1,10 @@
-"""How both command lines (`codegen`, `yima`) end on an error: one `error: …` line and exit status 1.
+"""How both command lines (`codegen`, `yima`) end on an error: one `error: …` line and an exit status.
+
+The one place errors become exit statuses: a refusal (bad input, not found, a conflict: every domain error
+but the two below, a bad setting, an unusable file) is status 1; a dependency that is down (Redis, the
+database, a domain error of kind `unavailable`) or a throttled caller is status 75 (EX_TEMPFAIL in
+sysexits.h: the same command may work later), so a script can tell "retry" from "fix the input".
+Anything else is a bug and keeps its traceback.
 
 click's own standalone mode prints a `Usage:` block and exits 2 on a usage error, and a closed stdout
 (`codegen batch list | head -1`) would surface as an error; here a usage error is one line with a hint,
@@ -8,20 +14,68 @@ and a closed pipe ends quietly, as `ls | head -1` does.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from typing import Any, NoReturn
 
 import click
 
-from accounts.errors import AccountsError
 from app.config import ConfigError
 from app.embedded import EmbeddedRedisError
+from codegen.errors import DomainError, Kind
 
-# What an operator can fix from the message alone, raised before a command's own error handling runs
-# (loading the config, starting the embedded Redis).
-_OPERATOR_ERRORS = (ConfigError, EmbeddedRedisError, AccountsError)
+EXIT_REFUSED = 1
+EXIT_TRY_LATER = 75  # EX_TEMPFAIL
+EXIT_STATUS: dict[Kind, int] = {
+    Kind.INVALID: EXIT_REFUSED,
+    Kind.NOT_FOUND: EXIT_REFUSED,
+    Kind.FORBIDDEN: EXIT_REFUSED,
+    Kind.CONFLICT: EXIT_REFUSED,
+    Kind.INCONSISTENT: EXIT_REFUSED,
+    Kind.THROTTLED: EXIT_TRY_LATER,
+    Kind.UNAVAILABLE: EXIT_TRY_LATER,
+}
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE
+
+
+def _os_message(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "disk full: no space left on device (nothing was kept)"
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{':' + where if where else ''}"
+
+
+def refusal(exc: BaseException) -> tuple[str, int] | None:
+    """(the one-line message, the exit status) for an error an operator can act on; None for a bug.
+
+    redis-py and SQLAlchemy are looked up only when already loaded: the line commands (generate, verify,
+    readback) never import them, and must not start slower for an error they cannot raise."""
+    if isinstance(exc, DomainError):
+        return exc.public_message(), EXIT_STATUS[exc.kind]
+    if isinstance(exc, ConfigError | EmbeddedRedisError):
+        return str(exc), EXIT_REFUSED
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):  # a closed pipe ends quietly
+        return _os_message(exc), EXIT_REFUSED
+    if "redis" in sys.modules and isinstance(exc, sys.modules["redis"].RedisError):
+        return f"Redis unavailable ({exc.__class__.__name__}); run the command again once it is back", EXIT_TRY_LATER
+    if "sqlalchemy.exc" in sys.modules and isinstance(exc, sys.modules["sqlalchemy.exc"].OperationalError):
+        return (f"database unavailable ({exc.orig.__class__.__name__}); run the command again once it is back",
+                EXIT_TRY_LATER)
+    return None
+
+
+class OneLineErrors(click.Group):
+    """A command group whose commands end on a refusal (see `refusal`) with one `error:` line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            answer = refusal(exc)
+            if answer is None:
+                raise
+            fail(*answer)
 
 
 def fail(message: str, status: int = 1) -> NoReturn:
@@ -63,6 +117,9 @@ def run_cli(group: click.Group, prog_name: str) -> NoReturn:
         fail(exc.format_message())
     except (click.Abort, EOFError, KeyboardInterrupt):  # Ctrl-C, or end of input at a prompt
         fail("aborted", status=130)
-    except _OPERATOR_ERRORS as exc:
-        fail(str(exc))
+    except Exception as exc:  # raised outside a OneLineErrors group's commands
+        answer = refusal(exc)
+        if answer is None:
+            raise
+        fail(*answer)
     sys.exit(status if isinstance(status, int) else 0)

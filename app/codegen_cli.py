@@ -7,26 +7,24 @@ headquarters public key file: they work offline.
 
 from __future__ import annotations
 
-import errno
 import json
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from app.cli_errors import fail, run_cli
-from app.config import Config, ConfigError, load_config
-from app.embedded import EmbeddedRedisError
+from app.cli_errors import OneLineErrors, fail, run_cli
+from app.config import Config, load_config
 from codegen import keys
 from codegen.codeformat import CodeError, Role, extract_code, verify
-from codegen.generate import Options, OutputError, generate, prepare_output_dir
-from codegen.ranges import RangeError, format_ranges
-from codegen.readback import ReadbackError, readback
-from codegen.ticket import BatchTicket, TicketError, read_ticket, write_ticket
+from codegen.generate import Options, generate, prepare_output_dir
+from codegen.ranges import format_ranges
+from codegen.readback import readback
+from codegen.ticket import BatchTicket, read_ticket, write_ticket
 from codegen.verify_output import verify_output
 
 if TYPE_CHECKING:
@@ -36,58 +34,7 @@ if TYPE_CHECKING:
 # SQLAlchemy, Alembic nor redis-py. Headquarters commands import what they need inside the command.
 
 
-# Errors an operator can cause or fix; each becomes one line on stderr and exit status 1.
-_USER_ERRORS: tuple[type[BaseException], ...] = (
-    keys.KeyFileError,
-    TicketError,
-    OutputError,
-    RangeError,
-    ReadbackError,
-    ConfigError,
-    EmbeddedRedisError,
-)
-
-
-def _fail(message: str) -> NoReturn:
-    fail(message)
-
-
-def _os_message(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "disk full: no space left on device (nothing was kept)"
-    where = f" {exc.filename}" if exc.filename else ""
-    return f"{exc.strerror or exc}{':' + where if where else ''}"
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _USER_ERRORS as exc:
-            _fail(str(exc))
-        except BrokenPipeError:  # stdout closed early (`| head`): run_cli ends quietly
-            raise
-        except OSError as exc:
-            _fail(_os_message(exc))
-        except Exception as exc:
-            message = _service_error(exc)
-            if message is None:
-                raise
-            _fail(message)
-
-
-def _service_error(exc: Exception) -> str | None:
-    """The one-line message for an operator error or an unreachable service, or None for a bug."""
-    if "codegen.batches" in sys.modules and isinstance(exc, sys.modules["codegen.batches"].CatalogError):
-        return str(exc)
-    if "redis" in sys.modules and isinstance(exc, sys.modules["redis"].RedisError):
-        return f"Redis unavailable ({exc.__class__.__name__}); nothing was changed"
-    if "sqlalchemy.exc" in sys.modules and isinstance(exc, sys.modules["sqlalchemy.exc"].OperationalError):
-        return f"database unavailable ({exc.orig.__class__.__name__}); nothing was changed"
-    return None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """yima codegen: keys, products, batches, and the printing line's code files.
@@ -279,9 +226,9 @@ def batch_new(
 
     cfg = _cfg()
     if ticket_path.exists():
-        _fail(f"{ticket_path} already exists: tickets are never overwritten, choose another path")
+        fail(f"{ticket_path} already exists: tickets are never overwritten, choose another path")
     if not ticket_path.parent.is_dir():  # a typo in the path must not grow a directory tree
-        _fail(f"directory {ticket_path.parent.absolute()} does not exist: create it first, or choose another --ticket")
+        fail(f"directory {ticket_path.parent.absolute()} does not exist: create it first, or choose another --ticket")
     ring = keys.load_keyring(cfg.keys_file)
     r = connect_redis(cfg)
     req = batches.BatchRequest(
@@ -332,7 +279,7 @@ def batch_sync(batch_id: int | None, sync_all: bool) -> None:
     from codegen import batches
 
     if batch_id is None and not sync_all:
-        _fail("name a batch id or pass --all")
+        fail("name a batch id or pass --all")
     r = connect_redis(_cfg())
     with _session() as session:
         if sync_all:
@@ -360,7 +307,7 @@ def _batch_id(session: Session, batch_id: int | None, lot: str | None, sku: str 
     from codegen import batches
 
     if (batch_id is None) == (lot is None):
-        _fail("name the batch with --batch ID or --lot LOT (one of them)")
+        fail("name the batch with --batch ID or --lot LOT (one of them)")
     return batch_id if batch_id is not None else batches.find_batch_id(session, lot or "", sku, brand)
 
 
@@ -459,7 +406,30 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class _ProgressLines:
+    """Progress for a log rather than a terminal: one line each time the whole percentage grows."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self._label, self._total, self._done, self._shown = label, max(total, 1), 0, -1
+
+    def __enter__(self) -> _ProgressLines:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+    def update(self, codes: int) -> None:
+        self._done += codes
+        percent = self._done * 100 // self._total
+        if percent > self._shown:
+            self._shown = percent
+            click.echo(f"{self._label}: {self._done:,} of {self._total:,} codes ({percent}%)", err=True)
+
+
 def _progress(label: str, total: int) -> Any:
+    """A bar on a terminal; in a script or a log, a line per percent (a bar there prints nothing until done)."""
+    if not sys.stderr.isatty():
+        return _ProgressLines(label, total)
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
 
 
@@ -518,17 +488,17 @@ def verify_cmd(ticket_path: Path, target: str, hq_public: Path | None) -> None:
         for problem in report.problems[:50]:
             click.echo(f"problem: {problem}", err=True)
         if report.problems:
-            _fail(f"{len(report.problems)} problem(s) in {target}; {report.codes:,} codes checked")
+            fail(f"{len(report.problems)} problem(s) in {target}; {report.codes:,} codes checked")
         click.echo(f"OK: {report.files} files match the manifest, {report.codes:,} codes verify")
         return
     try:
         fields = verify(extract_code(target), ticket.key_for)
     except CodeError as exc:
         reason = "not of this batch" if exc.reason == CodeError.UNKNOWN_KEY else str(exc)
-        _fail(f"NOT GENUINE for batch {ticket.batch_id}: {reason}")
+        fail(f"NOT GENUINE for batch {ticket.batch_id}: {reason}")
     limit = ticket.cases if fields.role is Role.CASE else ticket.count
     if fields.serial >= limit:
-        _fail(f"NOT GENUINE for batch {ticket.batch_id}: serial {fields.serial} is beyond the batch")
+        fail(f"NOT GENUINE for batch {ticket.batch_id}: serial {fields.serial} is beyond the batch")
     click.echo(
         f"GENUINE: batch {fields.batch_id} ({ticket.sku} lot {ticket.lot}), {fields.role.label} serial {fields.serial}"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -63,7 +64,11 @@ def _repeats_a_pattern(token: str) -> bool:
 
 
 def _ops_token(env: Mapping[str, str]) -> str | None:
-    token = env.get("YIMA_OPS_TOKEN") or None
+    return _strong_token(env, "YIMA_OPS_TOKEN")
+
+
+def _strong_token(env: Mapping[str, str], name: str) -> str | None:
+    token = env.get(name) or None
     if token is not None and (
         len(token) < OPS_TOKEN_MIN_CHARS
         or len(set(token)) < OPS_TOKEN_MIN_DISTINCT
@@ -71,10 +76,42 @@ def _ops_token(env: Mapping[str, str]) -> str | None:
         or token_bits(token) < OPS_TOKEN_MIN_BITS
     ):
         raise ConfigError(
-            f"YIMA_OPS_TOKEN is too weak: it needs at least {OPS_TOKEN_MIN_CHARS} random characters "
+            f"{name} is too weak: it needs at least {OPS_TOKEN_MIN_CHARS} random characters "
             f"({OPS_TOKEN_MIN_DISTINCT}+ different, no repeated pattern); make one with {MAKE_A_TOKEN}"
         )
     return token
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc} (give networks like 127.0.0.1/32,10.0.0.0/8)") from None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or default
+    if raw.lower() not in (c.lower() for c in choices):
+        raise ConfigError(f"{name}={raw!r} must be one of {', '.join(choices)}")
+    return next(c for c in choices if c.lower() == raw.lower())
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in ("0", "1"):
+        raise ConfigError(f"{name}={raw!r} must be 0 or 1")
+    return raw == "1"
 
 
 @dataclass(frozen=True)
@@ -108,9 +145,13 @@ class Config:
     health_timeout: float = 1.0  # /healthz waits this long for its probes, then reports the laggards
     drain_lag_max_s: int = 60  # /healthz says "degraded" when an undrained event is older than this
 
-    @property
-    def redis_socket(self) -> Path:
-        return self.var_dir / "redis.sock"
+    log_format: str = "text"  # "json": one JSON object per line (deploy/), "text" for a terminal
+    log_level: str = "INFO"
+    metrics: bool = True  # Prometheus counters on the request path; /metrics
+    metrics_allow: tuple[IPNetwork, ...] = LOOPBACK  # who may read /metrics without the token
+    metrics_token: str | None = None  # Bearer token that opens /metrics from anywhere
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: gunicorn's workers share their samples there
+    worker_metrics_port: int = 0  # `yima worker` serves its /metrics here; 0 = not at all
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -147,4 +188,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         db_statement_timeout_ms=_int(env, "YIMA_DB_STATEMENT_TIMEOUT_MS", 30_000, 0, 86_400_000),
         health_timeout=_int(env, "YIMA_HEALTH_TIMEOUT_MS", 1000, 50, 30_000) / 1000,
         drain_lag_max_s=_int(env, "YIMA_DRAIN_LAG_MAX_S", 60, 1, 86_400),
+        log_format=_choice(env, "YIMA_LOG_FORMAT", "text", LOG_FORMATS),
+        log_level=_choice(env, "YIMA_LOG_LEVEL", "INFO", LOG_LEVELS),
+        metrics=_flag(env, "YIMA_METRICS", True),
+        metrics_allow=_networks(env, "YIMA_METRICS_ALLOW", LOOPBACK),
+        metrics_token=_strong_token(env, "YIMA_METRICS_TOKEN"),
+        # prometheus_client itself reads this name (its multiprocess mode); read here too, to expose it.
+        metrics_dir=Path(mp) if (mp := env.get("PROMETHEUS_MULTIPROC_DIR")) else None,
+        worker_metrics_port=_int(env, "YIMA_WORKER_METRICS_PORT", 0, 0, 65535),
     )

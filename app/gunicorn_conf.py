@@ -24,3 +24,48 @@ forwarded_allow_ips = "127.0.0.1"
 # gunicorn 27 opens a control socket in ~/.gunicorn by default, shared by every gunicorn of the user;
 # yima has no use for it.
 control_socket_disable = True
+# Log lines in YIMA_LOG_FORMAT, the access line with the request id and no secrets (app/gunicorn_logging.py).
+logger_class = "app.gunicorn_logging.YimaLogger"
+
+# --- Prometheus multiprocess mode (app/metrics.py) -------------------------------------------------------
+# Every worker writes its samples into files in PROMETHEUS_MULTIPROC_DIR and a scrape of any worker adds
+# them all up. prometheus_client picks the mode when it is first imported, so the directory is set up here
+# in the master before any worker is forked (and before anything here imports prometheus_client): the one
+# given (`yima run` gives var/metrics/app), emptied of a previous run's files, else a private temporary
+# directory removed at exit. Names below are underscored: gunicorn reads every other one as a setting.
+import os as _os  # noqa: E402
+import shutil as _shutil  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_metrics: dict[str, _Path] = {}
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    from app.config import load_config
+
+    cfg = load_config()
+    if not cfg.metrics:
+        return
+    if cfg.metrics_dir is None:
+        path = _metrics["temporary"] = _Path(_tempfile.mkdtemp(prefix="yima-metrics-"))
+        _os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # inherited by every worker forked from here
+    else:
+        path = cfg.metrics_dir
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # a previous run's samples (counters would carry on from them)
+            stale.unlink()
+    _metrics["dir"] = path
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    # A worker that exits leaves its counters and histograms (still summed) but not its live gauges.
+    if "dir" in _metrics:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, path=str(_metrics["dir"]))
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    if "temporary" in _metrics:
+        _shutil.rmtree(_metrics.pop("temporary"), ignore_errors=True)

@@ -15,10 +15,12 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import text
 
+from app.errors import json_errors
 from app.probes import Probe, gather
 from rules.drain import drain_lag
 
 bp = Blueprint("health", __name__)
+json_errors(bp)
 
 
 def _probes(app: Flask) -> list[Probe]:

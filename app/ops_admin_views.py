@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from accounts.errors import AccountConflict, AccountForbidden, AccountNotFound, AccountsError, InvalidAccount
+from accounts.errors import AccountsError, InvalidAccount
 from accounts.members import add_member, change_role, list_members, remove_member, set_member_disabled
 from accounts.roles import ROLES, Principal
 from accounts.token_admin import create_personal_token, revoke_visible_token, visible_tokens
@@ -22,10 +22,13 @@ from accounts.tokens import MAX_DAYS
 from accounts.users import change_own_password
 from app.auth import current_principal, login_required, sign_in, tr
 from app.console_format import console_helpers
+from app.errors import STATUS, page_errors
 from codegen.db import transaction
+from codegen.errors import Kind
 from codegen.models import Brand
 
 bp = Blueprint("ops_admin", __name__, url_prefix="/ops")
+page_errors(bp)
 bp.context_processor(console_helpers)
 
 # The domain speaks English; the console speaks Chinese first. Keyed by the start of the message.
@@ -68,12 +71,11 @@ def _message(exc: AccountsError) -> tuple[str, str]:
 
 
 def _refusal(exc: AccountsError) -> tuple[str, str, int]:
-    """(field, message, status) for a refusal shown at its form; 404 / 403 end the request."""
-    if isinstance(exc, AccountNotFound):
-        abort(404)
-    if isinstance(exc, AccountForbidden):
-        abort(403, description=str(exc))
-    return (*_message(exc), 409 if isinstance(exc, AccountConflict) else 400)
+    """(field, message, status) for a refusal shown at its form; not found and forbidden end the request
+    with the error page (page_errors)."""
+    if exc.kind in (Kind.NOT_FOUND, Kind.FORBIDDEN):
+        raise exc
+    return (*_message(exc), STATUS[exc.kind])
 
 
 def _brand(session: Any, slug: str) -> Brand:
@@ -110,11 +112,7 @@ def _admin_page(slug: str | None, status: int = 200, **extra: Any) -> Any:
             brand = brands[0]
         else:
             brand = _brand(s, slug)
-        try:
-            members = list_members(s, who, brand.id)
-        except (AccountNotFound, AccountForbidden) as exc:
-            _refusal(exc)
-            raise  # _refusal has aborted already
+        members = list_members(s, who, brand.id)
         tokens = visible_tokens(s, who, brand.id)
     body = render_template("ops/admin.html", brand=brand, brands=brands, members=members, tokens=tokens,
                            roles=ROLES, max_days=MAX_DAYS, me=who, errors=extra.pop("errors", {}),

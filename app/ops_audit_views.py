@@ -13,9 +13,11 @@ from accounts.audit_diff import field_changes
 from app.audit_filters import FilterProblem, parse_audit_filter, parse_before_id
 from app.auth import current_principal, login_required, tr
 from app.console_format import console_helpers
+from app.errors import page_errors
 from codegen.models import Brand
 
 bp = Blueprint("ops_audit", __name__, url_prefix="/ops")
+page_errors(bp)
 bp.context_processor(console_helpers)
 PAGE = 50
 FILTERS = ("brand", "action", "actor", "target", "since", "until")

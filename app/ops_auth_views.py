@@ -12,9 +12,11 @@ from accounts.errors import InvalidAccount
 from accounts.users import authenticate, normalise_email
 from app.auth import current_principal, login_required, sign_in, sign_out, tr
 from app.auth_limits import GuessLimiter
+from app.errors import page_errors
 from codegen.models import Brand
 
 bp = Blueprint("ops_auth", __name__, url_prefix="/ops")
+page_errors(bp)
 
 
 def _safe_next(target: str | None) -> str:

@@ -17,6 +17,7 @@ from accounts.roles import Principal
 from app.auth import current_principal, login_required, require_brand, tr
 from app.brand_scope import BrandScope, page_brand
 from app.console_time import local_time
+from app.errors import page_errors
 from codegen import batches as catalog
 from codegen.db import transaction
 from codegen.models import Batch, BatchRange
@@ -24,6 +25,7 @@ from codegen.ranges import RangeError, format_ranges, merge, subtract, total
 from reports.batch_scans import KINDS, ScanCounts, scans_by_batch
 
 bp = Blueprint("ops_batches", __name__, url_prefix="/ops/batches")
+page_errors(bp)
 SQL_INT_MAX = (1 << 31) - 1
 REASON_MAX = 200
 

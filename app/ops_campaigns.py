@@ -22,6 +22,7 @@ from accounts.roles import Principal
 from app.auth import current_principal, require_brand, tr
 from app.campaign_form import CampaignForm, definition_to_form, form_to_definition, read_form
 from app.campaign_labels import field_label, problem_text, value_label
+from app.errors import page_errors
 from codegen.db import transaction
 from rules import campaign_listing as listing
 from rules.campaign import InvalidCampaign, Problem
@@ -40,6 +41,7 @@ from rules.region import default_index
 from rules.region_tree import region_children, region_label
 
 bp = Blueprint("ops_campaigns", __name__, url_prefix="/ops/campaigns")
+page_errors(bp)
 SQL_INT_MAX = (1 << 31) - 1
 BEIJING = ZoneInfo("Asia/Shanghai")
 STATUS_NAMES = {Campaign.DRAFT: ("草稿", "draft"), Campaign.ACTIVE: ("进行中", "active"),

@@ -16,12 +16,14 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from app.auth import current_principal, login_required, require_brand, tr
 from app.dashboard_charts import charts, local, percent, yuan
+from app.errors import page_errors
 from reports.dashboard import PERIODS, Dashboard, brand_dashboard, campaign_brand, campaign_dashboard, visible_brands
 from reports.export import dashboard_csv
 from rules.region import default_index
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("ops_dashboard", __name__, url_prefix="/ops/dashboard")
+page_errors(bp)
 REFRESH_S = 5  # a scan shows within this plus the drain's pass (under a second), well inside 10 s
 
 

@@ -16,6 +16,7 @@ from app.auth import login_required, tr
 from app.brand_scope import BrandScope, brand_by_slug, page_brand
 from app.console_time import local_time
 from app.diff_display import diff_view
+from app.errors import page_errors
 from codegen.db import transaction
 from rules.campaign import InvalidCampaign, Problem
 from rules.publish import (
@@ -34,6 +35,7 @@ from rules.publish import (
 from rules.region import default_index
 
 bp = Blueprint("ops_publish", __name__, url_prefix="/ops/publish")
+page_errors(bp)
 
 
 def _sessions() -> Any:

@@ -15,13 +15,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 
 from accounts.audit import record_change
 from accounts.roles import Principal
 from app.auth import api_principal_or_none, authenticate_bearer
 from app.brand_scope import BrandScope, brand_by_slug
-from app.errors import error_response
+from app.errors import error_response, json_errors
 from app.runtime import member_secret
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from codegen.db import transaction
@@ -30,9 +30,7 @@ from rules.campaign import InvalidCampaign, Problem
 from rules.campaign_changes import audit_state
 from rules.campaign_listing import batch_brand
 from rules.campaign_store import (
-    CampaignConflict,
     CampaignNotFound,
-    EditConflict,
     clone_campaign,
     compile_row,
     create_campaign,
@@ -43,7 +41,7 @@ from rules.campaign_store import (
     update_campaign,
 )
 from rules.coupons import upload_coupons
-from rules.idempotency import MAX_KEY_LENGTH, IdempotencyKeyPending, IdempotencyKeyReused
+from rules.idempotency import MAX_KEY_LENGTH
 from rules.matcher import ScanContext
 from rules.members import TOKEN_SECONDS, InvalidMemberToken, Member, issue_member_token, validate_member
 from rules.models import Campaign
@@ -59,10 +57,11 @@ from rules.publish import (
     rollback_rules,
 )
 from rules.region import default_index
-from rules.scan import NotGenuine, Scanner, ScanUnavailable
+from rules.scan import NotGenuine, Scanner
 from rules.simulate import SimulatedMember, simulate_scan, simulation_context
 
 bp = Blueprint("rules_api", __name__, url_prefix="/api/v1")
+json_errors(bp)
 
 # Ids are SQL INTEGER (PostgreSQL's int4): a larger one names nothing, so it is a 404 before it reaches
 # the driver (SQLite raises OverflowError beyond 64 bits, PostgreSQL "out of range").
@@ -132,48 +131,6 @@ def _audit(session: Any, action: str, row: Campaign, before: Any = None, after: 
 
 def _redis() -> Any:
     return current_app.extensions["yima.redis"]
-
-
-def _invalid(exc: InvalidCampaign) -> tuple[Response, int]:
-    resp, status = error_response(400, "invalid_campaign", str(exc))
-    body = resp.get_json()
-    body["error"]["problems"] = [{"field": p.field, "message": p.message} for p in exc.problems]
-    return jsonify(body), status
-
-
-@bp.errorhandler(InvalidCampaign)
-def on_invalid(exc: InvalidCampaign) -> Any:
-    return _invalid(exc)
-
-
-@bp.errorhandler(CampaignNotFound)
-@bp.errorhandler(UnknownVersion)
-def on_not_found(exc: Exception) -> Any:
-    return error_response(404, "not_found", str(exc))
-
-
-@bp.errorhandler(ScanUnavailable)
-def on_unavailable(exc: ScanUnavailable) -> Any:
-    return error_response(503, "unavailable", "codes cannot be verified on this node right now")
-
-
-@bp.errorhandler(CampaignConflict)
-@bp.errorhandler(IdempotencyKeyPending)
-def on_conflict(exc: Exception) -> Any:
-    return error_response(409, "conflict", str(exc))
-
-
-@bp.errorhandler(EditConflict)
-def on_edit_conflict(exc: EditConflict) -> Any:
-    resp, status = error_response(409, "edit_conflict", str(exc))
-    body = resp.get_json()
-    body["error"]["current_edit_version"] = exc.current
-    return jsonify(body), status
-
-
-@bp.errorhandler(IdempotencyKeyReused)
-def on_key_reused(exc: IdempotencyKeyReused) -> Any:
-    return error_response(422, "idempotency_key_reused", str(exc))
 
 
 def _nul_places(value: Any, where: str = "") -> list[str]:

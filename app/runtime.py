@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Config
+from app.config import Config, ConfigError
 from app.embedded import ensure_embedded_redis
 from app.varfiles import create_once, private_sqlite_file
 from codegen.db import make_engine, make_sessionmaker, upgrade_schema
@@ -33,8 +33,8 @@ from rules.snapshot import RulesHolder
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
-class InvalidRedisUrl(ValueError):
-    """A REDIS_URL or YIMA_QUEUE_URL that names no Redis we can connect to."""
+class InvalidRedisUrl(ConfigError, ValueError):
+    """A REDIS_URL or YIMA_QUEUE_URL that names no Redis we can connect to (a setting: one `error:` line)."""
 
 
 def redis_url(cfg: Config) -> str:

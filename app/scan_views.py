@@ -12,7 +12,9 @@ from flask import Blueprint, Response, current_app, g, make_response, render_tem
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 
+from app.errors import page_errors
 from app.i18n import COOKIE, choose_language
+from app.metrics import count_scan
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.campaign import Prize
 from rules.draw import DrawResult
@@ -22,6 +24,7 @@ from rules.region import default_index
 from rules.scan import RATE_LIMITED, NotGenuine, Scanner, ScanRequest, ScanResult, ScanUnavailable
 
 bp = Blueprint("scan", __name__)
+page_errors(bp)
 
 DEVICE_COOKIE = "yima_did"
 RECEIPTS_COOKIE = "yima_rc"  # award receipts this phone won, newest first, "~"-separated
@@ -113,6 +116,7 @@ def scan_page(code: str) -> Response:
     g.lang = choose_language()
     did = device_id()
     if len(code) > MAX_INPUT_LENGTH:
+        count_scan("page", "not_genuine")
         return _page("not_genuine.html", 404, did)
     token = request.args.get("v", "")
     shown = from_view_token(token, code) if token and len(token) < 600 else None
@@ -126,14 +130,19 @@ def scan_page(code: str) -> Response:
             kept = [(c, receipt) for c, receipt in kept if receipt not in mine]
             result = scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did))
     except NotGenuine:
+        count_scan("page", "not_genuine")
         return _page("not_genuine.html", 404, did)
     except SourceBlocked as exc:
+        count_scan("page", "blocked")
         resp = _page("rate_limited.html", 429, did)
         resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
     except (RedisError, ScanUnavailable) as exc:
+        count_scan("page", "unavailable")
         current_app.logger.warning("scan page unavailable: %s", exc.__class__.__name__)
         return _page("unavailable.html", 503, did)
+    if not shown:  # a language switch re-renders a scan already counted
+        count_scan("page", result.status, result.draws)
     if result.status == RATE_LIMITED:
         return _page("rate_limited.html", 429, did)
     first_time, first_place = describe_first(result)

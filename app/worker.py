@@ -30,6 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import Config, load_config
 from app.runtime import connect_database, connect_redis_url, queue_url, redis_url
+from app.worker_metrics import count_job, serve_metrics
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
@@ -182,6 +183,13 @@ class DrainWorker(Worker):
 
     stopping: threading.Event | None = None
 
+    def execute_job(self, job: Any, queue: Queue) -> None:
+        super().execute_job(job, queue)
+        try:  # the job ran in the work horse: what it did comes back through its result
+            count_job(job.get_status(refresh=True), job.return_value(refresh=True))
+        except redis.RedisError as exc:
+            log.warning("drain job %s: result not read for the metrics (%s)", job.id, exc.__class__.__name__)
+
     def handle_warm_shutdown_request(self) -> None:
         if self.stopping is not None:
             self.stopping.set()
@@ -230,6 +238,17 @@ def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until RQ installs its own (and again between workers)
         signal.signal(sig, lambda _signum, _frame: stopping.set())
+    # The backlog is read from the data Redis (a cluster, maybe), not RQ's.
+    metrics = serve_metrics(cfg, drain_redis(cfg)) if cfg.worker_metrics_port else None
+    try:
+        _run_workers(cfg, stopping, seconds)
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
+
+
+def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None:
     _wait_for_database(cfg, stopping)
     q = queue_redis(cfg)
     backoff = Backoff(0.5, 10.0)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from codegen import ranges as rng
 from codegen.batch_state import write_batch_state
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
+from codegen.errors import CodegenError, Kind
 from codegen.gtin import GtinError, normalise_gtin
 from codegen.keys import Keyring
 from codegen.models import Batch, BatchRange, Brand, Product
@@ -27,8 +28,11 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class CatalogError(Exception):
+class CatalogError(CodegenError):
     """An operator's request that cannot be carried out; the message says why."""
+
+    code = "invalid_catalog_request"
+    kind = Kind.INVALID
 
 
 def validate_base_url(url: str) -> str:

@@ -18,6 +18,7 @@ from enum import IntEnum
 from hashlib import sha256
 
 from codegen import crockford
+from codegen.errors import CodegenError, Kind
 
 VERSION = 1
 CODE_LENGTH = 28
@@ -63,8 +64,11 @@ class CodeFields:
     serial: int
 
 
-class CodeError(ValueError):
+class CodeError(CodegenError, ValueError):
     """A text that is not a genuine code. `reason` is one of the class constants."""
+
+    code = "not_genuine"
+    kind = Kind.NOT_FOUND
 
     MALFORMED = "malformed"  # wrong length or symbols: a typo, a truncated scan, not ours
     UNSUPPORTED = "unsupported_version"

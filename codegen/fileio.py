@@ -30,13 +30,3 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def check_writable_dir(path: Path) -> None:
-    """Raise OSError with a clear message unless files can be created in `path` (created if missing)."""
-    path.mkdir(parents=True, exist_ok=True)
-    if not path.is_dir():
-        raise NotADirectoryError(f"{path} is not a directory")
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".yima-probe-")
-    os.close(fd)
-    os.unlink(tmp)

@@ -23,15 +23,18 @@ import json
 import multiprocessing
 import os
 import signal
-import zipfile
 from collections.abc import Callable, Generator, Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from codegen.codeformat import CodeSigner, Role
+from codegen.errors import CodegenError, Kind
 from codegen.fileio import file_sha256
+from codegen.labels import LabelPdfWriter, LabelSheet
+from codegen.qr import QrRenderer
 from codegen.staging import Staging, StagingInUse, remove_stale
+from codegen.storedzip import StoredZip
 from codegen.ticket import BatchTicket
 
 MANIFEST = "manifest.json"
@@ -39,13 +42,15 @@ MANIFEST_FORMAT = "yima-manifest/1"
 ITEM_COLUMNS = ("serial", "role", "code", "url", "case")
 CASE_COLUMNS = ("serial", "role", "code", "url", "first_item", "last_item")
 DEFAULT_CHUNK_ROWS = 100_000
-# Below this many codes a worker pool costs more than it saves.
+# Below this many codes a worker pool costs more than it saves (CSV only; see PARALLEL_THRESHOLD_IMAGES).
 PARALLEL_THRESHOLD = 200_000
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class OutputError(Exception):
+class OutputError(CodegenError):
     """The output directory cannot be used (not empty, not writable)."""
+
+    code = "output_unusable"
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,12 @@ def _file_name(kind: str, role: Role, chunk: int) -> str:
     return {"codes": f"{stem}.csv", "qr": f"qr-{stem}.zip", "labels": f"labels-{stem}.pdf"}[kind]
 
 
-# Rows are produced and written in blocks, so a worker's memory does not grow with --chunk.
+# Rows are produced and written in blocks, so a worker's memory does not grow with --chunk. With images a
+# block takes a few hundredths of a second, and the progress callback hears of every block.
 _BLOCK = 8192
+_IMAGE_BLOCK = 400  # ten label pages
+# Below this many codes a worker pool costs more than it saves: CSV rows are cheap, images are not.
+PARALLEL_THRESHOLD_IMAGES = 4_000
 
 
 class _HashingFile:
@@ -127,64 +136,115 @@ def _open_output(path: Path) -> _HashingFile:
     return _HashingFile(path)
 
 
-def _blocks(task: _Task) -> Iterator[range]:
-    for first in range(task.first, task.last + 1, _BLOCK):
-        yield range(first, min(first + _BLOCK, task.last + 1))
+def _blocks(task: _Task, rows: int) -> Iterator[range]:
+    for first in range(task.first, task.last + 1, rows):
+        yield range(first, min(first + rows, task.last + 1))
 
 
-def _write_codes_csv(ticket: BatchTicket, task: _Task, signer: CodeSigner, path: Path) -> tuple[int, str]:
+class _QrZip:
+    """One chunk's QR images, one stored (not deflated: PNGs are compressed already) member per code."""
+
+    def __init__(self, path: Path, fmt: str, role: Role, renderer: QrRenderer) -> None:
+        self._zip = StoredZip(path)
+        self._render = renderer.png if fmt == "png" else renderer.svg
+        self._name = f"{role.label}-{{:09d}}.{fmt}".format
+
+    def add(self, serial: int, url: str) -> None:
+        self._zip.add(self._name(serial), self._render(url))
+
+    def finish(self) -> None:
+        self._zip.close()
+
+    def close(self) -> None:
+        self._zip.abandon()  # after finish() only closes what is closed already
+
+
+class _LabelFile:
+    """One chunk's label sheets: labels gather into pages, each page is written when full."""
+
+    def __init__(self, path: Path, title: str, renderer: QrRenderer) -> None:
+        self._sheet = LabelSheet(renderer, title=title)
+        self._out = path.open("xb")
+        self._pdf = LabelPdfWriter(self._out, self._sheet.spec, title)
+        self._pending: list[tuple[str, str]] = []
+
+    def add(self, url: str, caption: str) -> None:
+        self._pending.append((url, caption))
+        if len(self._pending) == self._sheet.labels_per_page:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._pdf.add_page(self._sheet.page(len(self._pdf.page_ids) + 1, self._pending))
+            self._pending = []
+
+    def finish(self) -> None:
+        """The last page, the page tree and the xref: only a chunk whose labels all went in gets them."""
+        self._flush()
+        self._pdf.finish()
+
+    def close(self) -> None:
+        self._out.close()
+
+
+def _write_chunk(
+    ticket: BatchTicket, task: _Task, signer: CodeSigner, options: Options, staging: Path,
+    report: Callable[[int], None],
+) -> list[tuple[str, int, str]]:
+    """Write one chunk's CSV, and its QR zip and label PDF when asked, in one pass over its codes.
+
+    Returns (kind, bytes, sha256) per file; calls ``report`` with the number of codes after each block.
+    """
     base = ticket.base_url.upper() + "/Q/"
     role = task.role.label
     code = signer.code
     pack, count = ticket.pack, ticket.count
-    out = _open_output(path)
-    try:
-        if task.role is Role.CASE:
-            out.write((",".join(CASE_COLUMNS) + "\r\n").encode())
-            for block in _blocks(task):
-                rows = []
-                for serial in block:
-                    c = code(serial)
-                    last_item = min((serial + 1) * pack, count) - 1
-                    rows.append(f"{serial},{role},{c},{base}{c},{serial * pack},{last_item}\r\n")
-                out.write("".join(rows).encode("ascii"))
-        else:
-            out.write((",".join(ITEM_COLUMNS) + "\r\n").encode())
-            for block in _blocks(task):
-                rows = []
-                for serial in block:
-                    c = code(serial)
-                    rows.append(f"{serial},{role},{c},{base}{c},{serial // pack if pack else ''}\r\n")
-                out.write("".join(rows).encode("ascii"))
-    finally:
-        digest = out.close()
-    return out.size, digest
-
-
-def _codes(task: _Task, signer: CodeSigner) -> Iterator[tuple[int, str]]:
-    for serial in range(task.first, task.last + 1):
-        yield serial, signer.code(serial)
-
-
-def _write_qr_zip(ticket: BatchTicket, task: _Task, signer: CodeSigner, fmt: str, path: Path) -> None:
-    from codegen.qr import QrRenderer
-
-    renderer = QrRenderer(scan_url(ticket.base_url, signer.code(task.first)))
-    render = renderer.png if fmt == "png" else renderer.svg
-    with zipfile.ZipFile(path, "x", compression=zipfile.ZIP_STORED) as zf:
-        for serial, code in _codes(task, signer):
-            info = zipfile.ZipInfo(f"{task.role.label}-{serial:09d}.{fmt}", date_time=_ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, render(scan_url(ticket.base_url, code)))
-
-
-def _write_label_pdf(ticket: BatchTicket, task: _Task, signer: CodeSigner, path: Path) -> None:
-    from codegen.labels import write_label_pdf
-    from codegen.qr import QrRenderer
-
-    renderer = QrRenderer(scan_url(ticket.base_url, signer.code(task.first)))
-    labels = ((scan_url(ticket.base_url, code), f"{code} #{serial}") for serial, code in _codes(task, signer))
-    write_label_pdf(path, labels, renderer, title=f"{ticket.sku} lot {ticket.lot} {task.role.label}")
+    images = bool(options.qr or options.labels)
+    paths = {kind: staging / _file_name(kind, task.role, task.chunk) for kind in ("codes", "qr", "labels")}
+    renderer = QrRenderer(base + code(task.first)) if images else None
+    with ExitStack() as stack:
+        out = _open_output(paths["codes"])
+        digest: list[str] = []
+        stack.callback(lambda: digest.append(out.close()))
+        qr_zip = labels = None
+        if options.qr and renderer is not None:
+            qr_zip = _QrZip(paths["qr"], options.qr, task.role, renderer)
+            stack.callback(qr_zip.close)
+        if options.labels and renderer is not None:
+            labels = _LabelFile(paths["labels"], f"{ticket.sku} lot {ticket.lot} {role}", renderer)
+            stack.callback(labels.close)
+        is_case = task.role is Role.CASE
+        out.write((",".join(CASE_COLUMNS if is_case else ITEM_COLUMNS) + "\r\n").encode())
+        for block in _blocks(task, _IMAGE_BLOCK if images else _BLOCK):
+            codes = [code(serial) for serial in block]
+            if is_case:
+                rows = [
+                    f"{serial},{role},{c},{base}{c},{serial * pack},{min((serial + 1) * pack, count) - 1}\r\n"
+                    for serial, c in zip(block, codes, strict=True)
+                ]
+            else:
+                rows = [
+                    f"{serial},{role},{c},{base}{c},{serial // pack if pack else ''}\r\n"
+                    for serial, c in zip(block, codes, strict=True)
+                ]
+            out.write("".join(rows).encode("ascii"))
+            if qr_zip is not None:
+                for serial, c in zip(block, codes, strict=True):
+                    qr_zip.add(serial, base + c)
+            if labels is not None:
+                for serial, c in zip(block, codes, strict=True):
+                    labels.add(base + c, f"{c} #{serial}")
+            report(len(block))
+        if qr_zip is not None:
+            qr_zip.finish()
+        if labels is not None:
+            labels.finish()
+    written = [("codes", out.size, digest[0])]
+    for kind, wanted in (("qr", options.qr), ("labels", options.labels)):
+        if wanted:
+            path = paths[kind]
+            written.append((kind, path.stat().st_size, file_sha256(path)))
+    return written
 
 
 def reset_worker_signals() -> None:
@@ -201,56 +261,97 @@ def reset_worker_signals() -> None:
 _worker: dict[str, object] = {}
 
 
-def _init_worker(ticket: BatchTicket, staging: Path, options: Options, pool: bool = False) -> None:
+def _init_worker(
+    ticket: BatchTicket, staging: Path, options: Options, report: Callable[[int], None], pool: bool = False
+) -> None:
     if pool:
         reset_worker_signals()
-    _worker.update(ticket=ticket, staging=staging, options=options)
+    _worker.update(ticket=ticket, staging=staging, options=options, report=report)
 
 
 def _run_task(task: _Task) -> list[FileEntry]:
     ticket = _worker["ticket"]
     staging = _worker["staging"]
     options = _worker["options"]
+    report = _worker["report"]
     assert isinstance(ticket, BatchTicket) and isinstance(staging, Path) and isinstance(options, Options)
+    assert callable(report)
     signer = CodeSigner(ticket.batch_key, role=task.role, key_id=ticket.key_id, batch_id=ticket.batch_id)
     rows = task.last - task.first + 1
+    return [
+        FileEntry(_file_name(kind, task.role, task.chunk), kind, task.role.label, task.first, task.last, rows,
+                  size, digest)
+        for kind, size, digest in _write_chunk(ticket, task, signer, options, staging, report)
+    ]
 
-    def entry(kind: str, size: int, digest: str) -> FileEntry:
-        name = _file_name(kind, task.role, task.chunk)
-        return FileEntry(name, kind, task.role.label, task.first, task.last, rows, size, digest)
 
-    csv_path = staging / _file_name("codes", task.role, task.chunk)
-    entries = [entry("codes", *_write_codes_csv(ticket, task, signer, csv_path))]
-    extras: list[tuple[str, Callable[[Path], None]]] = []
-    if options.qr:
-        fmt = options.qr
-        extras.append(("qr", lambda path: _write_qr_zip(ticket, task, signer, fmt, path)))
-    if options.labels:
-        extras.append(("labels", lambda path: _write_label_pdf(ticket, task, signer, path)))
-    for kind, write in extras:
-        path = staging / _file_name(kind, task.role, task.chunk)
-        write(path)
-        entries.append(entry(kind, path.stat().st_size, file_sha256(path)))
-    return entries
+class _SharedCount:
+    """Codes done, counted by pool workers in shared memory and read by the parent."""
+
+    def __init__(self, ctx: multiprocessing.context.ForkContext) -> None:
+        self._value = ctx.Value("q", 0)
+
+    def add(self, n: int) -> None:
+        with self._value.get_lock():
+            self._value.value += n
+
+    def read(self) -> int:
+        return int(self._value.value)
+
+
+# How often the parent looks at the workers' shared count while it waits for a chunk.
+_POLL_SECONDS = 0.25
 
 
 def _results(
-    ticket: BatchTicket, staging: Path, options: Options, tasks: list[_Task]
+    ticket: BatchTicket, staging: Path, options: Options, tasks: list[_Task], progress: Callable[[int], None]
 ) -> Generator[list[FileEntry], None, None]:
+    """Each task's entries, in task order; ``progress`` hears of codes as blocks of them are done."""
     total = sum(t.last - t.first + 1 for t in tasks)
     jobs = options.jobs or (os.cpu_count() or 1)
-    if jobs == 1 or total < PARALLEL_THRESHOLD or len(tasks) == 1:
-        _init_worker(ticket, staging, options)
+    threshold = PARALLEL_THRESHOLD_IMAGES if (options.qr or options.labels) else PARALLEL_THRESHOLD
+    if jobs == 1 or total < threshold or len(tasks) == 1:
+        _init_worker(ticket, staging, options, progress)
         yield from map(_run_task, tasks)
         return
+    if options.qr or options.labels:
+        # The encoding tables, built once here, reach every forked worker instead of being built in each.
+        first = CodeSigner(ticket.batch_key, role=Role.INNER, key_id=ticket.key_id, batch_id=ticket.batch_id)
+        QrRenderer(scan_url(ticket.base_url, first.code(0))).warm()
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(ticket, staging, options, True))
+    done = _SharedCount(ctx)
+    reported = 0
+
+    def catch_up() -> None:
+        nonlocal reported
+        now = done.read()
+        if now > reported:
+            progress(now - reported)
+            reported = now
+
+    pool = ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker,
+                    initargs=(ticket, staging, options, done.add, True))
     try:
-        yield from pool.imap(_run_task, tasks)
+        # imap keeps task order; each task streams its files block by block, so memory stays flat.
+        results = pool.imap(_run_task, tasks)
+        while True:
+            try:
+                entries = results.next(timeout=_POLL_SECONDS)
+            except multiprocessing.TimeoutError:
+                catch_up()
+                continue
+            except StopIteration:
+                break
+            catch_up()
+            yield entries
         pool.close()  # every task done: let the workers exit on their own
         pool.join()
     finally:
         pool.terminate()
+
+
+def _ignore(_codes: int) -> None:
+    pass
 
 
 def prepare_output_dir(out_dir: Path) -> None:
@@ -310,11 +411,9 @@ def generate(
         tasks = plan(ticket, options.chunk_rows)
         files: list[FileEntry] = []
         # closing(): on an error the pool is stopped here, before its staging directory is removed.
-        with closing(_results(ticket, staging, options, tasks)) as results:
-            for task, entries in zip(tasks, results, strict=True):
+        with closing(_results(ticket, staging, options, tasks, progress or _ignore)) as results:
+            for entries in results:
                 files.extend(entries)
-                if progress:
-                    progress(task.last - task.first + 1)
         for f in files:
             (staging / f.name).rename(out_dir / f.name)
             moved.append(out_dir / f.name)

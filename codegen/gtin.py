@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from codegen.errors import CodegenError, Kind
 
-class GtinError(ValueError):
-    pass
+
+class GtinError(CodegenError, ValueError):
+    """Not a valid GTIN; the message says why."""
+
+    code = "invalid_gtin"
+    kind = Kind.INVALID
 
 
 def check_digit(body: str) -> int:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from codegen.codeformat import MAX_KEY_ID
+from codegen.errors import CodegenError, Kind
 from codegen.fileio import atomic_write
 
 KEYS_FORMAT = "yima-master-keys/1"
@@ -27,8 +28,11 @@ PUBLIC_FORMAT = "yima-hq-public/1"
 MASTER_KEY_BYTES = 32
 
 
-class KeyFileError(Exception):
+class KeyFileError(CodegenError):
     """The key file is missing, unreadable or not a yima key file."""
+
+    code = "key_file_unusable"
+    kind = Kind.INVALID
 
 
 @dataclass

@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from codegen.errors import CodegenError, Kind
 from codegen.generate import MANIFEST, MANIFEST_FORMAT
 from codegen.ranges import Range, merge
 from codegen.ticket import BatchTicket
 
 
-class ManifestError(Exception):
-    pass
+class ManifestError(CodegenError):
+    """The output's manifest is missing, unreadable, or not of this ticket."""
+
+    code = "invalid_manifest"
+    kind = Kind.INVALID
 
 
 def load_manifest(out_dir: Path, ticket: BatchTicket) -> dict[str, Any]:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from codegen.errors import CodegenError, Kind
+
 Range = tuple[int, int]
 
 
-class RangeError(ValueError):
-    pass
+class RangeError(CodegenError, ValueError):
+    """Not a serial range of the batch; the message says why."""
+
+    code = "invalid_range"
+    kind = Kind.INVALID
 
 
 def parse_range(text: str, count: int) -> Range:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from codegen.codeformat import CodeError, Role, extract_code, verify
+from codegen.errors import CodegenError, Kind
 from codegen.manifest import ManifestError, generated_ranges, load_manifest
 from codegen.ranges import Range, format_ranges
 from codegen.ticket import BatchTicket
@@ -21,8 +22,11 @@ from codegen.ticket import BatchTicket
 MAX_EXAMPLES = 100
 
 
-class ReadbackError(Exception):
-    pass
+class ReadbackError(CodegenError):
+    """The camera's readback file cannot be read as one."""
+
+    code = "invalid_readback"
+    kind = Kind.INVALID
 
 
 @dataclass

@@ -20,12 +20,17 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from codegen.errors import CodegenError, Kind
+
 PREFIX = ".staging-"
 OWNER_FILE = ".owner"
 
 
-class StagingInUse(Exception):
+class StagingInUse(CodegenError):
     """A staging directory in the output directory belongs to a live run, or to one we cannot judge."""
+
+    code = "output_in_use"
+    kind = Kind.CONFLICT
 
 
 class Staging:

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from codegen.codeformat import MAX_BATCH_ID, MAX_KEY_ID, MAX_SERIAL
+from codegen.errors import CodegenError, Kind
 from codegen.fileio import atomic_write
 
 TICKET_FORMAT = "yima-batch-ticket/1"
@@ -24,8 +25,11 @@ TICKET_FORMAT = "yima-batch-ticket/1"
 MAX_TICKET_BYTES = 64 * 1024
 
 
-class TicketError(Exception):
+class TicketError(CodegenError):
     """A ticket that is missing, corrupt, tampered with, or not signed by a known headquarters key."""
+
+    code = "invalid_ticket"
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True)

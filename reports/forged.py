@@ -34,7 +34,7 @@ CURSOR_KEY = "yima:forged:cursor"  # the newest minute already final in SQL
 FIELD_CAP = 1000  # claimed batches per minute kept apart; further ones are counted as "+" (unknown)
 KEY_TTL_S = 86_400  # a worker down longer than this loses those minutes' counts
 SETTLE_S = 600  # app clocks may lag the worker's this much: a minute is final once it is this old
-UNREADABLE, OVERFLOW = "-", "+"
+UNREADABLE = "-"
 
 
 def _text(value: bytes | str) -> str:

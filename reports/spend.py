@@ -122,9 +122,6 @@ class Spend:
     projected_end: int | None  # unix s when the budget runs out at that rate; None: no recent spend
     ends_at: int | None  # the latest campaign end, to compare with
 
-    @property
-    def left_fen(self) -> int:
-        return max(0, self.budget_fen - self.spent_fen)
 
 
 def spend(session: Session, campaigns: Sequence[CampaignFacts], now: float) -> Spend:

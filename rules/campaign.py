@@ -136,18 +136,23 @@ class Definition:
         return total
 
 
-def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
-    """Check a definition on its own (no catalogue): a best-effort Definition and every problem found.
+@dataclass(frozen=True, slots=True)
+class _Members:
+    audience: str
+    tiers: list[str] | None
+    tags: list[str] | None
+    multipliers: dict[str, float]
 
-    Where a field is wrong the Definition holds a neutral stand-in (no products, no batches, the year
-    2000, ...), so what is right in the document can still be checked; it is None only when `doc` is not
-    an object. Use the Definition for anything else only when the problem list is empty.
-    """
-    r = FieldReader()
-    if not isinstance(doc, dict):
-        return None, [Problem("", "the campaign must be a JSON object")]
-    top = doc
-    r.known(top, "", TOP_FIELDS)
+
+@dataclass(frozen=True, slots=True)
+class _Caps:
+    per_member_daily: int | None
+    per_member: int | None
+    one_per_code: bool
+
+
+def _read_identity(r: FieldReader, top: Mapping[str, Any]) -> tuple[str, str, int, bool]:
+    """(name, brand, priority, exclusive): the fields at the top of a definition."""
     name = top.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         r.fail("name", "must be 1-200 characters")
@@ -161,18 +166,10 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     if not isinstance(exclusive, bool):
         r.fail("exclusive", "must be true or false")
         exclusive = False
+    return name, brand, priority, exclusive
 
-    starts_at, ends_at, daily_minutes, tz_name = read_window(r, top)
-    scope = read_scope(r, top)
-    include, exclude = read_regions(r, top)
 
-    members = r.obj(top.get("members"), "members", SECTION_FIELDS["members"])
-    audience = members.get("audience", "anyone")
-    if audience not in AUDIENCES:
-        r.fail("members.audience", f"must be one of {', '.join(AUDIENCES)}")
-        audience = "anyone"
-    tiers = r.str_list(members, "tiers", "members")
-    tags = r.str_list(members, "tags", "members")
+def _read_tier_multipliers(r: FieldReader, members: Mapping[str, Any]) -> dict[str, float]:
     multipliers: dict[str, float] = {}
     raw_mult = members.get("tier_multipliers")
     if raw_mult is not None and not raw_mult and raw_mult != {}:  # [], 0, "": first read as "none"
@@ -187,9 +184,25 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
                 r.fail("members.tier_multipliers", f"multiplier of {tier!r} must be above 0 and at most 10")
             else:
                 multipliers[str(tier)] = float(mult)
+    return multipliers
+
+
+def _read_members(r: FieldReader, top: Mapping[str, Any]) -> _Members:
+    members = r.obj(top.get("members"), "members", SECTION_FIELDS["members"])
+    audience = members.get("audience", "anyone")
+    if audience not in AUDIENCES:
+        r.fail("members.audience", f"must be one of {', '.join(AUDIENCES)}")
+        audience = "anyone"
+    tiers = r.str_list(members, "tiers", "members")
+    tags = r.str_list(members, "tags", "members")
+    multipliers = _read_tier_multipliers(r, members)
     if (tiers or multipliers or tags) and audience == "anyone" and tiers:
         audience = "members"  # a tier requirement implies membership
+    return _Members(audience, tiers, tags, multipliers)
 
+
+def _read_ordinal(r: FieldReader, top: Mapping[str, Any]) -> tuple[str, int, bool]:
+    """(ordinal kind, n, first_scan_wins): which scans of a code take part."""
     ordinal_doc = r.obj(top.get("ordinal"), "ordinal", SECTION_FIELDS["ordinal"])
     ordinal = ordinal_doc.get("kind", "any")
     if ordinal not in ORDINALS:
@@ -205,7 +218,10 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     if not isinstance(first_scan_wins, bool):
         r.fail("first_scan_wins", "must be true or false")
         first_scan_wins = False
+    return ordinal, nth, first_scan_wins
 
+
+def _read_caps(r: FieldReader, top: Mapping[str, Any], audience: str) -> _Caps:
     caps = r.obj(top.get("caps"), "caps", SECTION_FIELDS["caps"])
     per_member_daily = r.int_(caps, "per_member_daily", "caps", low=1, high=1_000_000)
     per_member = r.int_(caps, "per_member", "caps", low=1, high=1_000_000)
@@ -215,13 +231,21 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
         one_per_code = True
     if (per_member_daily or per_member) and audience == "anyone":
         r.fail("caps", "per-member caps need members.audience members or new_members")
+    return _Caps(per_member_daily, per_member, one_per_code)
 
+
+def _read_budget(r: FieldReader, top: Mapping[str, Any]) -> tuple[int, int | None]:
+    """(total_fen, daily_fen)."""
     budget = r.obj(top.get("budget"), "budget", SECTION_FIELDS["budget"])
     budget_fen = r.int_(budget, "total_fen", "budget", low=0, high=10**12, required=True) or 0
     daily_budget_fen = r.int_(budget, "daily_fen", "budget", low=1, high=10**12)
     if daily_budget_fen is not None and daily_budget_fen > budget_fen:
         r.fail("budget.daily_fen", "is above the total budget")
+    return budget_fen, daily_budget_fen
 
+
+def _read_prizes(r: FieldReader, top: Mapping[str, Any], first_scan_wins: bool) -> tuple[list[Prize], Prize | None]:
+    """(the prize table, the consolation prize)."""
     raw_prizes = top.get("prizes")
     prizes: list[Prize] = []
     if not isinstance(raw_prizes, list) or not raw_prizes:
@@ -239,26 +263,58 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
         consolation = read_prize(r, top["consolation"], "consolation", -1, CONSOLATION_KINDS)
     if first_scan_wins and consolation is None and sum(p.weight for p in prizes) < 1 - 1e-9:
         r.fail("consolation", "首扫必中 (first_scan_wins) needs a consolation prize for when the draw misses")
+    return prizes, consolation
 
+
+def _check_money(r: FieldReader, definition: Definition) -> None:
+    """Checks across sections: one red packet within WeChat's limit at the highest tier multiplier, and a
+    budget that covers what the prize quantities could pay."""
+    top_multiplier = max([1.0, *definition.tier_multipliers.values()])
+    for prize in definition.prizes:
+        if prize.kind == "cash" and prize.max_fen * top_multiplier > MAX_CASH_FEN:
+            r.fail("members.tier_multipliers", f"{prize.name}: {prize.max_fen / 100:.2f} 元 × {top_multiplier:g} "
+                                               f"exceeds the 200 元 limit of one red packet")
+    worst, budget_fen = definition.worst_case_fen, definition.budget_fen
+    if worst is not None and worst > budget_fen and "budget.total_fen" not in {p.field for p in r.problems}:
+        r.fail("budget.total_fen", f"{budget_fen / 100:.2f} 元 is below the worst case of the prize quantities, "
+                                   f"{worst / 100:.2f} 元: raise the budget or lower the quantities")
+
+
+def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
+    """Check a definition on its own (no catalogue): a best-effort Definition and every problem found.
+
+    Where a field is wrong the Definition holds a neutral stand-in (no products, no batches, the year
+    2000, ...), so what is right in the document can still be checked; it is None only when `doc` is not
+    an object. Use the Definition for anything else only when the problem list is empty.
+    """
+    r = FieldReader()
+    if not isinstance(doc, dict):
+        return None, [Problem("", "the campaign must be a JSON object")]
+    top = doc
+    r.known(top, "", TOP_FIELDS)
+    # Section by section, in this order: a later section's checks may depend on an earlier one's value
+    # (caps on the audience, the consolation on first_scan_wins).
+    name, brand, priority, exclusive = _read_identity(r, top)
+    starts_at, ends_at, daily_minutes, tz_name = read_window(r, top)
+    scope = read_scope(r, top)
+    include, exclude = read_regions(r, top)
+    members = _read_members(r, top)
+    ordinal, nth, first_scan_wins = _read_ordinal(r, top)
+    caps = _read_caps(r, top, members.audience)
+    budget_fen, daily_budget_fen = _read_budget(r, top)
+    prizes, consolation = _read_prizes(r, top, first_scan_wins)
     definition = Definition(
         doc=top, name=name.strip(), brand=brand, priority=priority, exclusive=exclusive,
         starts_at=starts_at, ends_at=ends_at, daily_minutes=daily_minutes, timezone=tz_name,
         products=tuple(scope.products) if scope.products else None, batches=scope.batches, serials=scope.serials,
-        roles=tuple(scope.roles), region_include=tuple(include), region_exclude=tuple(exclude), audience=audience,
-        tiers=tuple(tiers) if tiers else None, tags=tuple(tags) if tags else None, tier_multipliers=multipliers,
-        ordinal=ordinal, nth=nth, first_scan_wins=first_scan_wins, per_member_daily=per_member_daily,
-        per_member=per_member, one_per_code=one_per_code, budget_fen=budget_fen,
+        roles=tuple(scope.roles), region_include=tuple(include), region_exclude=tuple(exclude),
+        audience=members.audience, tiers=tuple(members.tiers) if members.tiers else None,
+        tags=tuple(members.tags) if members.tags else None, tier_multipliers=members.multipliers,
+        ordinal=ordinal, nth=nth, first_scan_wins=first_scan_wins, per_member_daily=caps.per_member_daily,
+        per_member=caps.per_member, one_per_code=caps.one_per_code, budget_fen=budget_fen,
         daily_budget_fen=daily_budget_fen, prizes=tuple(prizes), consolation=consolation,
     )
-    top_multiplier = max([1.0, *multipliers.values()])
-    for prize in prizes:
-        if prize.kind == "cash" and prize.max_fen * top_multiplier > MAX_CASH_FEN:
-            r.fail("members.tier_multipliers", f"{prize.name}: {prize.max_fen / 100:.2f} 元 × {top_multiplier:g} "
-                                               f"exceeds the 200 元 limit of one red packet")
-    worst = definition.worst_case_fen
-    if worst is not None and worst > budget_fen and "budget.total_fen" not in {p.field for p in r.problems}:
-        r.fail("budget.total_fen", f"{budget_fen / 100:.2f} 元 is below the worst case of the prize quantities, "
-                                   f"{worst / 100:.2f} 元: raise the budget or lower the quantities")
+    _check_money(r, definition)
     return definition, in_document_order(r.problems)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from codegen.codeformat import MAX_BATCH_ID
+from rules.errors import Kind, RulesError
 
 PRIZE_KINDS = ("cash", "points", "coupon", "voucher", "physical")
 CONSOLATION_KINDS = ("thanks", "points")
@@ -52,10 +53,18 @@ class Problem:
     newer_rule: bool = dataclasses.field(default=False, compare=False)  # `field` is taken here
 
 
-class InvalidCampaign(Exception):
+class InvalidCampaign(RulesError):
+    """A campaign (or a request about one) with problems, each naming its field."""
+
+    code = "invalid_campaign"
+    kind = Kind.INVALID
+
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
         self.problems = problems
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": [{"field": p.field, "message": p.message} for p in self.problems]}
 
 
 @dataclass(frozen=True, slots=True)

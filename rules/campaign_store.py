@@ -25,6 +25,7 @@ from rules.campaign import (
     in_document_order,
     read_definition,
 )
+from rules.errors import Kind, RulesError
 from rules.idempotency import claim_key, record, request_hash
 from rules.models import Campaign
 from rules.region import RegionIndex
@@ -32,21 +33,32 @@ from rules.region import RegionIndex
 LIVE = (Campaign.ACTIVE, Campaign.PAUSED)
 
 
-class CampaignNotFound(Exception):
-    pass
+class CampaignNotFound(RulesError):
+    """No such campaign, or not one the caller may see (both read the same)."""
+
+    code = "not_found"
+    kind = Kind.NOT_FOUND
 
 
-class CampaignConflict(Exception):
+class CampaignConflict(RulesError):
     """The request is valid but not now (e.g. deleting a live campaign)."""
+
+    code = "conflict"
+    kind = Kind.CONFLICT
 
 
 class EditConflict(CampaignConflict):
     """The campaign changed since the editor read it: saving would overwrite someone else's edit."""
 
+    code = "edit_conflict"
+
     def __init__(self, campaign_id: int, current: int, sent: int) -> None:
         super().__init__(f"campaign {campaign_id} was changed meanwhile: it is at edit_version {current}, "
                          f"the edit was made on {sent}; reload it and make the change again")
         self.current = current
+
+    def details(self) -> dict[str, Any]:
+        return {"current_edit_version": self.current}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from codegen.batch_keys import EVENT_STREAMS
 from codegen.db import pg_unnest_insert
 from reports.rollups import ScanRollups
 from rules.campaign_keys import AWARD_STREAMS
+from rules.errors import Kind, RulesError
 from rules.lua import is_cluster
 from rules.models import ScanEvent
 
@@ -35,8 +36,11 @@ log = logging.getLogger(__name__)
 GROUP = "drain"
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(RulesError):
     """SQL refused the connection or the transaction; nothing was acknowledged."""
+
+    code = "unavailable"
+    kind = Kind.UNAVAILABLE
 
 
 @dataclass
@@ -44,7 +48,6 @@ class DrainStats:
     read: int = 0
     stored: int = 0  # rows newly inserted (duplicates of already stored entries are not counted)
     acked: int = 0
-    reclaimed: int = 0
     dead: int = 0
     backlog: dict[str, int] = field(default_factory=dict)
 
@@ -284,16 +287,6 @@ class Drainer:
         for stream in names:
             pipe.xlen(stream)
         return {stream: int(n) for stream, n in zip(names, pipe.execute(), strict=True) if n}
-
-
-def total_backlog(redis: Any, registry: str = EVENT_STREAMS) -> int:
-    names = [_text(s) for s in redis.smembers(registry)]
-    if not names:
-        return 0
-    pipe = redis.pipeline(transaction=False)
-    for stream in names:
-        pipe.xlen(stream)
-    return sum(int(n) for n in pipe.execute())
 
 
 @dataclass(frozen=True)

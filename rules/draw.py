@@ -125,9 +125,6 @@ class Drawer:
         """`draw_call`'s arguments; the draw's result."""
         return self._caller.run(draw_call(campaign, **kwargs))
 
-    def restore(self, receipt: AwardReceipt) -> DrawResult:
-        return self._caller.run(restore_call(receipt))
-
     def close(self) -> None:
         self._caller.close()
 

@@ -22,6 +22,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from reports.forged import ForgedCounter
+from rules.errors import Kind, RulesError
 from rules.lua import LuaScript, ScriptCall, ScriptCaller
 
 INVALID = LuaScript.of("rules", "invalid_code.lua")
@@ -35,8 +36,11 @@ class EnumerationLimits:
     block_seconds: int = 900
 
 
-class SourceBlocked(Exception):
+class SourceBlocked(RulesError):
     """This address or device sent too many invalid codes; it may scan again after `retry_after` s."""
+
+    code = "too_many_invalid_codes"
+    kind = Kind.THROTTLED
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many invalid codes from this source; retry in {retry_after} s")

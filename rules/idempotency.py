@@ -21,19 +21,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from codegen.db import utcnow
+from rules.errors import Kind, RulesError
 from rules.models import IdempotencyKey
 
 KEY_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255
 
 
-class IdempotencyKeyReused(Exception):
+class IdempotencyKeyReused(RulesError):
     """The key was used for a different request (another body, or another action)."""
 
+    code = "idempotency_key_reused"
+    kind = Kind.INCONSISTENT
 
-class IdempotencyKeyPending(Exception):
+
+class IdempotencyKeyPending(RulesError):
     """The key is claimed but holds no result. A claim and its result commit together (a concurrent repeat
     waits for the first to commit), so only a key row written some other way gets here: refused, not guessed."""
+
+    code = "conflict"
+    kind = Kind.CONFLICT
 
 
 @dataclass(frozen=True)

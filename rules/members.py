@@ -16,14 +16,19 @@ import re
 import time
 from dataclasses import dataclass
 
+from rules.errors import Kind, RulesError
+
 NEW_MEMBER_DAYS = 7  # "new members" campaigns: joined within this many days of the scan
 TOKEN_SECONDS = 86_400
 _ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 _LABEL = re.compile(r"^[\w.-]{1,32}$")
 
 
-class InvalidMemberToken(ValueError):
-    pass
+class InvalidMemberToken(RulesError, ValueError):
+    """A member token (or a member to issue one for) that is malformed, forged or expired."""
+
+    code = "invalid_member_token"
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True, slots=True)

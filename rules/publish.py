@@ -26,6 +26,7 @@ from rules.campaign import CompiledCampaign, InvalidCampaign, Problem
 from rules.campaign_store import CampaignConflict, compile_row
 from rules.coupons import refill_missing_pools
 from rules.diff import LIVE, CampaignRecord, RulesDiff, rules_diff, sql_records, version_records
+from rules.errors import Kind, RulesError
 from rules.models import Campaign, RulesVersion
 from rules.region import RegionIndex
 from rules.snapshot import CURRENT, PointerMoved, dump_campaign, load_campaign, write_snapshot
@@ -33,8 +34,11 @@ from rules.snapshot import CURRENT, PointerMoved, dump_campaign, load_campaign, 
 NOTE_MAX = 200
 
 
-class UnknownVersion(Exception):
-    pass
+class UnknownVersion(RulesError):
+    """No such rules version (or none of this brand)."""
+
+    code = "not_found"
+    kind = Kind.NOT_FOUND
 
 
 class PublishConflict(CampaignConflict):

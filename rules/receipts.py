@@ -18,13 +18,18 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from rules.errors import Kind, RulesError
+
 MAC_BYTES = 16  # 128 bits: forging one means guessing the MAC, not brute-forcing a short code
 MAX_LENGTH = 600  # a receipt is ~300 characters; anything longer is not one of ours
 _DOMAIN = b"yima/award-receipt/v1\n"
 
 
-class InvalidReceipt(ValueError):
+class InvalidReceipt(RulesError, ValueError):
     """Not a receipt this deployment issued (bad MAC, mangled, or oversized)."""
+
+    code = "invalid_receipt"
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True, slots=True)

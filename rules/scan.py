@@ -22,6 +22,7 @@ from reports.forged import ForgedCounter
 from rules.campaign import CompiledCampaign
 from rules.draw import ALREADY_WON, DrawResult, campaign_day, draw_call, restore_call
 from rules.enumeration import EnumerationGuard, EnumerationLimits
+from rules.errors import Kind, RulesError
 from rules.lua import ScriptCall, ScriptCaller
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
@@ -47,18 +48,31 @@ def next_scan_id() -> str:
     return f"{prefix}{next(counter):x}"
 
 
-class NotGenuine(Exception):
+class NotGenuine(RulesError):
     """The text is not a genuine code of a batch we know. `reason` says why (for logs and the API);
     `claimed_batch` is the batch id the text claims, when one is readable (not authenticated)."""
+
+    code = "not_genuine"
+    kind = Kind.NOT_FOUND
 
     def __init__(self, reason: str, message: str, claimed_batch: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.claimed_batch = claimed_batch
 
+    def public_message(self) -> str:
+        return f"not a genuine code ({self.reason})"
 
-class ScanUnavailable(Exception):
-    """The scan cannot be decided right now (e.g. this node holds no key file); answer 503."""
+
+class ScanUnavailable(RulesError):
+    """The scan cannot be decided right now (e.g. this node holds no key file); the message, for the
+    logs, says why."""
+
+    code = "unavailable"
+    kind = Kind.UNAVAILABLE
+
+    def public_message(self) -> str:
+        return "verification is temporarily unavailable; retry shortly"
 
 
 @dataclass(frozen=True)
@@ -136,10 +150,6 @@ class ScanResult:
     first_by_this_device: bool = False  # a repeat scan from the phone that scanned first
     rules_version: int = 0
     draws: tuple[DrawResult, ...] = ()
-
-    @property
-    def genuine(self) -> bool:
-        return True
 
 
 class BatchCache:

@@ -19,6 +19,7 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from rules.campaign import CompiledCampaign, Prize
+from rules.errors import Kind, RulesError
 from rules.matcher import Matcher
 
 CURRENT = "{rules}:current"
@@ -51,12 +52,11 @@ def load_campaign(doc: dict[str, Any]) -> CompiledCampaign:
     return CompiledCampaign(**d)
 
 
-def snapshot_document(version: int, campaigns: list[CompiledCampaign]) -> dict[str, Any]:
-    return {"version": version, "campaigns": [dump_campaign(c) for c in campaigns]}
-
-
-class PointerMoved(Exception):
+class PointerMoved(RulesError):
     """`{rules}:current` changed under a publish that was built on the version it pointed at."""
+
+    code = "conflict"
+    kind = Kind.CONFLICT
 
 
 def write_snapshot(redis: Any, version: int, document: dict[str, Any], *, make_current: bool = True,

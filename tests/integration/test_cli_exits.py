@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,20 @@ def test_a_weak_ops_token_stops_both_programs_in_one_line(tmp_path: Path) -> Non
         assert result.returncode == 1, argv
         [line] = result.stderr.splitlines()
         assert line.startswith("error: YIMA_OPS_TOKEN is too weak: it needs at least 32 random characters"), line
+
+
+def test_a_refusal_is_status_1_and_an_unreachable_redis_status_75(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    run("keys", "init")
+    run("brand", "add", "acme", "--name", "Acme")
+    run("product", "add", "--sku", "S1", "--name", "Thing")
+    run("batch", "new", "--sku", "S1", "--lot", "L1", "--count", "5", "--ticket", "L1.ticket")
+    refused = _program("codegen", "activate", "--lot", "L1", "--range", "3-9", cwd=tmp_path)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr.startswith("error: range '3-9'") and len(refused.stderr.splitlines()) == 1
+    with socket.socket() as probe:  # a port the OS just handed out and nothing listens on: Redis is down
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    down = _program("codegen", "activate", "--lot", "L1", cwd=tmp_path,
+                    env={**os.environ, "REDIS_URL": f"redis://127.0.0.1:{closed}/0"})
+    assert (down.returncode, down.stdout) == (75, "")
+    assert down.stderr == "error: Redis unavailable (ConnectionError); run the command again once it is back\n"

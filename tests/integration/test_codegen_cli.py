@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
+import qrcode
 from click.testing import CliRunner, Result
+from PIL import Image
 
 from app.codegen_cli import cli
 from tests.conftest import REDIS_TEST_URL
@@ -124,3 +130,68 @@ def test_without_keys_headquarters_commands_say_what_to_do(run) -> None:  # type
     run("product", "add", "--sku", "S1", "--name", "Thing")
     result = run("batch", "new", "--sku", "S1", "--lot", "L1", "--count", "5", "--ticket", "t", ok=False)
     assert "codegen keys init" in result.output
+
+
+def _zbar(path: Path) -> list[str]:
+    result = subprocess.run(["zbarimg", "--quiet", "--raw", str(path)], capture_output=True, text=True, check=False)
+    return result.stdout.split()
+
+
+@pytest.mark.skipif(
+    shutil.which("zbarimg") is None or shutil.which("pdftoppm") is None,
+    reason="zbarimg (zbar-tools) and pdftoppm (poppler-utils) needed",
+)
+def test_images_and_labels_scan_as_their_rows_and_progress_moves_within_a_chunk(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    run("keys", "init")
+    run("brand", "add", "acme", "--name", "Acme Beer", "--base-url", "https://q.acme.example")
+    run("product", "add", "--sku", "BEER-500", "--name", "Lager 500ml")
+    run("batch", "new", "--sku", "BEER-500", "--lot", "L1", "--count", "1000", "--pack", "24", "--ticket", "L1.ticket")
+    result = run("generate", "--ticket", "L1.ticket", "--out", "out", "--qr", "png", "--labels", "pdf")
+    assert "2,042 codes in 9 files" in result.output
+
+    # One chunk per role (the default chunk is 100,000 rows), yet the progress moves inside each: one
+    # line per whole percent, reported after every block of codes.
+    progress = [line for line in result.stderr.splitlines() if line.startswith("generating: ")]
+    assert progress[0] == "generating: 400 of 2,042 codes (19%)"
+    assert progress[-1] == "generating: 2,042 of 2,042 codes (100%)"
+    assert len(progress) == 7
+
+    out = tmp_path / "out"
+    rows = {role: [line.split(",") for line in (out / f"{role}-00001.csv").read_text().splitlines()[1:]]
+            for role in ("inner", "outer", "case")}
+    # A sample of every role's PNGs decodes to exactly its row's URL, and is drawn at error correction M
+    # with a 4-module quiet zone (docs/code-format.md): the same pixels as qrcode's own at M, border 4.
+    for role, role_rows in rows.items():
+        with zipfile.ZipFile(out / f"qr-{role}-00001.zip") as zf:
+            for serial in (0, len(role_rows) // 2, len(role_rows) - 1):
+                png = zf.read(f"{role}-{serial:09d}.png")
+                (tmp_path / "code.png").write_bytes(png)
+                url = role_rows[serial][3]
+                assert _zbar(tmp_path / "code.png") == [url]
+                image = Image.open(io.BytesIO(png))
+                reference = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=4, border=4)
+                reference.add_data(url)
+                reference.make(fit=True)
+                assert image.size == ((len(reference.modules) + 8) * 4,) * 2
+                version = (len(reference.modules) - 17) // 4
+                ours = qrcode.QRCode(version=version, error_correction=qrcode.constants.ERROR_CORRECT_M,
+                                     box_size=4, border=4, mask_pattern=_mask_of(image, version))
+                ours.add_data(url)
+                drawn = ours.make_image().get_image().convert("1")
+                assert image.convert("1").tobytes() == drawn.tobytes()
+    # The first label page of the outer chunk scans as its 40 rows.
+    subprocess.run(["pdftoppm", "-r", "150", "-gray", "-png", "-f", "1", "-l", "1", str(out / "labels-outer-00001.pdf"),
+                    str(tmp_path / "page")], check=True, capture_output=True)
+    (page,) = tmp_path.glob("page-*.png")
+    assert sorted(_zbar(page)) == sorted(row[3] for row in rows["outer"][:40])
+
+
+def _mask_of(image: Image.Image, version: int) -> int:
+    """The mask pattern in a PNG's format bits (row 8, columns 0-4 after the quiet zone), EC level checked."""
+    grey = image.convert("L")
+    bits = [grey.getpixel(((4 + column) * 4 + 1, (4 + 8) * 4 + 1)) == 0 for column in range(5)]
+    value = int("".join("1" if bit else "0" for bit in bits), 2) ^ 0b10101  # unmask the 5 data bits
+    assert value >> 3 == 0b00, "error correction level is not M"
+    return value & 0b111

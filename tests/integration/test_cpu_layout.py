@@ -40,3 +40,25 @@ def test_pinned_splits_and_restores_every_affinity() -> None:
     finally:
         stand_in.kill()
         stand_in.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a negative nice needs root")
+def test_prioritized_renices_this_process_its_new_children_and_redis_then_restores_them() -> None:
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    group_before = cpu_layout.autogroup_nice(os.getpid())  # None: the kernel has no session groups
+    stand_in = subprocess.Popen(["sleep", "30"])  # the "Redis"
+    try:
+        with cpu_layout.prioritized(-3, stand_in.pid):
+            assert os.getpriority(os.PRIO_PROCESS, 0) == -3
+            assert os.getpriority(os.PRIO_PROCESS, stand_in.pid) == -3
+            if group_before is not None:
+                assert cpu_layout.autogroup_nice(os.getpid()) == -3
+            with subprocess.Popen(["sleep", "30"]) as server:  # started meanwhile: an app server
+                assert os.getpriority(os.PRIO_PROCESS, server.pid) == -3
+                server.kill()
+        assert os.getpriority(os.PRIO_PROCESS, 0) == before
+        assert os.getpriority(os.PRIO_PROCESS, stand_in.pid) == before
+        assert cpu_layout.autogroup_nice(os.getpid()) == group_before
+    finally:
+        stand_in.kill()
+        stand_in.wait()

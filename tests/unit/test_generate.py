@@ -225,3 +225,20 @@ def test_qr_zip_and_label_pdf_on_request(tmp_path: Path) -> None:
     again = tmp_path / "again"
     gen.generate(ticket, again, gen.Options(qr="png", labels=True))
     assert _tree(out) == _tree(again)
+
+
+def test_images_in_a_pool_match_one_process_and_every_code_reaches_the_progress(tmp_path: Path) -> None:
+    ticket = make_ticket(count=2_060, pack=0)  # 4,120 codes: a pool from PARALLEL_THRESHOLD_IMAGES
+    assert 2 * ticket.count >= gen.PARALLEL_THRESHOLD_IMAGES
+    options = gen.Options(chunk_rows=1_500, qr="png", labels=True)
+    serial_progress: list[int] = []
+    pooled_progress: list[int] = []
+    gen.generate(ticket, tmp_path / "a", gen.Options(**{**options.__dict__, "jobs": 1}), serial_progress.append)
+    gen.generate(ticket, tmp_path / "b", gen.Options(**{**options.__dict__, "jobs": 2}), pooled_progress.append)
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    total = 2 * ticket.count
+    # One process: a report per block of 400 codes, in order; chunks of 1,500 and 560 rows per role.
+    assert serial_progress == [400, 400, 400, 300, 400, 160] * 2
+    # The pool's workers count in shared memory; the parent passes the counts on as they grow.
+    assert sum(pooled_progress) == sum(serial_progress) == total
+    assert all(step > 0 for step in pooled_progress)

@@ -2,6 +2,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +46,18 @@ def assert_xref_points_at_objects(pdf: bytes) -> None:
     assert b"/Size %d" % size in pdf
 
 
+def page_contents(pdf: bytes) -> list[bytes]:
+    """Every page's content stream, inflated (pages are the only Flate streams written)."""
+    streams = re.findall(rb"/Filter /FlateDecode /Length (\d+) >>\nstream\n", pdf)
+    out, at = [], 0
+    for length in streams:
+        at = pdf.index(b"/Filter /FlateDecode /Length " + length, at)
+        start = pdf.index(b"stream\n", at) + len(b"stream\n")
+        out.append(zlib.decompress(pdf[start : start + int(length)]))
+        at = start
+    return out
+
+
 def test_85_labels_on_4x10_give_three_pages(tmp_path: pathlib.Path, renderer: QrRenderer) -> None:
     path = tmp_path / "labels.pdf"
     assert write_label_pdf(path, labels(85), renderer) == 3
@@ -53,8 +66,12 @@ def test_85_labels_on_4x10_give_three_pages(tmp_path: pathlib.Path, renderer: Qr
     assert pdf.rstrip().endswith(b"%%EOF")
     assert page_count(pdf) == 3
     assert b"/Count 3" in pdf
-    # One 1-bit page bitmap per page at 300 dpi A4.
-    assert pdf.count(b"/Width 2480 /Height 3508") == 3
+    # Each label: one image mask of one sample per module (29 for version 3) and its caption as text.
+    contents = page_contents(pdf)
+    assert [c.count(b"BI /IM true /W 29 /H 29 /BPC 1") for c in contents] == [40, 40, 5]
+    assert [c.count(b") Tj ET") for c in contents] == [40, 40, 5]
+    # A4 at 300 dpi, 4 x 10 cells: 7 printer pixels per module, 29 modules = 203 px = 48.72 pt.
+    assert contents[0].count(b"q 48.72 0 0 48.72 ") == 40
     assert pdf.count(b"/MediaBox [0 0 595.2756 841.8898]") == 3
     assert_xref_points_at_objects(pdf)
 
@@ -121,7 +138,8 @@ def test_custom_spec_changes_grid_and_page_size(tmp_path: pathlib.Path, renderer
     path = tmp_path / "labels.pdf"
     assert write_label_pdf(path, labels(7), renderer, spec) == 2
     pdf = path.read_bytes()
-    assert pdf.count(b"/Width 799 /Height 1199") == 2
+    contents = page_contents(pdf)
+    assert [c.count(b"BI /IM true") for c in contents] == [6, 1]
     assert b"/MediaBox [0 0 283.4646 425.1969]" in pdf
 
 
@@ -179,3 +197,15 @@ def test_every_code_on_a_printed_page_scans(tmp_path: pathlib.Path, renderer: Qr
     (page,) = tmp_path.glob("page-*.png")
     result = subprocess.run(["zbarimg", "--quiet", "--raw", str(page)], capture_output=True, text=True)
     assert sorted(result.stdout.split()) == sorted(payload(serial) for serial in range(40))
+
+
+def test_header_and_captions_are_courier_text_in_windows_1252(tmp_path: pathlib.Path, renderer: QrRenderer) -> None:
+    path = tmp_path / "labels.pdf"
+    write_label_pdf(path, labels(41), renderer, title="批次 (7) lot")
+    pdf = path.read_bytes()
+    assert b"/BaseFont /Courier /Encoding /WinAnsiEncoding" in pdf
+    first, second = page_contents(pdf)
+    # Characters Courier cannot show print as "?"; parentheses are escaped; the page number follows.
+    assert b"(?? \\(7\\) lot - page 1) Tj" in first and b"(?? \\(7\\) lot - page 2) Tj" in second
+    # The caption's ellipsis is in Windows-1252 (0x85), so it prints as itself.
+    assert b"\x85 #000040) Tj" in second

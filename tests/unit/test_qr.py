@@ -203,3 +203,34 @@ def test_png_decodes_with_zbarimg(renderer: QrRenderer, tmp_path: pathlib.Path) 
         path.write_bytes(renderer.png(payload(serial)))
         result = subprocess.run(["zbarimg", "--quiet", "--raw", str(path)], capture_output=True, text=True, check=True)
         assert result.stdout.strip() == payload(serial)
+
+
+def test_mask_rows_are_the_matrix_one_sample_per_module_zero_dark(renderer: QrRenderer) -> None:
+    side = renderer.modules_per_side
+    row_bytes = (side + 7) // 8
+    raw = renderer.mask_rows(payload(11))
+    assert len(raw) == side * row_bytes
+    rows = [
+        int.from_bytes(raw[i : i + row_bytes], "big") >> (row_bytes * 8 - side) for i in range(0, len(raw), row_bytes)
+    ]
+    assert [[not (row >> (side - 1 - x)) & 1 for x in range(side)] for row in rows] == renderer.matrix(payload(11))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from("LMQH"),
+    st.text(alphabet=sorted(ALPHANUMERIC_CHARS), min_size=1, max_size=120),
+    st.text(alphabet=sorted(ALPHANUMERIC_CHARS), min_size=0, max_size=120),
+)
+def test_table_encoding_draws_what_qrcode_draws(level: str, sample: str, data: str) -> None:
+    """The precomputed-table encoder against qrcode itself, over versions, levels and payload lengths."""
+    renderer = QrRenderer(sample, error_correction=level)
+    data = data[: renderer.capacity]
+    reference = qrcode.QRCode(
+        version=renderer.version,
+        error_correction=getattr(qrcode.constants, f"ERROR_CORRECT_{level}"),
+        mask_pattern=renderer.mask_pattern,
+    )
+    reference.add_data(qrcode.util.QRData(data, mode=qrcode.util.MODE_ALPHA_NUM))
+    reference.make(fit=False)
+    assert renderer.matrix(data) == [[bool(c) for c in row] for row in reference.modules]
