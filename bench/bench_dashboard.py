@@ -404,10 +404,11 @@ def bench_database(admin_url: str) -> Iterator[str]:
 def run(args: argparse.Namespace) -> int:
     from app import create_app
     from codegen import keys
-    from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+    from codegen.db import make_engine, make_sessionmaker, transaction
     from reports.models import ForgedHour, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
     from reports.rebuild import rebuild_rollups, vacuum_rollups
     from reports.rollups import prune_rollups
+    from schema import upgrade_schema
 
     now = datetime.now(UTC)
     r = redis.Redis.from_url(args.redis_url, socket_timeout=30)

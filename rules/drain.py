@@ -92,6 +92,9 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> list[str]:
     """Insert the rows whose id is not stored yet; the ids really inserted.
 
+    The conflict target is the key (id, scanned_at) (models.ScanEvent: a partitioned table's key holds
+    its partition key); an entry's scanned_at never changes, so that is "id not stored yet".
+
     PostgreSQL takes the rows as one list per column (codegen.db.pg_unnest_insert): the drain's cost
     was mostly building and converting thousand-row VALUES lists. Elsewhere, Core statements on the
     table (the ORM's bulk insert sent a statement per few dozen rows).
@@ -102,11 +105,11 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         if not rows:
             return []
         columns = tuple(rows[0])
-        sql = pg_unnest_insert(table.name, columns, "ON CONFLICT (id) DO NOTHING RETURNING id")
+        sql = pg_unnest_insert(table.name, columns, "ON CONFLICT (id, scanned_at) DO NOTHING RETURNING id")
         return list(session.execute(text(sql), {c: [r[c] for r in rows] for c in columns}).scalars())
     stmt: Any
     if dialect == "sqlite":
-        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["id"])
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["id", "scanned_at"])
     else:  # other databases: skip ids already stored, then insert
         ids = [r["id"] for r in rows]
         stored = set(session.scalars(select(table.c.id).where(table.c.id.in_(ids))))
