@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules bench-durability bench-publish bench-dashboard clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-hotscript bench-rules bench-durability bench-publish bench-dashboard bench-drain bench-partitions clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ bench-durability: $(STAMP) ## AOF everysec vs always vs WAIT for a replica: cost
 
 bench-dashboard: $(STAMP) ## Dashboard over 10M events, 100k awards: p50/p95 per page, drain events/s with rollups on/off (BENCH_ARGS=--quick)
 	$(PY) -m bench.bench_dashboard $(BENCH_ARGS)
+
+bench-drain: $(STAMP) ## Drain into PostgreSQL: events/s into the partitioned scan_events vs a plain table, side by side (target ≥ 20,000/s)
+	$(PY) -m bench.bench_drain $(BENCH_ARGS)
+
+bench-partitions: $(STAMP) ## scan_events at scale (10M rows; BENCH_ARGS=--rows 100000000): load time, size, EXPLAIN of every query
+	$(PY) -m bench.bench_partitions $(BENCH_ARGS)
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -129,13 +129,23 @@ def ensure_partitions(session: Session, now: datetime, months_ahead: int = MONTH
     moved into the new partition in the same transaction: PostgreSQL refuses to create a partition
     whose rows sit in the default one.
     """
+    this = Month.of(now)
+    last = this
+    for _ in range(months_ahead):
+        last = last.next()
+    return ensure_months(session, this, last)
+
+
+def ensure_months(session: Session, first: Month, last: Month) -> list[str]:
+    """Create the missing partitions of the months from `first` to `last`, both included (a month inside
+    another partition's range, such as the legacy one, is left to it); their names."""
     require_postgresql(session)
     ranges = [(p.lower or datetime.min.replace(tzinfo=UTC), p.upper) for p in list_partitions(session) if p.upper]
     made = []
-    month = Month.of(now)
-    for _ in range(months_ahead + 1):
+    month = first
+    while month <= last:
         start, end = month.start, month.next().start
-        if not any(lower < end and start < upper for lower, upper in ranges):  # e.g. inside the legacy one
+        if not any(lower < end and start < upper for lower, upper in ranges):
             _create_month(session, month)
             made.append(month.partition)
         month = month.next()
