@@ -5,10 +5,13 @@ See docs/retention.md. Each command is one transaction: a failure leaves the par
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from app.cli_errors import fail
 from app.config import load_config
@@ -52,6 +55,19 @@ def _range(lower: datetime | None, upper: datetime | None) -> str:
     return f"{start} .. {Month.of(upper)} (excl.)"
 
 
+@contextmanager
+def _session() -> Iterator[Session]:
+    """One transaction on the configured database; a PartitionError is the command's one-line error."""
+    db = connect_database(load_config())
+    try:
+        with transaction(db.sessions) as session:
+            yield session
+    except PartitionError as exc:
+        fail(str(exc))
+    finally:
+        db.engine.dispose()
+
+
 @events_group.command("partitions")
 @click.option("--exact", is_flag=True, help="Count the rows (a scan of every partition) instead of estimating.")
 def partitions_cmd(exact: bool) -> None:
@@ -60,12 +76,8 @@ def partitions_cmd(exact: bool) -> None:
     \b
     Example:  yima events partitions --exact
     """
-    db = connect_database(load_config())
-    try:
-        with transaction(db.sessions) as session:
-            parts = list_partitions(session, exact=exact)
-    except PartitionError as exc:
-        fail(str(exc))
+    with _session() as session:
+        parts = list_partitions(session, exact=exact)
     click.echo(f"{'partition':<24} {'months':<34} {'rows' if exact else '~rows':>12} {'size':>10}  archived")
     for p in parts:
         click.echo(f"{p.name:<24} {_range(p.lower, p.upper):<34} {p.rows:>12,} {_size(p.bytes):>10}  "
@@ -81,12 +93,8 @@ def make_partitions_cmd(months: int) -> None:
     \b
     Example:  yima events make-partitions --months 6
     """
-    db = connect_database(load_config())
-    try:
-        with transaction(db.sessions) as session:
-            made = ensure_partitions(session, datetime.now(UTC), months)
-    except PartitionError as exc:
-        fail(str(exc))
+    with _session() as session:
+        made = ensure_partitions(session, datetime.now(UTC), months)
     click.echo(f"made {', '.join(made)}" if made else "every partition was there already")
 
 
@@ -103,12 +111,9 @@ def archive_cmd(month: Month, directory: Path) -> None:
     \b
     Example:  yima events archive --before 2026-07 --to /backup/yima-events
     """
-    db = connect_database(load_config())
     try:
-        with transaction(db.sessions) as session:
+        with _session() as session:
             done = archive_before(session, month, directory)
-    except PartitionError as exc:
-        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write the archive: {exc}")
     for a in done:
@@ -129,10 +134,6 @@ def drop_cmd(month: Month, force: bool) -> None:
     \b
     Example:  yima events drop --before 2026-07
     """
-    db = connect_database(load_config())
-    try:
-        with transaction(db.sessions) as session:
-            dropped = drop_before(session, month, force=force)
-    except PartitionError as exc:
-        fail(str(exc))
+    with _session() as session:
+        dropped = drop_before(session, month, force=force)
     click.echo(f"dropped {', '.join(dropped)}" if dropped else f"no partition before {month}")

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 from alembic import command
+from click.testing import CliRunner
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.events_cli import events_group
 from codegen.db import make_engine, make_sessionmaker, transaction
 from reports.models import BatchDay
 from reports.rebuild import rebuild_rollups
@@ -31,6 +33,7 @@ from rules.partitions import (
     PartitionError,
     archive_before,
     drop_before,
+    ensure_months,
     ensure_partitions,
     events_kept_from,
     list_partitions,
@@ -193,21 +196,39 @@ def test_an_existing_table_with_rows_is_attached_whole(empty_postgres_url: str) 
     engine.dispose()
 
 
-def _yima(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).parent / "yima"), "events", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+def test_the_events_commands(postgres_url: str, sqlite_url: str, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("YIMA_VAR_DIR", str(tmp_path / "var"))
+    engine = make_engine(postgres_url)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        seed_catalogue(s, count=1000)
+    store(factory, events(JAN_2026, 3))  # into the default partition: no January partition yet
+    engine.dispose()
+    runner = CliRunner()
 
+    def yima(*args: str, status: int = 0) -> str:
+        result = runner.invoke(events_group, list(args), catch_exceptions=False)
+        assert result.exit_code == status, result.output
+        return result.output
 
-def test_the_events_commands(postgres_url: str, sqlite_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": postgres_url, "YIMA_VAR_DIR": str(tmp_path / "var")}
-    listed = _yima("partitions", "--exact", env=env)
-    assert listed.returncode == 0, listed.stderr
-    assert Month.of(datetime.now(UTC)).partition in listed.stdout and DEFAULT in listed.stdout
-    bad = _yima("archive", "--before", "2026-13", "--to", str(tmp_path / "a"), env=env)
-    assert bad.returncode == 1 and "is not a month: write YYYY-MM" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1
-    nothing = _yima("drop", "--before", "2000-01", env=env)
-    assert nothing.returncode == 0 and "no partition before 2000-01" in nothing.stdout
-    on_sqlite = _yima("partitions", env={**env, "DATABASE_URL": sqlite_url})
+    listed = yima("partitions", "--exact")
+    assert Month.of(datetime.now(UTC)).partition in listed
+    assert [line.split()[-4] for line in listed.splitlines() if line.startswith(DEFAULT)] == ["3"]  # rows, size, archived
+    assert "is not a month: write YYYY-MM" in yima("archive", "--before", "2026-13", "--to", "x", status=2)
+    assert "no partition before 2000-01" in yima("drop", "--before", "2000-01")
+    # Made by hand for January 2026: the 3 events move there; then archived and dropped.
+    with transaction(make_sessionmaker(engine)) as s:
+        ensure_months(s, Month(2026, 1), Month(2026, 1))
+    engine.dispose()
+    archived = yima("archive", "--before", "2026-02", "--to", str(tmp_path / "a"))
+    assert archived.startswith("scan_events_p202601: 3 rows -> ")
+    assert yima("drop", "--before", "2026-02") == "dropped scan_events_p202601\n"
+
+    # Through the program itself: on SQLite, one line and status 1.
+    on_sqlite = subprocess.run([str(Path(sys.executable).parent / "yima"), "events", "partitions"],
+                               env={**os.environ, "DATABASE_URL": sqlite_url}, capture_output=True, text=True,
+                               timeout=120)
     assert on_sqlite.returncode == 1
     assert on_sqlite.stderr.strip() == "error: scan_events is partitioned on PostgreSQL only (this database is sqlite)"
