@@ -338,13 +338,14 @@ def push_events(r: redis.Redis, cat: Catalogue, count: int, round_no: int, now: 
     r.sadd(EVENT_STREAMS, *{events_key(b) for _, b in pairs})
 
 
-def drain_rate(engine: Engine, r: redis.Redis, cat: Catalogue, count: int, round_no: int, rollups: bool) -> float:
+def drain_rate(engine: Engine, r: redis.Redis, cat: Catalogue, count: int, round_no: int, rollups: bool,
+               pg_insert: str = "unnest") -> float:
     from codegen.db import make_sessionmaker
     from rules.drain import Drainer, DrainSettings, ScanEventSink
 
     push_events(r, cat, count, round_no, int(time.time()))
     drainer = Drainer(r, make_sessionmaker(engine), f"bench-{round_no}", DrainSettings(count=1000),
-                      sink=ScanEventSink(rollups=rollups))
+                      sink=ScanEventSink(rollups=rollups, pg_insert=pg_insert))
     stored = 0
     started = time.perf_counter()
     while stored < count:

@@ -1,17 +1,19 @@
 """The drain into PostgreSQL: events/s into the monthly-partitioned scan_events and into a plain table,
-side by side in one run.
+and through the two insert paths (unnest arrays, COPY), side by side in one run.
 
-    python -m bench.bench_drain [--events 100000] [--rounds 4] [--preload 1000000] [--redis-url URL]
-                                [--pg-admin-url URL]
+    python -m bench.bench_drain [--events 100000] [--rounds 6] [--preload 1000000] [--redis-url URL]
+                                [--pg-admin-url URL] [--db-prefix NAME]
 
 The machinery is bench/bench_dashboard.py's (its catalogue, its stream entries, its timed `drain_rate`:
 the real `rules.drain.Drainer`, 1,000 entries a read, rollups on as the worker runs it). Two databases,
 `yima_bench_drain_<pid>` and `yima_bench_drain_plain_<pid>` (--db-prefix), both migrated; in the second scan_events is
 then replaced by a plain table with the same columns, key and indexes. Both get --preload events first
-(INSERT … SELECT, spread over the last 90 days: the indexes are not empty). Rounds alternate (partitioned,
-plain, plain, partitioned, …) so the shared machine's noise hits both alike; each round drains --events
-new entries. The target: ≥ 20,000 events/s into the partitioned table. Both databases are dropped at the
-end, and the Redis DB of --redis-url is flushed at start and end.
+(INSERT … SELECT, spread over the last 90 days: the indexes are not empty). Three variants: partitioned
+with the shipped insert (unnest arrays), plain with the same, partitioned through COPY into a temporary
+table (rules/drain.py PG_INSERTS); rounds run them in turn, forwards then backwards (A B C C B A …), so
+the shared machine's noise hits all alike; each round drains --events new entries. The target: ≥ 20,000
+events/s into the partitioned table with the shipped insert. Both databases are dropped at the end, and
+the Redis DB of --redis-url is flushed at start and end.
 """
 
 from __future__ import annotations
@@ -100,20 +102,22 @@ def run(args: argparse.Namespace) -> int:
                 say(f"  {kind}: migrated, {args.preload:,} events preloaded in {time.monotonic() - started:.1f} s")
             # The two catalogues are made alike (same brands, batches, campaigns, hence ids): the streams
             # are shared, and every round pushes its own new entries.
-            order = ["partitioned", "plain", "plain", "partitioned"] * ((args.rounds + 3) // 4)
-            rates: dict[str, list[float]] = {"partitioned": [], "plain": []}
-            for round_no, kind in enumerate(order[: args.rounds]):
-                rate = drain_rate(engines[kind], r, cats[kind], args.events, round_no, rollups=True)
-                rates[kind].append(rate)
-                say(f"    round {round_no + 1}: {kind:<11} {rate:8,.0f} events/s")
+            variants = [("partitioned", "unnest"), ("plain", "unnest"), ("partitioned", "copy")]
+            order = (variants + variants[::-1]) * (args.rounds // 6 + 1)
+            rates: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
+            for round_no, (kind, how) in enumerate(order[: args.rounds]):
+                rate = drain_rate(engines[kind], r, cats[kind], args.events, round_no, rollups=True, pg_insert=how)
+                rates[kind, how].append(rate)
+                say(f"    round {round_no + 1}: {kind:<11} {how:<6} {rate:8,.0f} events/s")
             with engines["partitioned"].connect() as conn:
                 parts = conn.scalar(text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'scan_events'::regclass"))
     finally:
         r.flushdb()
         r.close()
-    part, plain = statistics.mean(rates["partitioned"]), statistics.mean(rates["plain"])
+    part, plain, copy = (statistics.mean(rates[v]) if rates[v] else float("nan") for v in variants)
     say(f"drain into PostgreSQL, rollups on: partitioned ({parts} partitions) {part:,.0f} events/s, plain table "
-        f"{plain:,.0f} events/s: ratio {part / plain:.2f}; target ≥ {TARGET:,.0f} events/s partitioned: "
+        f"{plain:,.0f} events/s (partitioned/plain {part / plain:.2f}); partitioned through COPY {copy:,.0f} "
+        f"events/s (copy/unnest {copy / part:.2f}); target ≥ {TARGET:,.0f} events/s partitioned: "
         f"{'met' if part >= TARGET else 'MISSED'}")
     return 0 if part >= TARGET else 1
 
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=int(env("YIMA_BENCH_DRAIN_EVENTS", 100_000)),
                    help="entries drained per round")
-    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--preload", type=int, default=int(env("YIMA_BENCH_PRELOAD", 1_000_000)),
                    help="events in each table before the rounds")
     p.add_argument("--redis-url", default=env("YIMA_BENCH_REDIS_URL", DEFAULT_REDIS_URL))

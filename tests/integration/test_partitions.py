@@ -25,7 +25,7 @@ from app.events_cli import events_group
 from codegen.db import make_engine, make_sessionmaker, transaction
 from reports.models import BatchDay
 from reports.rebuild import rebuild_rollups
-from rules.drain import ScanEventSink, event_row
+from rules.drain import PG_INSERTS, ScanEventSink, event_row
 from rules.models import ScanEvent, ScanEventArchive
 from rules.partitions import (
     DEFAULT,
@@ -53,9 +53,9 @@ def events(at: datetime, n: int, first_serial: int = 0) -> list[dict[str, Any]]:
                        "kind": "first", "count": "1", "ts": str(ts), "adcode": "440305"}) for i in range(n)]
 
 
-def store(factory: sessionmaker[Session], rows: list[dict[str, Any]]) -> int:
+def store(factory: sessionmaker[Session], rows: list[dict[str, Any]], pg_insert: str = "unnest") -> int:
     with transaction(factory) as s:
-        return ScanEventSink().store(s, rows)
+        return ScanEventSink(pg_insert=pg_insert).store(s, rows)
 
 
 def count(factory: sessionmaker[Session], table: str) -> int:
@@ -95,6 +95,19 @@ def test_a_month_made_late_takes_its_rows_from_the_default_and_the_drain_still_i
     assert store(pg, jan) == 0  # and skipped in the month's own partition
     assert store(pg, events(JAN_2026, 3, first_serial=5)) == 3
     assert count(pg, "scan_events_p202601") == 8
+
+
+@pytest.mark.parametrize("pg_insert", PG_INSERTS)
+def test_both_insert_paths_store_each_entry_once_and_count_it_once(pg: sessionmaker[Session], pg_insert: str) -> None:
+    first, more = events(JAN_2026, 4), events(JAN_2026, 3, first_serial=4)
+    assert store(pg, first, pg_insert) == 4
+    assert store(pg, first[:2] + more + more[:1], pg_insert) == 3  # two stored already, one twice in the read
+    with transaction(pg) as s:  # two stores in one transaction: the COPY path's staging table starts empty
+        sink = ScanEventSink(pg_insert=pg_insert)
+        assert (sink.store(s, events(FEB_2026, 2)), sink.store(s, events(FEB_2026, 3))) == (2, 1)
+    with pg() as s:
+        assert s.scalar(select(func.count()).select_from(ScanEvent)) == 10
+        assert s.scalar(select(func.sum(BatchDay.first_scans))) == 10
 
 
 def test_archive_then_drop_keeps_the_rollups(pg: sessionmaker[Session], tmp_path: Path) -> None:
@@ -215,7 +228,8 @@ def test_the_events_commands(postgres_url: str, sqlite_url: str, tmp_path: Path,
 
     listed = yima("partitions", "--exact")
     assert Month.of(datetime.now(UTC)).partition in listed
-    assert [line.split()[-4] for line in listed.splitlines() if line.startswith(DEFAULT)] == ["3"]  # rows, size, archived
+    default = [line.split() for line in listed.splitlines() if line.startswith(DEFAULT)]
+    assert [d[-4] for d in default] == ["3"]  # rows, then size (2 words) and archived
     assert "is not a month: write YYYY-MM" in yima("archive", "--before", "2026-13", "--to", "x", status=2)
     assert "no partition before 2000-01" in yima("drop", "--before", "2000-01")
     # Made by hand for January 2026: the 3 events move there; then archived and dropped.
