@@ -207,7 +207,8 @@ def rollups_rebuild_cmd() -> None:
 
     For a database that held events before it had rollups, or rollups found wrong. The worker may keep
     draining meanwhile (on PostgreSQL its rollup updates wait for the rebuild). Forged-attempt counts
-    have no stored events and are kept as they are.
+    have no stored events and are kept as they are; so are the scan rollups of months whose events were
+    dropped (`yima events drop`).
 
     \b
     Example:  yima rollups rebuild

@@ -77,7 +77,7 @@ def prepare(engine: Engine, plain: bool, preload: int, now: datetime) -> None:
                                          device_id, member, rules_version, campaigns, ingested_at)
                 SELECT '900-' || g, 900 + g % 50, g, 'inner', upper(lpad(to_hex(g), 28, '0')), 'first', 1,
                        to_timestamp({end} - (g * 7919) % ({DAYS} * 86400)), '440305', '', '', '', 1, '', now()
-                FROM generate_series(1, {preload}) g"""))
+                FROM generate_series(1::bigint, {preload}::bigint) g"""))
         with engine.begin() as conn:
             conn.execute(text("ANALYZE scan_events"))
 
