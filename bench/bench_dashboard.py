@@ -339,7 +339,7 @@ def push_events(r: redis.Redis, cat: Catalogue, count: int, round_no: int, now: 
 
 
 def drain_rate(engine: Engine, r: redis.Redis, cat: Catalogue, count: int, round_no: int, rollups: bool,
-               pg_insert: str = "unnest") -> float:
+               pg_insert: str = "copy") -> float:
     from codegen.db import make_sessionmaker
     from rules.drain import Drainer, DrainSettings, ScanEventSink
 

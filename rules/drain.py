@@ -89,19 +89,20 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
     }
 
 
-PG_INSERTS = ("unnest", "copy")  # how rows reach PostgreSQL (bench/bench_drain.py measures both)
+PG_INSERTS = ("copy", "unnest")  # how rows reach PostgreSQL, the default first (bench/bench_drain.py measures both)
 _STAGING = "drain_scan_events"  # the COPY path's temporary table, one per connection
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]], pg_insert: str = "unnest") -> list[str]:
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]], pg_insert: str = "copy") -> list[str]:
     """Insert the rows whose id is not stored yet; the ids really inserted.
 
     The conflict target is the key (id, scanned_at) (models.ScanEvent: a partitioned table's key holds
     its partition key); an entry's scanned_at never changes, so that is "id not stored yet".
 
-    PostgreSQL takes the rows as one list per column (codegen.db.pg_unnest_insert): the drain's cost
-    was mostly building and converting thousand-row VALUES lists. Or ("copy") through COPY into a
-    temporary table, then one INSERT … SELECT from it. Elsewhere, Core statements on the table (the
+    PostgreSQL ("copy") takes the rows through COPY into a temporary table, then one INSERT … SELECT
+    from it: 1.24× the events/s of "unnest", one list per column (codegen.db.pg_unnest_insert), on an
+    idle box (make bench-drain; docs/retention.md). Both beat thousand-row VALUES lists, which psycopg
+    spent longer converting than PostgreSQL inserting. Elsewhere, Core statements on the table (the
     ORM's bulk insert sent a statement per few dozen rows).
     """
     table = cast(Table, ScanEvent.__table__)
@@ -164,7 +165,7 @@ class ScanEventSink:
 
     registry = EVENT_STREAMS
 
-    def __init__(self, rollups: bool = True, pg_insert: str = "unnest") -> None:
+    def __init__(self, rollups: bool = True, pg_insert: str = PG_INSERTS[0]) -> None:
         if pg_insert not in PG_INSERTS:
             raise ValueError(f"pg_insert must be one of {PG_INSERTS}")
         self.rollups = ScanRollups() if rollups else None

@@ -53,7 +53,7 @@ def events(at: datetime, n: int, first_serial: int = 0) -> list[dict[str, Any]]:
                        "kind": "first", "count": "1", "ts": str(ts), "adcode": "440305"}) for i in range(n)]
 
 
-def store(factory: sessionmaker[Session], rows: list[dict[str, Any]], pg_insert: str = "unnest") -> int:
+def store(factory: sessionmaker[Session], rows: list[dict[str, Any]], pg_insert: str = PG_INSERTS[0]) -> int:
     with transaction(factory) as s:
         return ScanEventSink(pg_insert=pg_insert).store(s, rows)
 
