@@ -246,3 +246,20 @@ def test_the_events_commands(postgres_url: str, sqlite_url: str, tmp_path: Path,
                                timeout=120)
     assert on_sqlite.returncode == 1
     assert on_sqlite.stderr.strip() == "error: scan_events is partitioned on PostgreSQL only (this database is sqlite)"
+
+
+def test_the_worker_makes_the_coming_months_once_per_interval(pg: sessionmaker[Session], redis_client: Any) -> None:
+    from app.runtime import Database
+    from app.worker import make_coming_partitions
+
+    coming = Month.of(datetime.now(UTC)).next().partition
+    with transaction(pg) as s:
+        s.execute(text(f'DROP TABLE "{coming}"'))
+    db = Database(pg.kw["bind"])
+    make_coming_partitions(db, redis_client)
+    with transaction(pg) as s:
+        assert coming in {p.name for p in list_partitions(s)}
+        s.execute(text(f'DROP TABLE "{coming}"'))
+    make_coming_partitions(db, redis_client)  # checked a moment ago by "another worker": not again yet
+    with transaction(pg) as s:
+        assert coming not in {p.name for p in list_partitions(s)}
