@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity bench-metrics clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity bench-metrics bench-drain bench-partitions clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -74,6 +74,12 @@ bench-capacity: $(STAMP) ## Redis per scan for docs/scaling.md: commands, server
 
 bench-metrics: $(STAMP) ## Scan path with Prometheus metrics off vs on (multiprocess) vs on + JSON logs: scans/s, app CPU per scan, ratios
 	$(PY) -m bench.bench_metrics $(BENCH_ARGS)
+
+bench-drain: $(STAMP) ## Drain into PostgreSQL: events/s into the partitioned scan_events vs a plain table, side by side (target ≥ 20,000/s)
+	$(PY) -m bench.bench_drain $(BENCH_ARGS)
+
+bench-partitions: $(STAMP) ## scan_events at scale (10M rows; BENCH_ARGS=--rows 100000000): load time, size, EXPLAIN of every query
+	$(PY) -m bench.bench_partitions $(BENCH_ARGS)
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

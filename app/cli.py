@@ -15,6 +15,7 @@ import click
 from app.cli_errors import OneLineErrors, run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
+from app.events_cli import events_group
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
 from app.seed import seed_demo, seed_demo_campaign, seed_demo_operator
 from app.user_cli import user_group
@@ -26,6 +27,7 @@ def cli() -> None:
 
 
 cli.add_command(user_group)
+cli.add_command(events_group)
 
 
 @cli.command("seed")
@@ -223,7 +225,8 @@ def rollups_rebuild_cmd() -> None:
 
     For a database that held events before it had rollups, or rollups found wrong. The worker may keep
     draining meanwhile (on PostgreSQL its rollup updates wait for the rebuild). Forged-attempt counts
-    have no stored events and are kept as they are.
+    have no stored events and are kept as they are; so are the scan rollups of months whose events were
+    dropped (`yima events drop`).
 
     \b
     Example:  yima rollups rebuild

@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Config, ConfigError
 from app.embedded import ensure_embedded_redis
 from app.varfiles import create_once, private_sqlite_file
-from codegen.db import make_engine, make_sessionmaker, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker
 from codegen.keys import KeyFileError, Keyring, load_keyring
 from rules.enumeration import EnumerationLimits
 from rules.receipts import receipt_key
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanUnavailable
 from rules.snapshot import RulesHolder
+from schema import upgrade_schema
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 

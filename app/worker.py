@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -35,6 +36,7 @@ from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
 from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
+from rules.partitions import ensure_partitions
 
 QUEUE = "yima-events"
 IDLE_RESTART_S = 10  # an RQ worker idle this long has no drain job: it is restarted, which queues one
@@ -42,6 +44,7 @@ REPAIR_EVERY_S = 5.0  # how often Redis' campaign counters are checked against t
 # attempts collected into the report rollups)
 PRUNE_EVERY_S = 600.0  # how often minute rollups past their retention are deleted
 PRUNED_KEY = "yima:rollups:pruned"  # present while the last prune is recent
+PARTITIONS_KEY = "yima:events:partitions-checked"  # present while the last partition check is recent
 log = logging.getLogger("yima.worker")
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError (AOF replay) is a ConnectionError
 
@@ -98,6 +101,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
                 if time.monotonic() >= next_repair:
                     repair_lost_counters(db, r)
                     collect_forged_attempts(db, r)
+                    make_coming_partitions(db, r)
                     next_repair = time.monotonic() + REPAIR_EVERY_S
             except (DatabaseUnavailable, *REDIS_DOWN) as exc:
                 what = "database" if isinstance(exc, DatabaseUnavailable) else "redis"
@@ -139,6 +143,23 @@ def collect_forged_attempts(db: Any, r: redis.Redis | RedisCluster) -> None:
     except (DBAPIError, PoolTimeout) as exc:
         raise DatabaseUnavailable(exc.__class__.__name__) from exc
     advance_cursor(r)
+
+
+def make_coming_partitions(db: Any, r: redis.Redis | RedisCluster) -> None:
+    """This month's and the next months' scan_events partitions (PostgreSQL; rules/partitions.py), checked
+    every PRUNE_EVERY_S by one worker of all. An event of a month without one still lands, in the
+    default partition, and moves to its month's partition when that is made."""
+    if db.engine.dialect.name != "postgresql" or not r.set(PARTITIONS_KEY, 1, nx=True, ex=int(PRUNE_EVERY_S)):
+        return
+    try:
+        with db.sessions() as session, session.begin():
+            made = ensure_partitions(session, datetime.now(UTC))
+    except (DBAPIError, PoolTimeout) as exc:
+        # Not the drain's business: its events land in the default partition meanwhile. Tried again later.
+        log.error("scan_events partitions not checked: %s", exc)
+        return
+    if made:
+        log.info("scan_events partitions made: %s", ", ".join(made))
 
 
 def _queue_successor(q: redis.Redis, seconds: float, attempts: int = 6) -> None:

@@ -338,13 +338,14 @@ def push_events(r: redis.Redis, cat: Catalogue, count: int, round_no: int, now: 
     r.sadd(EVENT_STREAMS, *{events_key(b) for _, b in pairs})
 
 
-def drain_rate(engine: Engine, r: redis.Redis, cat: Catalogue, count: int, round_no: int, rollups: bool) -> float:
+def drain_rate(engine: Engine, r: redis.Redis, cat: Catalogue, count: int, round_no: int, rollups: bool,
+               pg_insert: str = "copy") -> float:
     from codegen.db import make_sessionmaker
     from rules.drain import Drainer, DrainSettings, ScanEventSink
 
     push_events(r, cat, count, round_no, int(time.time()))
     drainer = Drainer(r, make_sessionmaker(engine), f"bench-{round_no}", DrainSettings(count=1000),
-                      sink=ScanEventSink(rollups=rollups))
+                      sink=ScanEventSink(rollups=rollups, pg_insert=pg_insert))
     stored = 0
     started = time.perf_counter()
     while stored < count:
@@ -383,31 +384,36 @@ def invalid_code_cost(r: redis.Redis, calls: int) -> tuple[float, float, float, 
 
 
 @contextlib.contextmanager
-def bench_database(admin_url: str) -> Iterator[str]:
+def bench_database(admin_url: str, prefix: str = "yima_bench_dash_", keep: bool = False) -> Iterator[str]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"yima_bench_dash_{os.getpid()}"
+    name = f"{prefix}{os.getpid()}"
     try:
         with admin.connect() as conn:
-            for stale in conn.scalars(text("SELECT datname FROM pg_database WHERE datname LIKE 'yima_bench_dash_%'")):
+            like = {"p": prefix + "%"}
+            stale_names = conn.scalars(text("SELECT datname FROM pg_database WHERE datname LIKE :p"), like)
+            for stale in stale_names.all():
                 pid = stale.rsplit("_", 1)[-1]
                 if pid.isdigit() and not Path(f"/proc/{pid}").exists():  # left by a run that was killed
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        say(f"dropped database {name}")
+        say(f"kept database {name}" if keep else f"dropped database {name}")
 
 
 def run(args: argparse.Namespace) -> int:
     from app import create_app
     from codegen import keys
-    from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+    from codegen.db import make_engine, make_sessionmaker, transaction
     from reports.models import ForgedHour, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
     from reports.rebuild import rebuild_rollups, vacuum_rollups
     from reports.rollups import prune_rollups
+    from rules.partitions import Month, ensure_months
+    from schema import upgrade_schema
 
     now = datetime.now(UTC)
     r = redis.Redis.from_url(args.redis_url, socket_timeout=30)
@@ -417,6 +423,8 @@ def run(args: argparse.Namespace) -> int:
         engine = make_engine(db_url)
         try:
             upgrade_schema(engine)
+            with transaction(make_sessionmaker(engine)) as s:  # the 90 days' months, as the worker would have made
+                ensure_months(s, Month.of(now - timedelta(days=DAYS + 1)), Month.of(now))
             with phase("catalogue (domain APIs)"):
                 cat = make_catalogue(engine, now)
             with phase(f"{args.events:,} scan events and {args.awards:,} awards (SQL)"):

@@ -26,11 +26,12 @@ from typing import Any
 import redis
 
 from codegen import batches
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from rules.campaign_store import save_campaign, set_status
 from rules.models import Campaign
 from rules.publish import pending_diff, publish_rules
 from rules.region import default_index
+from schema import upgrade_schema
 
 
 def definition(brand: str, i: int, budget: int = 100_000) -> dict[str, Any]:

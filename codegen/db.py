@@ -1,4 +1,6 @@
-"""SQL plumbing shared by every domain package: the declarative base, engines, schema migration."""
+"""SQL plumbing shared by every domain package: the declarative base, engines, sessions, bulk inserts.
+
+Migrating the schema is the `schema` package's (it sees every domain's tables; this module sees none)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -95,23 +91,3 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
-
-
-def _alembic_config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return cfg
-
-
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
-def schema_is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head

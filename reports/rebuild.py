@@ -3,11 +3,15 @@
 For a database that held events before it had rollups, or rollups found wrong. Each rollup is one
 INSERT … SELECT … GROUP BY over the raw rows; the matched campaigns of an event (comma-separated ids)
 are split in SQL: unnest on PostgreSQL, a recursive split on SQLite.
+
+Months whose raw events were dropped (`yima events drop`, rules/partitions.py) are not rebuilt: their
+scan rollups are kept as they are, and only the buckets from the oldest kept event on are derived again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -15,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from reports.models import SCAN_COUNTS, AwardHour, BatchDay, ScanHour, ScanMinute, ScanRegionDay
 from reports.rollups import KIND_COLUMNS, REPORT_UTC_OFFSET_S
+from rules.partitions import events_kept_from
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ WITH e AS (
     SELECT s.kind, coalesce(p.brand_id, 0) AS brand_id, coalesce(substr(s.adcode, 1, 4), '') AS city,
            floor(extract(epoch FROM s.scanned_at))::bigint AS ts, s.campaigns
     FROM scan_events s LEFT JOIN batches b ON b.id = s.batch_id LEFT JOIN products p ON p.id = b.product_id
-    WHERE s.kind IN ('first', 'repeat', 'not_on_sale', 'void')
+    WHERE s.kind IN ('first', 'repeat', 'not_on_sale', 'void') AND s.scanned_at >= :kept
 ),
 matched AS (
     SELECT kind, brand_id, city, ts, 0 AS campaign_id FROM e
@@ -42,7 +47,7 @@ WITH RECURSIVE e AS (
     SELECT s.id, s.kind, coalesce(p.brand_id, 0) AS brand_id, coalesce(substr(s.adcode, 1, 4), '') AS city,
            CAST(strftime('%s', s.scanned_at) AS INTEGER) AS ts, s.campaigns
     FROM scan_events s LEFT JOIN batches b ON b.id = s.batch_id LEFT JOIN products p ON p.id = b.product_id
-    WHERE s.kind IN ('first', 'repeat', 'not_on_sale', 'void')
+    WHERE s.kind IN ('first', 'repeat', 'not_on_sale', 'void') AND s.scanned_at >= :kept
 ),
 split(id, rest, campaign) AS (
     SELECT id, campaigns || ',', NULL FROM e WHERE campaigns <> ''
@@ -63,6 +68,8 @@ SCAN_ROLLUPS = (  # table, its key columns, the key as computed from `matched`
     (ScanHour.__tablename__, "brand_id, campaign_id, hour", "brand_id, campaign_id, ts - ts % 3600"),
     (ScanRegionDay.__tablename__, "brand_id, campaign_id, day, city", f"brand_id, campaign_id, {DAY}, city"),
 )
+TIME_COLUMN = {ScanMinute.__tablename__: "minute", ScanHour.__tablename__: "hour",
+               ScanRegionDay.__tablename__: "day", BatchDay.__tablename__: "day"}  # scan rollups: their bucket
 
 REBUILT = [t for t, _, _ in SCAN_ROLLUPS] + [BatchDay.__tablename__, AwardHour.__tablename__]
 
@@ -81,7 +88,7 @@ def _batch_day_sql(ts: str) -> str:
     kinds = "kind IN ('first', 'repeat', 'not_on_sale', 'void')"
     return (f"INSERT INTO {BatchDay.__tablename__} (batch_id, day, {', '.join(SCAN_COUNTS)}) "  # noqa: S608
             f"SELECT batch_id, {DAY}, {COUNTS} FROM (SELECT batch_id, kind, {ts} AS ts FROM scan_events "
-            f"WHERE {kinds}) e GROUP BY batch_id, {DAY}")
+            f"WHERE {kinds} AND scanned_at >= :kept) e GROUP BY batch_id, {DAY}")
 
 
 def _award_hour_sql(ts: str) -> str:
@@ -112,15 +119,19 @@ def rebuild_rollups(session: Session) -> list[Rebuilt]:
         # the app's statement timeout (YIMA_DB_STATEMENT_TIMEOUT_MS) is for requests, not for this.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
         session.execute(text("SET LOCAL statement_timeout = 0"))
+    kept = events_kept_from(session)
+    kept_s = int(kept.timestamp()) if kept else 0
     for table in tables:
-        session.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (our own table names)
+        where = f" WHERE {TIME_COLUMN[table]} >= :kept_s" if kept and table in TIME_COLUMN else ""
+        session.execute(text(f"DELETE FROM {table}{where}"), {"kept_s": kept_s})  # noqa: S608  (our own names)
+    since = {"kept": kept or datetime(1970, 1, 1, tzinfo=UTC)}
     matched = MATCHED_PG if dialect == "postgresql" else MATCHED_SQLITE
     for table, columns, key in SCAN_ROLLUPS:
         sql = (f"{matched} INSERT INTO {table} ({columns}, {', '.join(SCAN_COUNTS)}) "  # noqa: S608
                f"SELECT {key}, {COUNTS} FROM matched GROUP BY {key}")
-        session.execute(text(sql))
+        session.execute(text(sql), since)
     epoch = EPOCH[dialect]
-    session.execute(text(_batch_day_sql(epoch.format("scanned_at"))))
+    session.execute(text(_batch_day_sql(epoch.format("scanned_at"))), since)
     session.execute(text(_award_hour_sql(epoch.format("awarded_at"))))
     # Counted afterwards: SQLite's driver reports no row count for an INSERT that starts with WITH.
     return [Rebuilt(t, int(session.scalar(text(f"SELECT count(*) FROM {t}")) or 0)) for t in tables]  # noqa: S608

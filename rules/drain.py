@@ -94,24 +94,36 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
     }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> list[str]:
+PG_INSERTS = ("copy", "unnest")  # how rows reach PostgreSQL, the default first (bench/bench_drain.py measures both)
+_STAGING = "drain_scan_events"  # the COPY path's temporary table, one per connection
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]], pg_insert: str = "copy") -> list[str]:
     """Insert the rows whose id is not stored yet; the ids really inserted.
 
-    PostgreSQL takes the rows as one list per column (codegen.db.pg_unnest_insert): the drain's cost
-    was mostly building and converting thousand-row VALUES lists. Elsewhere, Core statements on the
-    table (the ORM's bulk insert sent a statement per few dozen rows).
+    The conflict target is the key (id, scanned_at) (models.ScanEvent: a partitioned table's key holds
+    its partition key); an entry's scanned_at never changes, so that is "id not stored yet".
+
+    PostgreSQL ("copy") takes the rows through COPY into a temporary table, then one INSERT … SELECT
+    from it: 1.24× the events/s of "unnest", one list per column (codegen.db.pg_unnest_insert), on an
+    idle box (make bench-drain; docs/retention.md). Both beat thousand-row VALUES lists, which psycopg
+    spent longer converting than PostgreSQL inserting. Elsewhere, Core statements on the table (the
+    ORM's bulk insert sent a statement per few dozen rows).
     """
     table = cast(Table, ScanEvent.__table__)
     dialect = session.get_bind().dialect.name
+    tail = "ON CONFLICT (id, scanned_at) DO NOTHING RETURNING id"
     if dialect == "postgresql":
         if not rows:
             return []
         columns = tuple(rows[0])
-        sql = pg_unnest_insert(table.name, columns, "ON CONFLICT (id) DO NOTHING RETURNING id")
+        if pg_insert == "copy":
+            return _copy_insert(session, columns, rows, tail)
+        sql = pg_unnest_insert(table.name, columns, tail)
         return list(session.execute(text(sql), {c: [r[c] for r in rows] for c in columns}).scalars())
     stmt: Any
     if dialect == "sqlite":
-        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["id"])
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["id", "scanned_at"])
     else:  # other databases: skip ids already stored, then insert
         ids = [r["id"] for r in rows]
         stored = set(session.scalars(select(table.c.id).where(table.c.id.in_(ids))))
@@ -121,6 +133,23 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         return []
     # RETURNING lists only the rows really inserted (rowcount is unreliable with ON CONFLICT DO NOTHING).
     return list(session.execute(stmt.returning(table.c.id), rows).scalars())
+
+
+def _copy_insert(session: Session, columns: tuple[str, ...], rows: list[dict[str, Any]], tail: str) -> list[str]:
+    """COPY the rows into a temporary table (emptied at commit), then insert them from it."""
+    connection = session.connection()
+    # Every time: made in a transaction that then rolled back, the table is gone again.
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+                         f"(LIKE {ScanEvent.__tablename__} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    names = ", ".join(columns)
+    raw: Any = connection.connection.driver_connection  # psycopg's own: SQLAlchemy has no COPY
+    with raw.cursor() as cur, cur.copy(f"COPY {_STAGING} ({names}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([r[c] for c in columns])
+    sql = f"INSERT INTO {ScanEvent.__tablename__} ({names}) SELECT {names} FROM {_STAGING} {tail}"  # noqa: S608
+    inserted = list(session.execute(text(sql)).scalars())
+    session.execute(text(f"DELETE FROM {_STAGING}"))  # noqa: S608  (a later store in the same transaction)
+    return inserted
 
 
 class Sink(Protocol):
@@ -141,14 +170,17 @@ class ScanEventSink:
 
     registry = EVENT_STREAMS
 
-    def __init__(self, rollups: bool = True) -> None:
+    def __init__(self, rollups: bool = True, pg_insert: str = PG_INSERTS[0]) -> None:
+        if pg_insert not in PG_INSERTS:
+            raise ValueError(f"pg_insert must be one of {PG_INSERTS}")
         self.rollups = ScanRollups() if rollups else None
+        self.pg_insert = pg_insert
 
     def row(self, stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
         return event_row(stream, entry_id, data)
 
     def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
-        inserted = _insert_ignoring_duplicates(session, rows)
+        inserted = _insert_ignoring_duplicates(session, rows, self.pg_insert)
         if self.rollups is not None and inserted:
             # Each inserted id once: one read may hold an entry twice (our own pending, then reclaimed).
             new = {r["id"]: r for r in rows}

@@ -5,17 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codegen.db import Base, utcnow
 
 
 class ScanEvent(Base):
-    """One scan. `id` is "<batch>-<stream entry id>", so draining the same entry twice inserts once."""
+    """One scan. `id` is "<batch>-<stream entry id>", so draining the same entry twice inserts once.
+
+    On PostgreSQL the table is partitioned by month of `scanned_at` (rules/partitions.py), and a
+    partitioned table's primary key must hold the partition key: hence (id, scanned_at). It is as strict
+    as `id` alone: one stream entry always gives the same `scanned_at` (its own `ts` field), so a
+    redelivered entry meets its stored row in the same partition and is skipped. SQLite has the same key
+    on a plain table.
+    """
 
     __tablename__ = "scan_events"
-    __table_args__ = (Index("ix_scan_events_batch_serial", "batch_id", "role", "serial"),)
+    __table_args__ = (
+        Index("ix_scan_events_batch_serial", "batch_id", "role", "serial"),
+        {"postgresql_partition_by": "RANGE (scanned_at)"},
+    )
 
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     batch_id: Mapped[int] = mapped_column(Integer)
@@ -24,7 +34,7 @@ class ScanEvent(Base):
     code: Mapped[str] = mapped_column(String(28))
     kind: Mapped[str] = mapped_column(String(16))  # first | repeat | not_on_sale | void
     scan_count: Mapped[int] = mapped_column(Integer)
-    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, index=True)
     adcode: Mapped[str | None] = mapped_column(String(6))
     ip: Mapped[str] = mapped_column(String(45), default="")
     device_id: Mapped[str] = mapped_column(String(64), default="")
@@ -32,6 +42,22 @@ class ScanEvent(Base):
     rules_version: Mapped[int | None] = mapped_column(Integer)  # the rules the app matched this scan with
     campaigns: Mapped[str] = mapped_column(String(200), default="")  # matched campaign ids, comma-separated
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScanEventArchive(Base):
+    """A month of scan events written out by `yima events archive` (rules/partitions.py), and when its
+    partition was dropped. Rows of a dropped month live on only in the archive file and the rollups."""
+
+    __tablename__ = "scan_event_archives"
+
+    partition: Mapped[str] = mapped_column(String(63), primary_key=True)
+    lower_bound: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: from the beginning
+    upper_bound: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the compressed file
+    file: Mapped[str] = mapped_column(String(1000))
+    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Campaign(Base):

@@ -2,13 +2,14 @@
 
 REDIS_TEST_URL (default redis://127.0.0.1:6379/13) is flushed before and after every test that uses it.
 YIMA_TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test) is the admin connection:
-each test gets a fresh database created from it and dropped afterwards.
+each test gets its own database, created from it and dropped afterwards. Databases come migrated: a
+clone of a template migrated once per session (tests/support/databases.py); the `empty_*` fixtures
+give an unmigrated one to tests of the migrations themselves.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 import redis
 from hypothesis import settings
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from tests.support.databases import TestDatabases
 
 # This machine is shared and noisy: hypothesis' per-example deadline would turn load into failures.
 settings.register_profile("yima", deadline=None)
@@ -28,6 +29,11 @@ pytest_plugins = ["tests.support.backends"]
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 PG_ADMIN_URL = os.environ.get("YIMA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DATABASES = TestDatabases(PG_ADMIN_URL)  # builds its templates on first use
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    DATABASES.close()
 
 
 @pytest.fixture
@@ -58,24 +64,44 @@ def lossy_redis() -> Iterator[tuple[redis.Redis, Any]]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'yima.db'}"
+    """A SQLite file at the migration head."""
+    path = tmp_path / "yima.db"
+    DATABASES.copy_migrated_sqlite(path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def empty_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'empty.db'}"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"yima_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    """A PostgreSQL database at the migration head, dropped after the test."""
+    name = DATABASES.create_migrated()
     try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield DATABASES.url_of(name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        DATABASES.drop(name)
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database with no table at all, dropped after the test."""
+    name = DATABASES.create_empty()
+    try:
+        yield DATABASES.url_of(name)
+    finally:
+        DATABASES.drop(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
-    """Every SQL test runs on both backends."""
-    return str(request.getfixturevalue(f"{request.param}_url" if request.param == "sqlite" else "postgres_url"))
+    """Every SQL test runs on both backends; the database is at the migration head."""
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest) -> str:
+    """Both backends, no table yet: for tests of the migrations."""
+    return str(request.getfixturevalue("empty_sqlite_url" if request.param == "sqlite" else "empty_postgres_url"))

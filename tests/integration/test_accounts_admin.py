@@ -20,7 +20,8 @@ from accounts.token_admin import create_personal_token, revoke_visible_token, vi
 from accounts.tokens import resolve_token
 from accounts.users import authenticate, change_own_password, create_user, grant_role, principal_for
 from codegen import batches
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
+from schema import upgrade_schema
 
 PASSWORD = "correct horse battery staple"
 

@@ -14,13 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codegen import batches
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from rules.awards import AwardSink, reconcile, register_award_streams, repair_counters, repair_published
 from rules.campaign_store import compile_row, save_campaign, set_status
 from rules.drain import Drainer
 from rules.draw import WON, Drawer, campaign_day, open_counters
 from rules.models import Award
 from rules.region import default_index
+from schema import upgrade_schema
 
 NOW = 1_800_000_000.0
 

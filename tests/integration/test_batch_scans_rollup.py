@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from reports.batch_scans import scans_by_batch
 from reports.rebuild import rebuild_rollups
 from rules.models import ScanEvent
+from schema import upgrade_schema
 
 
 def test_scans_are_counted_per_batch_and_kind(database_url: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema, utcnow
+from codegen.db import make_engine, make_sessionmaker, transaction, utcnow
 from rules.campaign import InvalidCampaign, Problem
 from rules.campaign_store import (
     CampaignConflict,
@@ -29,6 +29,7 @@ from rules.campaign_store import (
 from rules.idempotency import KEY_SECONDS, IdempotencyKeyReused
 from rules.models import Campaign, IdempotencyKey
 from rules.region import default_index
+from schema import upgrade_schema
 from tests.integration.test_awards import seed_catalogue
 
 REGIONS = default_index()

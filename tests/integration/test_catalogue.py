@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from codegen import batches
 from codegen.batch_state import read_batch_state
-from codegen.db import make_engine, make_sessionmaker, schema_is_current, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from codegen.keys import Keyring
 from codegen.models import Batch, BatchRange
 from codegen.ranges import RangeError
+from schema import schema_is_current, upgrade_schema
 
 RING = Keyring(current=1, keys={1: bytes(range(32))})
 

@@ -17,12 +17,13 @@ from sqlalchemy.engine import make_url
 
 from codegen.batch_state import EVENT_STREAMS, events_key, write_batch_state
 from codegen.codeformat import Role, encode
-from codegen.db import make_engine, make_sessionmaker, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker
 from codegen.keys import Keyring
 from rules.drain import GROUP, DatabaseUnavailable, Drainer, DrainSettings, dead_key
 from rules.models import ScanEvent
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanRequest
+from schema import upgrade_schema
 from tests.support.backends import RedisBackend
 from tests.support.proxy import TcpProxy
 

@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import func, select
 
 from codegen import batches
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from rules.awards import AwardSink, reconcile, register_award_streams
 from rules.campaign import CompiledCampaign
 from rules.campaign_store import compile_row, save_campaign, set_status
@@ -23,6 +23,7 @@ from rules.drain import Drainer
 from rules.draw import Drawer, open_counters
 from rules.models import Award
 from rules.region import default_index
+from schema import upgrade_schema
 from tests.support.backends import RedisBackend, connect
 
 NOW = 1_800_000_000.0

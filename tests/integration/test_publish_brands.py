@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from codegen import batches
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from rules.campaign import InvalidCampaign
 from rules.campaign_store import save_campaign, set_status
 from rules.diff import ABSENT, FieldChange, definition_changes
@@ -29,6 +29,7 @@ from rules.publish import (
 )
 from rules.region import default_index
 from rules.snapshot import CURRENT, snapshot_key
+from schema import upgrade_schema
 from tests.support.backends import RedisBackend
 
 REGIONS = default_index()
@@ -235,15 +236,15 @@ def move_pointer_after_watch(client: Any, other: Any, monkeypatch: pytest.Monkey
     monkeypatch.setattr(client, "pipeline", pipeline)
 
 
-def test_versions_from_before_0009_still_publish_and_diff(database_url: str, redis_any: redis.Redis) -> None:
+def test_versions_from_before_0009_still_publish_and_diff(empty_database_url: str, redis_any: redis.Redis) -> None:
     """A database upgraded with versions that recorded no brand, actor or definitions: a brand's publish
     keeps the others' campaigns from the old snapshot, and the diff says what it cannot compare."""
     from alembic import command
 
-    from codegen.db import _alembic_config
+    from schema.migrate import alembic_config
 
-    engine = make_engine(database_url)
-    cfg = _alembic_config()
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0007")

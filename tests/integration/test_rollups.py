@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from codegen import batches
 from codegen.batch_state import EVENT_STREAMS, events_key, write_batch_state
 from codegen.codeformat import Role, encode
-from codegen.db import make_engine, make_sessionmaker, transaction, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker, transaction
 from codegen.keys import Keyring
 from reports.forged import CURSOR_KEY, advance_cursor, collect_forged, forged_key
 from reports.models import AwardHour, BatchDay, ForgedHour, ForgedMinute, ScanHour, ScanMinute, ScanRegionDay
@@ -30,6 +30,7 @@ from rules.draw import WON, Drawer
 from rules.models import Award, ScanEvent
 from rules.region import default_index
 from rules.scan import NotGenuine, ScanLimits, Scanner, ScanRequest
+from schema import upgrade_schema
 from tests.integration.test_awards import make_campaign
 
 RING = Keyring(current=1, keys={1: bytes(range(32))})

@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from codegen.db import make_engine, make_sessionmaker, upgrade_schema
+from codegen.db import make_engine, make_sessionmaker
 from rules.models import ScanEvent
+from schema import upgrade_schema
 from tests.conftest import REDIS_TEST_URL
 from tests.integration.test_drain import scan_many
 from tests.support.proxy import TcpProxy

@@ -581,5 +581,10 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     rules = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     assert rules[0] == "**", "exclude everything, then allow the sources"
     allowed = {r[1:] for r in rules if r.startswith("!")}
-    assert allowed <= {"pyproject.toml", "README.md", "app/", "codegen/", "rules/"}, allowed
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["packages"]["find"]
+    packages = {f"{p.rstrip('*')}/" for p in found["include"]}
+    assert allowed <= {"pyproject.toml", "README.md", *packages}, allowed
+    # Every package pyproject installs is in the image: one left out is an image that cannot start.
+    copied = {rest.split()[0] for ins, rest in _dockerfile() if ins == "COPY" and not rest.startswith("--from")}
+    assert packages <= allowed and packages <= copied, (allowed, copied)
     assert "**/keys.json" in rules and "**/.env" in rules

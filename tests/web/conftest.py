@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.seed import DemoInfo, seed_demo
 from codegen import keys
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import DATABASES, REDIS_TEST_URL
 
 _APPS: list[Flask] = []
 
@@ -28,7 +28,10 @@ def _close_apps() -> Iterator[None]:
 
 
 def make_app(tmp_path: Path, *, with_keys: bool = True, **over: object) -> Flask:
-    """The real app on a temp SQLite file and the test Redis DB; `over` replaces Config fields."""
+    """The real app on a temp SQLite file (a copy of the session's migrated one) and the test Redis DB;
+    `over` replaces Config fields."""
+    if "database_url" not in over and not (tmp_path / "web.db").exists():
+        DATABASES.copy_migrated_sqlite(tmp_path / "web.db")
     if with_keys:
         keys.init_keyring(tmp_path / "keys.json")
     app = create_app(

@@ -1,4 +1,4 @@
-"""Alembic environment. Runs on the connection `codegen.db.upgrade_schema` hands it, or on the URL in
+"""Alembic environment. Runs on the connection `schema.upgrade_schema` hands it, or on the URL in
 alembic.ini (`-x url=…` overrides) when run as `alembic` by a developer."""
 
 from alembic import context
@@ -9,6 +9,7 @@ import codegen.models  # noqa: F401  (registers the tables)
 import reports.models  # noqa: F401
 import rules.models  # noqa: F401
 from codegen.db import Base
+from schema.migrate import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -17,7 +18,8 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -27,7 +29,8 @@ def run_migrations_online() -> None:
         section["sqlalchemy.url"] = url
     engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
 
