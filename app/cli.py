@@ -72,7 +72,7 @@ def worker_cmd(job_seconds: float, metrics_port: int | None) -> None:
 
 @cli.command("run")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="gunicorn workers (default: app/gunicorn_conf.py, 2 x cores + 1).")
+              help="gunicorn workers (default: app/gunicorn_conf.py, 2 per core).")
 def run_cmd(workers: int | None) -> None:
     """Start Redis (embedded unless REDIS_URL is set), migrate, seed the demo, then serve with gunicorn
     and run one event-drain worker beside it, until Ctrl-C.

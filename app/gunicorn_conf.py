@@ -1,5 +1,7 @@
 """gunicorn settings shared by `make run` and deploy/ (values here are defaults; flags override)."""
 
+import os
+
 # Chosen by `make bench-scan` on the 2-core box, scans/s at saturation and p99 at half of it.
 # 2026-11-23, everything on both cores: sync:2 2,309-2,646/s, p99 3.9-8 ms; sync:5 (gunicorn's 2 x cores
 # + 1) 2,095-2,766/s, p99 15 ms; gevent 2x100 at best 10-30 % more, p99 70-300 ms under saturation and a
@@ -11,7 +13,12 @@
 # 0.59 with a saturated p99 of 60-90 ms; SCHED_BATCH workers no different. With Redis on another host
 # (a network round trip per scan) more sync workers per core should pay off: measure there before
 # changing this.
-workers = 2
+# 2026-12-03, the one-box layout of `make bench-scan` (wrk, app, Redis and PostgreSQL on both cores,
+# nothing pinned) after the script calls went EVALSHA-only: sync:2 scan / bare 0.58, scan+draw / bare
+# 0.46, p99 at half load 3.0 / 23 ms; sync:4 0.67 / 0.58, p99 3.7 / 6.8 ms (1.16x the scans/s and 1.26x
+# the drawing scans/s of sync:2); gthread 2x4 0.66 / 0.43. A sync worker waits out every Redis round
+# trip (two for a drawing scan); two per core keep the cores busy meanwhile. So: two per core.
+workers = 2 * (os.cpu_count() or 1)
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 10
