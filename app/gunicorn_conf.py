@@ -1,6 +1,22 @@
 """gunicorn settings shared by `make run` and deploy/ (values here are defaults; flags override)."""
 
+import math
 import os
+from pathlib import Path
+
+
+def _cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a container
+    limited to 2 CPUs on a 64-core node gets 2, where os.cpu_count() says 64)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
 
 # Chosen by `make bench-scan` on the 2-core box, scans/s at saturation and p99 at half of it.
 # 2026-11-23, everything on both cores: sync:2 2,309-2,646/s, p99 3.9-8 ms; sync:5 (gunicorn's 2 x cores
@@ -18,7 +34,7 @@ import os
 # 0.46, p99 at half load 3.0 / 23 ms; sync:4 0.67 / 0.58, p99 3.7 / 6.8 ms (1.16x the scans/s and 1.26x
 # the drawing scans/s of sync:2); gthread 2x4 0.66 / 0.43. A sync worker waits out every Redis round
 # trip (two for a drawing scan); two per core keep the cores busy meanwhile. So: two per core.
-workers = 2 * (os.cpu_count() or 1)
+workers = 2 * _cores()
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 10
