@@ -21,7 +21,8 @@ from app.config import Config, load_config
 from app.worker import QUEUE, DrainWorker, drain_job
 from app.worker_metrics import serve_metrics
 from codegen.batch_state import events_key, write_batch_state
-from codegen.db import make_engine, upgrade_schema
+from codegen.db import make_engine
+from schema import upgrade_schema
 from tests.conftest import REDIS_TEST_URL
 from tests.integration.test_drain import META, scan_many
 
