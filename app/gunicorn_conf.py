@@ -1,18 +1,18 @@
 """gunicorn settings shared by `make run` and deploy/ (values here are defaults; flags override)."""
 
-import math
-import os
-from pathlib import Path
+import math as _math
+import os as _os
+from pathlib import Path as _Path
 
 
 def _cores() -> int:
     """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a container
     limited to 2 CPUs on a 64-core node gets 2, where os.cpu_count() says 64)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = _Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+            cores = min(cores, max(1, _math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):
         pass
     return max(1, cores)
@@ -56,10 +56,8 @@ logger_class = "app.gunicorn_logging.YimaLogger"
 # in the master before any worker is forked (and before anything here imports prometheus_client): the one
 # given (`yima run` gives var/metrics/app), emptied of a previous run's files, else a private temporary
 # directory removed at exit. Names below are underscored: gunicorn reads every other one as a setting.
-import os as _os  # noqa: E402
 import shutil as _shutil  # noqa: E402
 import tempfile as _tempfile  # noqa: E402
-from pathlib import Path as _Path  # noqa: E402
 
 _metrics: dict[str, _Path] = {}
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from codegen.db import utcnow
 from reports.rollups import REPORT_UTC_OFFSET_S
+from rules.errors import Kind, RulesError
 from rules.models import ScanEvent, ScanEventArchive
 
 TABLE = ScanEvent.__tablename__
@@ -41,8 +42,11 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _BOUNDS = re.compile(r"FOR VALUES FROM \((.+)\) TO \((.+)\)")
 
 
-class PartitionError(Exception):
+class PartitionError(RulesError):
     """A partition request that cannot be done as asked (bad month, not archived, not PostgreSQL)."""
+
+    code = "partition_refused"
+    kind = Kind.INVALID
 
 
 @dataclass(frozen=True, order=True)
