@@ -93,6 +93,7 @@ class TestDatabases:
 
     def copy_migrated_sqlite(self, path: Path) -> None:
         """Put a SQLite database at the migration head at `path` (a copy of the session's migrated file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self._sqlite_template or self._build_sqlite_template(), path)
 
     def _build_sqlite_template(self) -> Path:
