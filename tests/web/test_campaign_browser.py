@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ if not CHROMIUM.exists():
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "campaigns"
 CAMPAIGN_PAGE = re.compile(r"/ops/campaigns/\d+$")
+# Dates around today (Beijing time), so the campaign is live whenever the tests run.
+TODAY = datetime.now(timezone(timedelta(hours=8))).date()
+NOON_TOMORROW = f"{TODAY + timedelta(days=1)}T12:00"  # what the simulations ask about: inside the daily hours
 
 
 @pytest.fixture
@@ -55,17 +59,18 @@ def sign_in(page: Any, site: str, email: str = "op@demo.example") -> None:
     signed_in(page, site, email, PASSWORD)
 
 
-def fill_guangdong(page: Any, batch_id: int, *, total: str) -> None:
+def fill_guangdong(page: Any, batch_id: int, *, total: str, daily: tuple[str, str] = ("08:00", "22:00")) -> None:
+    """The Guangdong campaign through the form; `daily` hours ("", "": all day)."""
     if page.input_value("select[name=brand]") != "demo":
         page.select_option("select[name=brand]", "demo")
     sync_api.expect(page.locator(f"#pickers input[name=batches][value='{batch_id}']")).to_have_count(1)
     page.fill("input[name=name]", "广东首扫必中")
     page.fill("input[name=priority]", "10")
     page.check("input[name=exclusive]")
-    page.fill("input[name=window_start]", "2026-12-01T00:00")
-    page.fill("input[name=window_end]", "2027-01-31T00:00")
-    page.fill("input[name=daily_from]", "08:00")
-    page.fill("input[name=daily_to]", "22:00")
+    page.fill("input[name=window_start]", f"{TODAY - timedelta(days=2)}T00:00")
+    page.fill("input[name=window_end]", f"{TODAY + timedelta(days=60)}T00:00")
+    page.fill("input[name=daily_from]", daily[0])
+    page.fill("input[name=daily_to]", daily[1])
     page.check(f"input[name=batches][value='{batch_id}']")
     page.click("button[data-list=serial-rows]")
     page.fill("input[name=serial_first]", "0")
@@ -140,7 +145,7 @@ def test_an_operator_builds_simulates_and_activates_the_guangdong_campaign(live)
                                    state="attached")
             page.select_option("select[data-region-level='3']", label="南山区")
             assert page.input_value("input[name=adcode]") == "440305"
-            page.fill("input[name=at]", "2026-12-10T12:00")
+            page.fill("input[name=at]", NOON_TOMORROW)
             page.click("button:has-text('模拟')")
             page.wait_for_selector("table.verdicts")
             verdict = page.locator("table.verdicts tr.hit").inner_text()
