@@ -6,6 +6,7 @@ from sqlalchemy import engine_from_config, pool
 
 import accounts.models  # noqa: F401
 import codegen.models  # noqa: F401  (registers the tables)
+import payouts.models  # noqa: F401
 import reports.models  # noqa: F401
 import rules.models  # noqa: F401
 from codegen.db import Base

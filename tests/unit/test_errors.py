@@ -20,6 +20,7 @@ from app.config import ConfigError
 from app.errors import STATUS, RequestError
 from codegen.errors import CodegenError, DomainError, Kind
 from codegen.ranges import RangeError
+from payouts.errors import PayoutError
 from rules.campaign import InvalidCampaign
 from rules.campaign_store import CampaignConflict, CampaignNotFound, EditConflict
 from rules.enumeration import SourceBlocked
@@ -30,9 +31,10 @@ from rules.publish import PublishConflict, UnknownVersion
 from rules.receipts import InvalidReceipt
 from rules.scan import NotGenuine, ScanUnavailable
 
-DOMAIN_PACKAGES = ("codegen", "rules", "accounts", "reports")
+DOMAIN_PACKAGES = ("codegen", "rules", "accounts", "reports", "payouts")
 BASES: dict[str, type[DomainError]] = {
-    "codegen": CodegenError, "rules": RulesError, "accounts": AccountsError, "app": RequestError}
+    "codegen": CodegenError, "rules": RulesError, "accounts": AccountsError, "payouts": PayoutError,
+    "app": RequestError}
 
 
 def _modules(package: str) -> list[ModuleType]:
