@@ -1,0 +1,230 @@
+"""The payout engine: moves each payout one idempotent step at a time, the provider called outside locks.
+
+`advance(payout_id)` takes the payout's row lock, decides the step, and for a submit commits SUBMITTED
+before the provider is called: a worker killed after the call leaves SUBMITTED, which the sweep queries,
+so a bill is never sent twice under two numbers and never forgotten. A query or submit reply is applied in
+a second transaction through the same monotonic rules as a callback (payouts/callbacks.py), so a reply
+that raced a callback cannot undo it. `sweep()` is what the worker runs every second or so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from payouts.callbacks import apply_report
+from payouts.caps import deferral
+from payouts.claims import Rail, settle_claims
+from payouts.errors import PayoutConflict, PayoutNotFound, ProviderUnavailable
+from payouts.models import Payout
+from payouts.orders import transfer_order
+from payouts.pacing import TokenBucket, pause_rail, rail_paused, resume_rail
+from payouts.providers.base import TERMINAL, Answer, Provider, ProviderReply, State
+from payouts.settings import Clock, PayoutSettings, as_utc, utc_clock
+from payouts.transitions import move, note, reissue
+
+log = logging.getLogger(__name__)
+DUE = (State.PENDING, State.SUBMITTED, State.UNKNOWN, State.AWAITING_USER, State.EXPIRED)
+PAUSED_RECHECK = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    settled_claims: int
+    advanced: int
+
+
+def lock_payout(session: Session, payout_id: int) -> Payout | None:
+    return session.scalars(select(Payout).where(Payout.id == payout_id).with_for_update()).first()
+
+
+def due_payouts(session: Session, now: datetime, limit: int = 200) -> list[int]:
+    """Ids of payouts whose next step is due, oldest first; on PostgreSQL rows another worker is advancing
+    right now are skipped rather than waited for."""
+    query = (select(Payout.id).where(Payout.state.in_([str(s) for s in DUE]), Payout.next_at <= now)
+             .order_by(Payout.next_at).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def _unclear(exc: Exception) -> ProviderReply:
+    return ProviderReply(Answer.UNCLEAR, reason=exc.__class__.__name__, message=str(exc)[:200])
+
+
+class PayoutEngine:
+    def __init__(self, sessions: sessionmaker[Session], redis: Any, provider: Provider,
+                 settings: PayoutSettings | None = None, clock: Clock = utc_clock) -> None:
+        self.sessions, self.redis, self.provider = sessions, redis, provider
+        self.settings = settings or PayoutSettings()
+        self.clock = clock
+        self.rail = Rail(provider.name, provider.bill_no_length)
+        self.bucket = TokenBucket(redis, self.settings.merchant, self.settings.rate_per_s, self.settings.burst)
+
+    def close(self) -> None:
+        self.bucket.close()
+
+    # --- the worker's steps ---------------------------------------------------------------------------
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Settle claims whose award has reached SQL, then advance every due payout once."""
+        now = now or self.clock()
+        with self.sessions() as session, session.begin():
+            settled = settle_claims(session, self.rail, now=now)
+        with self.sessions() as session, session.begin():
+            ids = due_payouts(session, now, self.settings.sweep_limit)
+        for payout_id in ids:
+            self.advance(payout_id)
+        return SweepReport(settled, len(ids))
+
+    def advance(self, payout_id: int) -> State | None:
+        """One step of one payout if it is due (else nothing); its state afterwards (None: no such payout)."""
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            payout = lock_payout(session, payout_id)
+            if payout is None:
+                return None
+            state = State(payout.state)
+            if state in TERMINAL and not (state == State.EXPIRED and payout.next_at is not None):
+                return state
+            if payout.next_at is None or as_utc(payout.next_at) > now:
+                return state
+            if state == State.EXPIRED:
+                self._after_expiry(session, payout, now)
+                return State(payout.state)
+            if state == State.PENDING:
+                order = self._begin_submit(session, payout, now)
+                if order is None:
+                    return State(payout.state)
+            else:  # SUBMITTED, UNKNOWN, AWAITING_USER: ask the provider; look again soon whatever happens
+                payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
+                order = None
+            bill_no = payout.bill_no
+        # The transaction is committed: a kill from here on leaves SUBMITTED (or the query's lease).
+        try:
+            reply = self.provider.submit(order) if order is not None else self.provider.query(bill_no)
+        except Exception as exc:  # an adapter answers, but a bug or a dropped socket must not lose the step
+            log.warning("payout %s: provider %s failed (%s)", payout_id, "submit" if order else "query", exc)
+            reply = _unclear(exc)
+        return self._record(payout_id, bill_no, reply, "submit" if order is not None else "query")
+
+    def _begin_submit(self, session: Session, payout: Payout, now: datetime) -> Any:
+        """Caps, pause, a token; then SUBMITTED, committed by the caller before the provider call. None when
+        the payout has to wait (its next_at says until when)."""
+        paused = rail_paused(self.redis, self.settings.merchant)
+        if paused is not None:
+            note(session, payout, source="submit", now=now, reason="rail_paused", detail=paused)
+            payout.next_at = now + PAUSED_RECHECK
+            return None
+        wait = deferral(session, payout, self.settings, now)
+        if wait is not None:
+            note(session, payout, source="cap", now=now, reason=wait.reason, detail=wait.detail)
+            payout.next_at = wait.until
+            return None
+        seconds = self.bucket.take(now)
+        if seconds > 0:
+            payout.next_at = now + timedelta(seconds=seconds)
+            return None
+        move(session, payout, State.SUBMITTED, source="submit", now=now, detail=f"attempt {payout.attempt}")
+        payout.submitted_at = now
+        payout.reason = ""
+        payout.next_at = now + timedelta(seconds=self.settings.query_after_s)
+        return transfer_order(session, payout, self.settings)
+
+    def _record(self, payout_id: int, bill_no: str, reply: ProviderReply, source: str) -> State | None:
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            payout = lock_payout(session, payout_id)
+            if payout is None or payout.bill_no != bill_no:
+                return None if payout is None else State(payout.state)  # an operator reissued meanwhile
+            current = State(payout.state)
+            if reply.answer == Answer.STATE and reply.state is not None:
+                moved = apply_report(session, payout, reply.state, source=source, now=now, settings=self.settings,
+                                     provider_bill_id=reply.provider_bill_id, package_info=reply.package_info,
+                                     reason=reply.reason, message=reply.message, amount_fen=reply.amount_fen)
+                if not moved and current not in TERMINAL:  # still the same: look again later
+                    s = self.settings
+                    grace = s.callback_grace_s if current == State.AWAITING_USER else s.query_after_s
+                    payout.next_at = now + timedelta(seconds=grace)
+                if State(payout.state) == State.EXPIRED and payout.next_at is not None:
+                    self._after_expiry(session, payout, now)
+            elif reply.answer == Answer.NOT_FOUND and current in (State.SUBMITTED, State.UNKNOWN):
+                # The provider never accepted this bill: send it again, under the same number.
+                move(session, payout, State.PENDING, source=source, now=now, reason="not_found")
+                payout.next_at = now
+            elif reply.answer == Answer.RETRY_LATER and source == "submit" and current == State.SUBMITTED:
+                move(session, payout, State.PENDING, source=source, now=now, reason=reply.reason, detail=reply.message)
+                payout.next_at = now + timedelta(seconds=reply.retry_after or self.settings.retry_later_s)
+                if reply.pause_rail:
+                    pause_rail(self.redis, self.settings.merchant, reply.reason)
+                    log.error("payouts paused on merchant %s: %s (resume with `yima payouts resume-rail`)",
+                              self.settings.merchant, reply.reason)
+            elif reply.answer == Answer.REJECTED and source == "submit" and current == State.SUBMITTED:
+                move(session, payout, State.FAILED, source=source, now=now, reason=reply.reason, detail=reply.message)
+                payout.message = reply.message[:200]
+            elif current == State.SUBMITTED and source == "submit":  # UNCLEAR: the bill may exist; query it
+                move(session, payout, State.UNKNOWN, source=source, now=now, reason=reply.reason, detail=reply.message)
+                payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
+            elif current not in TERMINAL:  # an unclear query, a stale reply: keep the state, ask again soon
+                wait = reply.retry_after or self.settings.unclear_retry_s
+                payout.next_at = now + timedelta(seconds=wait)
+            return State(payout.state)
+
+    def _after_expiry(self, session: Session, payout: Payout, now: datetime) -> None:
+        """The provider closed the bill unconfirmed (the money went back): a new bill, or the award's cash
+        released (recorded; nothing more is sent for it)."""
+        if self.settings.on_expiry == "reissue":
+            reissue(session, payout, source="expiry", now=now, bill_no_length=self.provider.bill_no_length)
+        else:
+            note(session, payout, source="expiry", now=now, reason="released",
+                 detail="unconfirmed bill closed by the provider; the award's cash is not paid")
+            payout.next_at = None
+
+    # --- operator steps -------------------------------------------------------------------------------
+
+    def cancel_payout(self, payout_id: int, actor: str) -> State:
+        """Cancel a payout the consumer has not confirmed. A payout never submitted is cancelled here; any
+        other asks the provider first (the row stays locked meanwhile: no submit can slip in)."""
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            payout = lock_payout(session, payout_id)
+            if payout is None:
+                raise PayoutNotFound(f"no payout {payout_id}")
+            state = State(payout.state)
+            if state in TERMINAL:
+                raise PayoutConflict(f"payout {payout_id} is already {state}")
+            if state == State.PENDING and payout.submitted_at is None:
+                move(session, payout, State.CANCELLED, source="operator", now=now, reason="cancelled",
+                     detail=f"by {actor}")
+                return State.CANCELLED
+            try:
+                reply = self.provider.cancel(payout.bill_no)
+            except Exception as exc:
+                reply = _unclear(exc)
+            if reply.answer == Answer.NOT_FOUND and state == State.PENDING:
+                move(session, payout, State.CANCELLED, source="operator", now=now, reason="cancelled",
+                     detail=f"by {actor}; no bill at the provider")
+            elif reply.answer == Answer.STATE and reply.state is not None:
+                apply_report(session, payout, reply.state, source="operator", now=now, settings=self.settings,
+                             reason=reply.reason or "cancelled", message=f"by {actor}")
+                if State(payout.state) not in TERMINAL:  # CANCELING: the query settles it
+                    payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
+            else:
+                payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
+                raise ProviderUnavailable(f"the provider did not cancel bill {payout.bill_no}: {reply.answer} "
+                                          f"{reply.reason}".strip())
+            return State(payout.state)
+
+    def resume_rail(self) -> int:
+        """Let submits go again after a pause; the payouts held by it are due at once. Their count."""
+        resume_rail(self.redis, self.settings.merchant)
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            result = session.execute(update(Payout).where(Payout.state == str(State.PENDING),
+                                                          Payout.reason == "rail_paused").values(next_at=now))
+            return int(getattr(result, "rowcount", 0) or 0)
