@@ -16,5 +16,6 @@ def insert_once(session: Session, model: Any, values: dict[str, Any]) -> bool:
         statement: Any = postgresql.insert(model).values(**values).on_conflict_do_nothing()
     else:
         statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING, not rowcount: an ORM-enabled insert does not report rowcount on every driver.
+    key = list(model.__table__.primary_key.columns)
+    return session.execute(statement.returning(*key)).first() is not None
