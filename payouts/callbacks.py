@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payouts.models import Payout
 from payouts.providers.base import TERMINAL, CallbackEvent, State
 from payouts.settings import PayoutSettings, utc_clock
-from payouts.transitions import may_apply, move, outcome
+from payouts.transitions import lock_payout, may_apply, move, outcome
 
 log = logging.getLogger(__name__)
 DEFAULT = PayoutSettings()
@@ -60,7 +59,7 @@ def apply_report(session: Session, payout: Payout, state: State, *, source: str,
 def apply_callback(session: Session, event: CallbackEvent, *, now: datetime | None = None) -> bool:
     """Apply a verified provider callback; False when it changed nothing (a duplicate, stale, or a bill
     this ledger does not know: logged, and answered as received so the provider stops repeating it)."""
-    payout = session.scalars(select(Payout).where(Payout.bill_no == event.bill_no).with_for_update()).first()
+    payout = lock_payout(session, Payout.bill_no == event.bill_no)
     if payout is None:
         log.warning("callback for unknown bill %s (state %s)", event.bill_no, event.state)
         return False

@@ -6,10 +6,11 @@ SUCCEEDED), so every worker sees the same figures; a payout over a limit stays P
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from payouts.china_time import china_date, day_bounds, next_midnight
@@ -28,8 +29,25 @@ class Deferral:
     detail: str
 
 
+def _serialize(session: Session, payout: Payout, settings: PayoutSettings) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = []
+    if settings.user_daily_count or settings.user_daily_fen:
+        names.append(f"payout-cap/openid/{payout.openid}")
+    if settings.campaign_fen_per_hour.get(payout.campaign_id):
+        names.append(f"payout-cap/campaign/{payout.campaign_id}")
+    for name in names:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+
+
 def deferral(session: Session, payout: Payout, settings: PayoutSettings, now: datetime) -> Deferral | None:
-    """Why this payout must wait, and until when; None when it may be submitted now."""
+    """Why this payout must wait, and until when; None when it may be submitted now.
+
+    The check and the submit it allows must not interleave with another payout's of the same consumer or
+    campaign (both would see room for one and both go): on PostgreSQL, transaction-scoped advisory locks
+    on the consumer and the campaign, taken in that order; SQLite's write lock already serializes them."""
+    _serialize(session, payout, settings)
     others = (Payout.id != payout.id, Payout.state.in_([str(s) for s in MAY_PAY]))
     if settings.user_daily_count or settings.user_daily_fen:
         start, end = day_bounds(china_date(now))

@@ -14,7 +14,7 @@ from payouts.errors import InvalidPayout, PayoutConflict, PayoutNotFound
 from payouts.models import Payout, PayoutEvent
 from payouts.providers.base import State
 from payouts.settings import utc_clock
-from payouts.transitions import reissue
+from payouts.transitions import lock_payout, reissue
 
 RETRYABLE = (State.FAILED, State.EXPIRED, State.CANCELLED)
 
@@ -23,7 +23,7 @@ def retry_payout(session: Session, payout_id: int, actor: str, *, bill_no_length
                  now: datetime | None = None) -> Payout:
     """A new attempt of a FAILED, EXPIRED or CANCELLED payout under a new bill number (PENDING, due now).
     Anything else may still pay under its current bill: PayoutConflict."""
-    payout = session.scalars(select(Payout).where(Payout.id == payout_id).with_for_update()).first()
+    payout = lock_payout(session, Payout.id == payout_id)
     if payout is None:
         raise PayoutNotFound(f"no payout {payout_id}")
     if payout.state not in RETRYABLE:

@@ -39,4 +39,5 @@ class PayoutSettings:
     callback_grace_s: float = 300.0  # AWAITING_USER: query when no callback came within this (and again)
     confirm_window_s: float = 86_400.0  # the provider closes an unconfirmed bill after this (商家转账 24 h)
     sweep_limit: int = 200  # payouts advanced per sweep pass
+    concurrency: int = 8  # payouts a sweep advances at once (each waits on its provider call, not on CPU)
     remark: str = "扫码活动奖励"  # shown to the consumer with the transfer (≤ 32 characters)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from payouts.models import Payout, PayoutEvent
@@ -20,6 +21,15 @@ RANK = {State.PENDING: 0, State.SUBMITTED: 1, State.UNKNOWN: 1, State.AWAITING_U
         **{s: 3 for s in TERMINAL}}
 CLOSED_UNCONFIRMED = frozenset({"OVERDUE_CLOSE"})  # fail_reason of a bill closed because nobody confirmed
 BILL_NO_LENGTH = {"wechat_transfer": 32, "wechat_redpack": 28}  # a rail not listed gets the shortest
+
+
+def lock_payout(session: Session, *where: ColumnElement[bool]) -> Payout | None:
+    """The payout matching `where`, locked until the transaction ends: SELECT … FOR UPDATE on PostgreSQL;
+    on SQLite (no row locks) a no-op write first, which takes the database's write lock, so two steps on
+    payouts never interleave there either (SQLite serializes writers anyway)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Payout).where(*where).values(attempt=Payout.attempt))
+    return session.scalars(select(Payout).where(*where).with_for_update()).first()
 
 
 def outcome(state: State, reason: str = "") -> State:
