@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -43,11 +43,15 @@ class SweepReport:
 def due_payouts(session: Session, now: datetime, limit: int = 200) -> list[int]:
     """Ids of payouts whose next step is due, oldest first; on PostgreSQL rows another worker is advancing
     right now are skipped rather than waited for."""
-    query = (select(Payout.id).where(Payout.state.in_([str(s) for s in DUE]), Payout.next_at <= now)
+    return [payout_id for payout_id, _state in _due(session, now, limit)]
+
+
+def _due(session: Session, now: datetime, limit: int) -> list[tuple[int, str]]:
+    query = (select(Payout.id, Payout.state).where(Payout.state.in_([str(s) for s in DUE]), Payout.next_at <= now)
              .order_by(Payout.next_at).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return [(payout_id, state) for payout_id, state in session.execute(query)]
 
 
 def _unclear(exc: Exception) -> ProviderReply:
@@ -62,6 +66,7 @@ class PayoutEngine:
         self.clock = clock
         self.rail = Rail(provider.name, provider.bill_no_length)
         self.bucket = TokenBucket(redis, self.settings.merchant, self.settings.rate_per_s, self.settings.burst)
+        self._no_token_until = datetime.min.replace(tzinfo=UTC)  # the bucket said "empty" until then
 
     def close(self) -> None:
         self.bucket.close()
@@ -74,18 +79,23 @@ class PayoutEngine:
         with self.sessions() as session, session.begin():
             settled = settle_claims(session, self.rail, now=now)
         with self.sessions() as session, session.begin():
-            ids = due_payouts(session, now, self.settings.sweep_limit)
-        if len(ids) <= 1 or self.settings.concurrency <= 1:
-            for payout_id in ids:
-                self.advance(payout_id)
+            due = _due(session, now, self.settings.sweep_limit)
+        if len(due) <= 1 or self.settings.concurrency <= 1:
+            for payout_id, state in due:
+                self._step(payout_id, state)
         else:
             # A provider call takes a network round trip: advance several payouts at once so the rate the
             # bucket allows is reached. An error (the database went away) is raised once all have ended.
-            with ThreadPoolExecutor(min(self.settings.concurrency, len(ids)), "payout-sweep") as pool:
-                futures = [pool.submit(self.advance, payout_id) for payout_id in ids]
+            with ThreadPoolExecutor(min(self.settings.concurrency, len(due)), "payout-sweep") as pool:
+                futures = [pool.submit(self._step, payout_id, state) for payout_id, state in due]
             for future in futures:
                 future.result()
-        return SweepReport(settled, len(ids))
+        return SweepReport(settled, len(due))
+
+    def _step(self, payout_id: int, state: str) -> None:
+        if state == State.PENDING and self._no_token_until > self.clock():
+            return  # the bucket is empty: this pass leaves the rest of the submits to the next
+        self.advance(payout_id)
 
     def advance(self, payout_id: int) -> State | None:
         """One step of one payout if it is due (else nothing); its state afterwards (None: no such payout)."""
@@ -133,7 +143,7 @@ class PayoutEngine:
             return None
         seconds = self.bucket.take(now)
         if seconds > 0:
-            payout.next_at = now + timedelta(seconds=seconds)
+            payout.next_at = self._no_token_until = now + timedelta(seconds=seconds)
             return None
         move(session, payout, State.SUBMITTED, source="submit", now=now, detail=f"attempt {payout.attempt}")
         payout.submitted_at = now
