@@ -88,7 +88,9 @@ def sweep_job(seconds: float = SWEEP_SECONDS, interval: float = SWEEP_INTERVAL, 
             totals["passes"] += 1
             totals["advanced"] += report.advanced
             totals["settled"] += report.settled_claims
-            if report.advanced < engine.settings.sweep_limit:  # a full pass: go again at once
+            if report.token_limited:  # a backlog paced by the bucket: come back as it refills
+                stopping.wait(min(interval, engine.refill_s))
+            elif report.advanced < engine.settings.sweep_limit:  # a full pass: go again at once
                 stopping.wait(interval)
     finally:
         _restore_sigterm(previous)

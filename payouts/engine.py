@@ -32,12 +32,14 @@ from payouts.transitions import lock_payout, move, note, reissue
 log = logging.getLogger(__name__)
 DUE = (State.PENDING, State.SUBMITTED, State.UNKNOWN, State.AWAITING_USER, State.EXPIRED)
 PAUSED_RECHECK = timedelta(seconds=30)
+SETTLE_EVERY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
 class SweepReport:
     settled_claims: int
     advanced: int
+    token_limited: bool = False  # submits were left for want of a token: sweep again after `refill_s`
 
 
 def due_payouts(session: Session, now: datetime, limit: int = 200) -> list[int]:
@@ -67,6 +69,7 @@ class PayoutEngine:
         self.rail = Rail(provider.name, provider.bill_no_length)
         self.bucket = TokenBucket(redis, self.settings.merchant, self.settings.rate_per_s, self.settings.burst)
         self._no_token_until = datetime.min.replace(tzinfo=UTC)  # the bucket said "empty" until then
+        self._settle_at = datetime.min.replace(tzinfo=UTC)
 
     def close(self) -> None:
         self.bucket.close()
@@ -76,8 +79,11 @@ class PayoutEngine:
     def sweep(self, now: datetime | None = None) -> SweepReport:
         """Settle claims whose award has reached SQL, then advance every due payout once."""
         now = now or self.clock()
-        with self.sessions() as session, session.begin():
-            settled = settle_claims(session, self.rail, now=now)
+        settled = 0
+        if now >= self._settle_at:  # a scan of recent claims: once a second is enough for a lagging drain
+            with self.sessions() as session, session.begin():
+                settled = settle_claims(session, self.rail, now=now)
+            self._settle_at = now + SETTLE_EVERY
         with self.sessions() as session, session.begin():
             due = _due(session, now, self.settings.sweep_limit)
         if len(due) <= 1 or self.settings.concurrency <= 1:
@@ -90,7 +96,14 @@ class PayoutEngine:
                 futures = [pool.submit(self._step, payout_id, state) for payout_id, state in due]
             for future in futures:
                 future.result()
-        return SweepReport(settled, len(due))
+        return SweepReport(settled, len(due), token_limited=self._no_token_until > now)
+
+    @property
+    def refill_s(self) -> float:
+        """How long after a token-limited sweep the next should run: while the bucket refills by burst - 1
+        tokens, so a pass never finds it overflowing (tokens beyond the burst are lost, and the rate with
+        them) and each pass has several submits to make."""
+        return max(0.005, (max(self.settings.burst, 2) - 1) / self.settings.rate_per_s)
 
     def _step(self, payout_id: int, state: str) -> None:
         if state == State.PENDING and self._no_token_until > self.clock():

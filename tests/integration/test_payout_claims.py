@@ -81,10 +81,12 @@ def test_a_claim_ahead_of_the_drain_is_settled_when_the_award_lands(world: World
     world.engine.sweep()
     assert count(world, Payout) == 0  # nothing to pay until SQL holds a valid award
     world.store(award_id, amount_fen=150)
+    world.clock.advance(1)  # claims are looked at once a second
     report = world.engine.sweep()
     assert report.settled_claims == 1
     p = world.payout(award_id)
     assert p.amount_fen == 150 and p.state == State.AWAITING_USER
+    world.clock.advance(1)
     assert world.engine.sweep().settled_claims == 0
 
 

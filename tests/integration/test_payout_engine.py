@@ -252,3 +252,22 @@ def test_due_scan_sees_only_due_payouts(world: World) -> None:
     with transaction(world.sessions) as s:
         assert due_payouts(s, world.clock()) == []
         assert due_payouts(s, world.clock() + timedelta(seconds=world.settings.callback_grace_s)) == [p.id]
+
+
+def test_a_burst_of_claims_goes_out_at_the_merchants_rate_without_a_frequency_limited_storm(world: World) -> None:
+    engine = world.restart(user_daily_count=0, user_daily_fen=0)  # the defaults: 95/s, burst 5
+    world.provider.per_second = 100  # 商家转账's limit, counted over any second
+    ids = []
+    for i in range(500):  # five seconds of the provider's limit
+        result = world.claim(world.award(), openid=f"o-{i}")
+        assert result.payout is not None
+        ids.append(result.payout.id)
+    start = world.clock()
+    while len(world.provider.bills) < 500:
+        report = engine.sweep()
+        world.clock.advance(engine.refill_s if report.token_limited else 0.5)  # as the worker waits
+        assert world.clock() - start < timedelta(seconds=20), len(world.provider.bills)
+    elapsed = (world.clock() - start).total_seconds()
+    assert world.provider.frequency_limited == 0
+    assert 500 / elapsed >= 0.9 * 100, elapsed  # at least 90 % of the provider's rate, on the injected clock
+    assert len(world.provider.submits) == 500

@@ -45,6 +45,9 @@ class ScriptedProvider:
         self.submits: list[str] = []  # every submit call's bill number, in order
         self.queries: list[str] = []
         self.submit_script: deque[str] = deque()
+        self.per_second: int | None = None  # the merchant's rate limit, as WeChat counts it: any 1 s window
+        self.frequency_limited = 0  # submits refused by that limit
+        self._accepted_at: deque[datetime] = deque()
         self.query_script: deque[str] = deque()
 
     # --- the protocol ---------------------------------------------------------------------------------
@@ -52,6 +55,15 @@ class ScriptedProvider:
     def submit(self, order: TransferOrder) -> ProviderReply:
         self.submits.append(order.bill_no)
         step = self.submit_script.popleft() if self.submit_script else "ok"
+        if self.per_second is not None:
+            now = self.clock()
+            while self._accepted_at and now - self._accepted_at[0] >= timedelta(seconds=1):
+                self._accepted_at.popleft()
+            if len(self._accepted_at) >= self.per_second:
+                self.frequency_limited += 1
+                step = "frequency_limited"
+            else:
+                self._accepted_at.append(now)
         if step == "frequency_limited":
             return ProviderReply(Answer.RETRY_LATER, reason="FREQUENCY_LIMITED", retry_after=1.0)
         if step == "not_enough":
