@@ -95,3 +95,10 @@ def test_the_payouts_commands(world: World) -> None:
     assert runner.invoke(cli, ["payouts", "cancel", str(pending.id)]).exit_code == 1
     resumed = runner.invoke(cli, ["payouts", "resume-rail"])
     assert resumed.exit_code == 0 and "0 payouts due again" in resumed.output
+
+
+def test_a_sweep_job_rides_out_a_database_that_is_down(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing listens on this port (the helper's own range): every connection attempt is refused.
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:18399/absent")
+    totals = sweep_job(seconds=1.0, interval=0.1, chain=False)
+    assert totals["db_outages"] >= 1 and totals["passes"] == 0
