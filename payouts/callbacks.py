@@ -14,11 +14,21 @@ from sqlalchemy.orm import Session
 
 from payouts.models import Payout
 from payouts.providers.base import TERMINAL, CallbackEvent, State
-from payouts.settings import PayoutSettings, utc_clock
+from payouts.settings import PayoutSettings, as_utc, utc_clock
 from payouts.transitions import lock_payout, may_apply, move, outcome
 
 log = logging.getLogger(__name__)
 DEFAULT = PayoutSettings()
+
+
+def awaiting_next_at(payout: Payout, now: datetime, settings: PayoutSettings) -> datetime:
+    """When to query a bill the consumer has not confirmed: after the callback's grace (a lost callback is
+    made up), and right after the provider's confirm window closes (its expiry is found promptly)."""
+    later = now + timedelta(seconds=settings.callback_grace_s)
+    if payout.submitted_at is None:
+        return later
+    closes = as_utc(payout.submitted_at) + timedelta(seconds=settings.confirm_window_s + settings.query_after_s)
+    return min(later, closes) if closes > now else later
 
 
 def apply_report(session: Session, payout: Payout, state: State, *, source: str, now: datetime,
@@ -45,7 +55,7 @@ def apply_report(session: Session, payout: Payout, state: State, *, source: str,
         payout.message = message[:200]
     if target == State.AWAITING_USER:
         payout.package_info = package_info
-        payout.next_at = now + timedelta(seconds=settings.callback_grace_s)
+        payout.next_at = awaiting_next_at(payout, now, settings)
     elif target in (State.SUBMITTED, State.UNKNOWN):
         wait = settings.query_after_s if target == State.SUBMITTED else settings.unclear_retry_s
         payout.next_at = now + timedelta(seconds=wait)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from payouts.callbacks import apply_report
+from payouts.callbacks import apply_report, awaiting_next_at
 from payouts.caps import deferral
 from payouts.claims import Rail, settle_claims
 from payouts.errors import PayoutConflict, PayoutNotFound, ProviderUnavailable
@@ -175,10 +175,10 @@ class PayoutEngine:
                 moved = apply_report(session, payout, reply.state, source=source, now=now, settings=self.settings,
                                      provider_bill_id=reply.provider_bill_id, package_info=reply.package_info,
                                      reason=reply.reason, message=reply.message, amount_fen=reply.amount_fen)
-                if not moved and current not in TERMINAL:  # still the same: look again later
-                    s = self.settings
-                    grace = s.callback_grace_s if current == State.AWAITING_USER else s.query_after_s
-                    payout.next_at = now + timedelta(seconds=grace)
+                if not moved and current == State.AWAITING_USER:  # still unconfirmed: look again later
+                    payout.next_at = awaiting_next_at(payout, now, self.settings)
+                elif not moved and current not in TERMINAL:
+                    payout.next_at = now + timedelta(seconds=self.settings.query_after_s)
                 if State(payout.state) == State.EXPIRED and payout.next_at is not None:
                     self._after_expiry(session, payout, now)
             elif reply.answer == Answer.NOT_FOUND and current in (State.SUBMITTED, State.UNKNOWN):

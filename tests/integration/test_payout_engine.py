@@ -117,6 +117,22 @@ def test_a_refused_bill_fails_and_only_an_operator_retries_it_under_a_new_number
     assert world.payout(award_id).bill_no == bill_number(award_id, 2, 32)
 
 
+def test_an_unconfirmed_bill_is_queried_right_after_its_confirm_window_closes(world: World) -> None:
+    engine = world.restart(callback_grace_s=5000.0)
+    p = world.paid_award()
+    for _ in range(17):  # every 5,000 s, the provider still waiting for the consumer (to 85,000 s)
+        world.clock.advance(5000)
+        engine.sweep()
+    assert len(world.provider.queries) == 17
+    world.clock.advance(1400)
+    assert len(world.provider.expire()) == 1  # closed at 24 h; its callback is lost
+    engine.sweep()
+    assert len(world.provider.queries) == 17
+    world.clock.advance(world.settings.query_after_s)
+    engine.sweep()  # 24 h + query_after_s, not the next 5,000 s round: found closed, a new bill
+    assert len(world.provider.queries) == 18 and world.payout(p.award_id).attempt == 2
+
+
 @pytest.mark.parametrize("by_callback", [True, False])
 def test_an_unconfirmed_bill_closed_by_the_provider_is_reissued_as_attempt_2(world: World, by_callback: bool) -> None:
     p = world.paid_award()
@@ -267,7 +283,7 @@ def test_a_burst_of_claims_goes_out_at_the_merchants_rate_without_a_frequency_li
         report = engine.sweep()
         world.clock.advance(engine.refill_s if report.token_limited else 0.5)  # as the worker waits
         assert world.clock() - start < timedelta(seconds=20), len(world.provider.bills)
-    elapsed = (world.clock() - start).total_seconds()
+    elapsed = (max(b.created_at for b in world.provider.bills.values()) - start).total_seconds()
     assert world.provider.frequency_limited == 0
     assert 500 / elapsed >= 0.9 * 100, elapsed  # at least 90 % of the provider's rate, on the injected clock
     assert len(world.provider.submits) == 500
