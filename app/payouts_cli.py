@@ -36,6 +36,7 @@ def worker_cmd(job_seconds: float) -> None:
     from app.payout_worker import run_payout_worker
 
     cfg = load_config()
+    payout_wiring.make_provider(cfg)  # a missing or unknown provider is one error line now, not a failing job
     configure(cfg)
     run_payout_worker(cfg, seconds=job_seconds)
 
