@@ -287,3 +287,18 @@ def test_a_burst_of_claims_goes_out_at_the_merchants_rate_without_a_frequency_li
     assert world.provider.frequency_limited == 0
     assert 500 / elapsed >= 0.9 * 100, elapsed  # at least 90 % of the provider's rate, on the injected clock
     assert len(world.provider.submits) == 500
+
+
+def test_two_workers_advancing_the_same_payout_send_one_bill(world: World) -> None:
+    import threading
+
+    award_id = world.award()
+    payout_id = world.claim(award_id).payout.id  # type: ignore[union-attr]
+    engines = [world.engine, world.restart()]  # two workers on the same database and Redis
+    threads = [threading.Thread(target=engines[i % 2].advance, args=(payout_id,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engines[0].close()
+    assert len(world.provider.submits) == 1 and world.payout(award_id).state == State.AWAITING_USER
