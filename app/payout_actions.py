@@ -1,0 +1,40 @@
+"""The two things an operator does to a payout, retry and cancel, for the console and the ops API alike.
+
+Each calls the engine (payouts.engine.retry_payout / cancel_payout) and records the change in the audit log
+in the same transaction, so a refused action (PayoutConflict, 409) leaves neither. The caller has already
+checked the role: operators and admins act, analysts read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.audit import record_change
+from accounts.roles import Principal
+from codegen.db import transaction
+from payouts.models import Payout
+
+ACTIONS = ("retry", "cancel")
+
+
+def _snapshot(p: Payout) -> dict[str, Any]:
+    return {"state": p.state, "attempt": p.attempt, "bill_no": p.bill_no, "reason": p.reason}
+
+
+def act_on_payout(sessions: Any, who: Principal, payout_id: int, action: str, note: str = "") -> dict[str, Any]:
+    """Retry or cancel the payout as `who`; the payout's state after, as the audit entry has it."""
+    from payouts import engine  # imported here: the read side works while the engine is being built
+
+    assert action in ACTIONS
+    do = engine.retry_payout if action == "retry" else engine.cancel_payout
+    with transaction(sessions) as s:
+        payout = s.get(Payout, payout_id)
+        assert payout is not None  # the caller found it in the caller's brand
+        before = _snapshot(payout)
+        do(s, payout_id, who.actor)
+        s.flush()
+        s.refresh(payout)
+        after = _snapshot(payout)
+        record_change(s, who.actor, f"payout.{action}", f"payout:{payout_id}", brand_id=payout.brand_id,
+                      before=before, after=after, note=note)
+    return after
