@@ -72,7 +72,7 @@ def no_sideways_scroll(page: Any, width: int) -> None:
 
 @pytest.mark.parametrize("size", ["1280", "390"])
 def test_payouts_in_the_console(site: tuple[str, dict[str, Any]], browser: Any, size: str) -> None:
-    url, seeded = site
+    url, _seeded = site
     context = browser.new_context(**PHONE) if size == "390" else \
         browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     width = 390 if size == "390" else 1280
