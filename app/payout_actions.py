@@ -11,10 +11,19 @@ from typing import Any
 
 from accounts.audit import record_change
 from accounts.roles import Principal
+from app.errors import RequestError
 from codegen.db import transaction
+from codegen.errors import Kind
 from payouts.models import Payout
 
 ACTIONS = ("retry", "cancel")
+
+
+class EngineMissing(RequestError):
+    """This build has the payouts' read side without the engine (payouts/engine.py): nothing can act."""
+
+    code = "payouts_unavailable"
+    kind = Kind.UNAVAILABLE
 
 
 def _snapshot(p: Payout) -> dict[str, Any]:
@@ -23,8 +32,10 @@ def _snapshot(p: Payout) -> dict[str, Any]:
 
 def act_on_payout(sessions: Any, who: Principal, payout_id: int, action: str, note: str = "") -> dict[str, Any]:
     """Retry or cancel the payout as `who`; the payout's state after, as the audit entry has it."""
-    from payouts import engine  # imported here: the read side works while the engine is being built
-
+    try:
+        from payouts import engine  # imported here: the read side works while the engine is being built
+    except ImportError as exc:
+        raise EngineMissing("the payout engine is not installed; retry and cancel are unavailable") from exc
     assert action in ACTIONS
     do = engine.retry_payout if action == "retry" else engine.cancel_payout
     with transaction(sessions) as s:
