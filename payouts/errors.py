@@ -49,3 +49,15 @@ class InvalidCallback(PayoutError):
 
     code = "invalid_callback"
     kind = Kind.INVALID
+
+
+class WechatRefused(PayoutError):
+    """WeChat OAuth or the MP API said no (an invalid or used OAuth code, a wrong app secret, a stale
+    access token): `errcode` holds WeChat's number. Transport failures are ProviderUnavailable instead."""
+
+    code = "wechat_refused"
+    kind = Kind.INVALID
+
+    def __init__(self, message: str, errcode: int = 0) -> None:
+        super().__init__(message)
+        self.errcode = errcode
