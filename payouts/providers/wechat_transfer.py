@@ -74,7 +74,8 @@ class WechatTransfer:
         return self._bill_answer("GET", f"{PREFIX}/out-bill-no/{quote(bill_no, safe='')}", None, query=True)
 
     def cancel(self, bill_no: str) -> ProviderReply:
-        return self._bill_answer("POST", f"{PREFIX}/out-bill-no/{quote(bill_no, safe='')}/cancel", None)
+        return self._bill_answer("POST", f"{PREFIX}/out-bill-no/{quote(bill_no, safe='')}/cancel", None,
+                                 query=True)
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> CallbackEvent:
         lower = {k.lower(): v for k, v in headers.items()}
@@ -136,6 +137,7 @@ class WechatTransfer:
 
     def _bill_answer(self, method: str, path: str, body: dict[str, Any] | None, query: bool = False
                      ) -> ProviderReply:
+        """`query`: a call about an existing bill (query, cancel), where 404 means the bill does not exist."""
         try:
             reply = self._signed(method, path, body)
         except TransportError as exc:

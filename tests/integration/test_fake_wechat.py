@@ -11,7 +11,7 @@ import pytest
 from app.fake_wechat.server import FakeWechat
 from payouts import wechat_crypto
 from payouts.providers.transport import HttpReply, call
-from tests.support.fake_wechat import CallbackSink, callback_sink, fake_wechat, fake_wechat_var  # noqa: F401
+from tests.support.fake_wechat import CallbackSink
 
 PREFIX = "/v3/fund-app/mch-transfer/transfer-bills"
 
