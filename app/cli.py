@@ -258,9 +258,10 @@ def fake_wechat_cmd(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from app.fake_wechat import create_fake_app
+    from app.fake_wechat.server import PathOnlyLog
 
     click.echo(f"fake WeChat on http://{host}:{port}")
-    run_simple(host, port, create_fake_app(load_config().var_dir), threaded=True)
+    run_simple(host, port, create_fake_app(load_config().var_dir), threaded=True, request_handler=PathOnlyLog)
 
 
 @cli.command("stop-redis")

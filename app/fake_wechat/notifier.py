@@ -78,6 +78,7 @@ class Ticker(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=10)
+        self.state.save()
 
     def run(self) -> None:
         while not self._stop_event.wait(self._interval):

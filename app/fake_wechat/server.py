@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.fake_wechat import create_fake_app
 from app.fake_wechat.context import Fake
@@ -17,6 +17,13 @@ from app.fake_wechat.keys import DemoKeys
 from app.fake_wechat.notifier import Ticker
 from app.fake_wechat.state import Clock
 from payouts.providers.base import WechatCredentials
+
+
+class PathOnlyLog(WSGIRequestHandler):
+    """The access log without query strings: OAuth and MP calls carry the app secret in theirs."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
 
 
 class FakeWechat:
@@ -27,7 +34,8 @@ class FakeWechat:
         self.app = create_fake_app(var_dir, clock, persist=persist)
         self._fake: Fake = self.app.extensions["fake_wechat"]
         self._ticker: Ticker = self.app.extensions["fake_wechat_ticker"]
-        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True,
+                                                     request_handler=PathOnlyLog)
         self.base_url = f"http://{host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._serve, name="fake-wechat", daemon=True)
 

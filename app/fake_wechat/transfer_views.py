@@ -117,7 +117,7 @@ def create() -> Response:
         raise Refusal(500, "SYSTEM_ERROR", "系统错误，请使用相同参数稍后重试")
     if not state.take_token():
         raise Refusal(429, "FREQUENCY_LIMITED", "频率超限，请降低请求频率")
-    body = request.get_json(silent=True)
+    body: Any = request.get_json(silent=True)
     params = _checked_fields(body)
     with state.lock:
         bill = state.find("transfer", params["out_bill_no"])

@@ -238,3 +238,21 @@ def test_redpack_send_and_query(fake_wechat: FakeWechat) -> None:
                xml.replace(fields["sign"], "0" * 32).encode()).text
     assert "SIGN_ERROR" in bad
     assert fake_wechat.bill("R1", kind="redpack")["state"] == "SENT"  # type: ignore[index]
+
+
+def test_bills_survive_a_restart_when_persisted(tmp_path: Any) -> None:
+    from tests.support.fake_wechat import free_port
+
+    with FakeWechat(tmp_path, port=free_port(), persist=True) as fw:
+        signed(fw, "POST", PREFIX, bill_body(fw))
+    with FakeWechat(tmp_path, port=free_port(), persist=True) as fw:
+        assert [b["out_bill_no"] for b in fw.bills()] == ["B1"]
+        assert json.loads(signed(fw, "GET", f"{PREFIX}/out-bill-no/B1").body)["state"] == "WAIT_USER_CONFIRM"
+
+
+def test_the_access_log_leaves_out_query_strings(fake_wechat: FakeWechat, caplog: pytest.LogCaptureFixture) -> None:
+    keys = fake_wechat.keys
+    query = urlencode({"appid": keys.appid, "secret": keys.app_secret, "grant_type": "client_credential"})
+    with caplog.at_level("INFO", logger="werkzeug"):
+        assert call(f"{fake_wechat.base_url}/cgi-bin/token?{query}").status == 200
+    assert "/cgi-bin/token" in caplog.text and keys.app_secret not in caplog.text
