@@ -1,7 +1,8 @@
 """WeChat OAuth (snsapi_base) and the MP API calls the consumer page needs: who is this (openid), and the
 JS-SDK ticket that signs wx.config. Base URLs are passed in: https://open.weixin.qq.com (authorize) and
 https://api.weixin.qq.com (everything else) in production, the fake's base URL in tests and `make run`.
-Caching the access token and the ticket (both live 7200 s) is the caller's job.
+Caching the access token and the ticket (both live 7200 s) is the caller's job. Every failure is a
+WechatMpError (WechatRefused when WeChat answered with an errcode).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from payouts.errors import ProviderUnavailable, WechatRefused
+from payouts.errors import WechatMpError, WechatRefused
 from payouts.providers.transport import TransportError, call
 
 OPEN_BASE = "https://open.weixin.qq.com"
 API_BASE = "https://api.weixin.qq.com"
+__all__ = ["API_BASE", "OPEN_BASE", "Token", "WechatMpError", "WechatRefused", "access_token", "authorize_url",
+           "exchange_code", "jsapi_ticket"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,9 @@ def _get(api_base: str, path: str, params: dict[str, str], timeout_s: float) -> 
         reply = call(f"{api_base.rstrip('/')}{path}?{urlencode(params)}", timeout_s=timeout_s)
         data = json.loads(reply.body)
     except (TransportError, ValueError) as exc:
-        raise ProviderUnavailable(f"WeChat {path} did not answer") from exc
+        raise WechatMpError(f"WeChat {path} did not answer") from exc
     if not isinstance(data, dict) or reply.status != 200:
-        raise ProviderUnavailable(f"WeChat {path} answered HTTP {reply.status}")
+        raise WechatMpError(f"WeChat {path} answered HTTP {reply.status}")
     errcode = int(data.get("errcode") or 0)
     if errcode:  # the message may echo the request; keep only the number and WeChat's short text
         raise WechatRefused(f"WeChat {path} refused: errcode {errcode}", errcode)

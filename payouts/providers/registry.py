@@ -12,12 +12,11 @@ NAMES = ("wechat_transfer", "wechat_redpack", "fake")
 
 def make_provider(name: str, creds: WechatCredentials) -> Provider:
     """The adapter for `name`. "fake" is the real 商家转账 adapter pointed at the fake WeChat server
-    (creds.api_base is the fake's base URL); it adds `confirmUrl`, the fake's confirm page, to
-    confirm_params, since there is no requestMerchantTransfer outside WeChat."""
+    (creds.api_base is the fake's base URL; its confirm page is `<api_base>/fake/confirm?package=…&return=…`)."""
     if name == "wechat_transfer":
         return WechatTransfer(creds)
     if name == "wechat_redpack":
         return WechatRedpack(creds)
     if name == "fake":
-        return WechatTransfer(creds, confirm_page_base=creds.api_base)
+        return WechatTransfer(creds)
     raise InvalidPayout(f"unknown payout provider {name!r}; expected one of {', '.join(NAMES)}")

@@ -53,12 +53,10 @@ class WechatTransfer:
     name = "wechat_transfer"
     bill_no_length = 32
 
-    def __init__(self, creds: WechatCredentials, min_fen: int = 10, max_fen: int = 20000,
-                 confirm_page_base: str = "") -> None:
+    def __init__(self, creds: WechatCredentials, min_fen: int = 10, max_fen: int = 20000) -> None:
         self.creds, self.min_fen, self.max_fen = creds, min_fen, max_fen
         self._key = wechat_crypto.load_private_key(creds.merchant_key_file)
         self._platform = wechat_crypto.load_public_key(creds.platform_public_key_file)
-        self._confirm_page_base = confirm_page_base.rstrip("/")  # the fake's confirm page, when it is one
 
     # -- the Provider protocol ------------------------------------------------------------------
 
@@ -111,10 +109,7 @@ class WechatTransfer:
             raise ProviderUnavailable(f"the fund flow bill of {day} could not be fetched") from exc
 
     def confirm_params(self, package_info: str) -> dict[str, str]:
-        params = {"mchId": self.creds.mchid, "appId": self.creds.appid, "package": package_info}
-        if self._confirm_page_base:  # the fake: the page opens this instead of requestMerchantTransfer
-            params["confirmUrl"] = f"{self._confirm_page_base}/fake/confirm?package={quote(package_info, safe='')}"
-        return params
+        return {"mchId": self.creds.mchid, "appId": self.creds.appid, "package": package_info}
 
     # -- HTTP -----------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ def test_submit_awaits_the_user_and_gives_what_the_page_needs(transfer: WechatTr
     assert reply.package_info and reply.provider_bill_id
     params = transfer.confirm_params(reply.package_info)
     assert params["mchId"] == transfer.creds.mchid and params["appId"] == transfer.creds.appid
-    assert params["package"] == reply.package_info and "/fake/confirm?package=" in params["confirmUrl"]
+    assert params == {"mchId": transfer.creds.mchid, "appId": transfer.creds.appid, "package": reply.package_info}
     queried = transfer.query("YA1")
     assert (queried.state, queried.amount_fen, queried.package_info) == (State.AWAITING_USER, 88, reply.package_info)
 
@@ -197,6 +197,9 @@ def test_oauth_code_exchange_and_jsapi_ticket(fake_wechat: FakeWechat) -> None:
     assert used.value.errcode == 40029
     with pytest.raises(WechatRefused):
         wechat_mp.access_token(base, keys.appid, "wrong")
+    with pytest.raises(wechat_mp.WechatMpError) as unreachable:
+        wechat_mp.exchange_code("http://127.0.0.1:1", keys.appid, keys.app_secret, "c")
+    assert unreachable.value.errcode == 0
     token = wechat_mp.access_token(base, keys.appid, keys.app_secret)
     ticket = wechat_mp.jsapi_ticket(base, token.value)
     assert ticket.value and ticket.expires_in == 7200
