@@ -256,3 +256,21 @@ def test_the_access_log_leaves_out_query_strings(fake_wechat: FakeWechat, caplog
     with caplog.at_level("INFO", logger="werkzeug"):
         assert call(f"{fake_wechat.base_url}/cgi-bin/token?{query}").status == 200
     assert "/cgi-bin/token" in caplog.text and keys.app_secret not in caplog.text
+
+
+def test_suppressing_and_delaying_callbacks(fake_wechat: FakeWechat, callback_sink: CallbackSink) -> None:
+    fake_wechat.set_faults(callback_delay_s=3600)
+    signed(fake_wechat, "POST", PREFIX, bill_body(fake_wechat, notify=callback_sink.url))
+    fake_wechat.confirm("B1")
+    assert fake_wechat.wait_deliveries(1, timeout_s=0.5, ok_only=False) == []
+
+
+def test_demo_keys_are_made_once_private_and_never_shown(tmp_path: Any) -> None:
+    from app.fake_wechat.keys import ensure_demo_keys
+
+    keys = ensure_demo_keys(tmp_path)
+    assert ensure_demo_keys(tmp_path) == keys
+    assert {oct(p.stat().st_mode & 0o777) for p in keys.directory.iterdir()} == {"0o600"}
+    assert len(keys.apiv3_key) == 32 and keys.apiv3_key not in repr(keys) and keys.app_secret not in repr(keys)
+    creds = keys.credentials("http://127.0.0.1:1/", "http://127.0.0.1:2/cb")
+    assert creds.api_base == "http://127.0.0.1:1" and creds.merchant_key_file == keys.merchant_key_file

@@ -20,18 +20,22 @@ import pytest
 
 from app.fake_wechat.server import FakeWechat
 
-PORTS = range(int(os.environ.get("YIMA_TEST_PORT_LO", "18100")), int(os.environ.get("YIMA_TEST_PORT_HI", "18199")))
+# YIMA_TEST_PORTS="18100-18199" keeps these servers inside a range (shared machines); unset: any free port.
+_RANGE = os.environ.get("YIMA_TEST_PORTS", "")
 
 
 def free_port() -> int:
-    for port in PORTS:
+    if not _RANGE:
+        return 0
+    low, _, high = _RANGE.partition("-")
+    for port in range(int(low), int(high or low) + 1):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in the test range")
+    raise RuntimeError(f"no free port in YIMA_TEST_PORTS={_RANGE}")
 
 
 @pytest.fixture(scope="session")
