@@ -2,6 +2,7 @@
 
     GET  /_fake/bills                      every bill (kind, out_bill_no, state, amount_fen, ...)
     GET  /_fake/faults  POST /_fake/faults {"system_errors": {"create": 2}, "rate_per_s": 5, ...}
+                                           (the fields of app.fake_wechat.state.Faults)
     GET  /_fake/clock   POST /_fake/clock  {"advance": 86400}
     POST /_fake/bills/<kind>/<out_bill_no>/confirm        the consumer accepts (transfer or redpack)
     POST /_fake/bills/<kind>/<out_bill_no>/fail           {"reason": "TRANSFER_RISK"}

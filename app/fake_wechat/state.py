@@ -53,6 +53,8 @@ class Faults:
 
     system_errors: dict[str, int] = field(default_factory=dict)  # answer SYSTEM_ERROR n times, then proceed
     lost_replies: dict[str, int] = field(default_factory=dict)  # process, then drop the connection, n times
+    not_found: dict[str, int] = field(default_factory=dict)  # "query": 404 for a bill that exists, n times
+    accept_async: bool = False  # create answers ACCEPTED (no package_info); the ticker then makes it confirmable
     rate_per_s: float = 100.0  # token bucket on create (商家转账: 100/s per merchant); 0 = no limit
     balance_fen: int | None = None  # None: unlimited; else NOT_ENOUGH when a bill does not fit
     user_day_count: int | None = None  # per openid per China day
@@ -68,7 +70,7 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         for name, value in changes.items():
-            if name in ("system_errors", "lost_replies"):
+            if name in ("system_errors", "lost_replies", "not_found"):
                 getattr(self, name).update({str(k): int(v) for k, v in dict(value).items()})
             else:
                 setattr(self, name, value)
@@ -164,7 +166,7 @@ class FakeState:
         self._seq += 1
         prefix = "1330" if kind == "transfer" else "1000"
         bill_id = f"{prefix}{datetime.fromtimestamp(now, CHINA):%Y%m%d}{self._seq:010d}{secrets.randbelow(10**6):06d}"
-        state = "WAIT_USER_CONFIRM" if kind == "transfer" else "SENT"
+        state = ("ACCEPTED" if self.faults.accept_async else "WAIT_USER_CONFIRM") if kind == "transfer" else "SENT"
         bill = Bill(kind, out_bill_no, bill_id, openid, amount_fen, params, notify_url, state, now, now,
                     package_info=secrets.token_urlsafe(36) if kind == "transfer" else "")
         if self.faults.balance_fen is not None:
@@ -209,6 +211,8 @@ class FakeState:
     def sweep(self) -> None:
         with self.lock:
             for bill in self.bills.values():
+                if bill.state == "ACCEPTED":
+                    bill.state, bill.updated_at, self.dirty = "WAIT_USER_CONFIRM", self.clock.now(), True
                 self._expire_if_due(bill)
 
     def _expire_if_due(self, bill: Bill) -> None:

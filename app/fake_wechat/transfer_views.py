@@ -142,7 +142,7 @@ def _existing(out_bill_no: str, op: str) -> Bill:
     if state.take_fault("system_errors", op):
         raise Refusal(500, "SYSTEM_ERROR", "系统错误，请稍后重试")
     bill = state.find("transfer", out_bill_no)
-    if bill is None:
+    if bill is None or state.take_fault("not_found", op):  # WeChat may not show a bill it is still processing
         raise Refusal(404, "NOT_FOUND", "记录不存在")
     return bill
 

@@ -245,3 +245,14 @@ def test_make_provider_names(fake_wechat: FakeWechat) -> None:
     assert make_provider("wechat_redpack", creds).bill_no_length == 28
     with pytest.raises(InvalidPayout):
         make_provider("alipay", creds)
+
+
+def test_accepted_first_and_not_found_while_processing(transfer: WechatTransfer, fake_wechat: FakeWechat) -> None:
+    fake_wechat.set_faults(accept_async=True, not_found={"query": 1})
+    accepted = transfer.submit(order())
+    assert (accepted.answer, accepted.state, accepted.package_info) == (Answer.STATE, State.SUBMITTED, "")
+    assert transfer.query("YA1").answer is Answer.NOT_FOUND  # the bill exists: the engine must resubmit the same no
+    fake_wechat.advance_clock(0)  # a sweep: the bill becomes confirmable
+    later = transfer.query("YA1")
+    assert later.state is State.AWAITING_USER and later.package_info
+    assert transfer.submit(order()).provider_bill_id == accepted.provider_bill_id
