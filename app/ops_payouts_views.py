@@ -29,7 +29,7 @@ from app.auth import current_principal, login_required, require_brand, tr
 from app.brand_scope import BrandScope, page_brand
 from app.console_format import console_helpers
 from app.errors import page_errors
-from app.payout_actions import ACTIONS, act_on_payout
+from app.payout_actions import ACTIONS, act_on_payout, submit_queue
 from app.payout_filters import FIELDS, parse_before_id, parse_payout_filter
 from app.payout_labels import label_helpers, state_label
 from codegen.models import Brand
@@ -174,7 +174,8 @@ def act(payout_id: int, action: str) -> Any:
         return _confirm(payout_id, action, error=tr(f"备注最多 {NOTE_MAX} 个字符。", f"At most {NOTE_MAX} characters."),
                         status=400)
     try:
-        after = act_on_payout(_sessions(), who, payout_id, action, note)
+        after = act_on_payout(_sessions(), who, payout_id, action, note,
+                              enqueue_submit=submit_queue(current_app.extensions))
     except PayoutConflict as exc:
         return _confirm(payout_id, action, status=409, error=tr(
             f"当前状态不允许此操作：{exc.public_message()}", f"Not in this state: {exc.public_message()}"))

@@ -118,4 +118,5 @@ def recon_side(value: object) -> str:
 def label_helpers() -> dict[str, object]:
     """For a blueprint's context processor."""
     return {"state_label": state_label, "source_label": source_label, "reason_label": reason_label,
-            "reconcile_label": reconcile_label, "recon_side": recon_side, "yuan": yuan, "masked_openid": masked_openid, "tones": TONES}
+            "reconcile_label": reconcile_label, "recon_side": recon_side, "yuan": yuan,
+            "masked_openid": masked_openid, "tones": TONES}

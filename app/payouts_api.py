@@ -19,7 +19,7 @@ from app.audit_filters import FilterProblem
 from app.auth import api_principal_or_none
 from app.brand_scope import BrandScope, brand_by_slug, readable_brands
 from app.errors import json_errors
-from app.payout_actions import act_on_payout
+from app.payout_actions import act_on_payout, submit_queue
 from app.payout_filters import FIELDS, parse_before_id, parse_limit, parse_payout_filter
 from app.rules_api import require_api_token
 from payouts.errors import PayoutNotFound
@@ -145,7 +145,7 @@ def _act(payout_id: int, action: str) -> Any:
     if request.args:
         raise FilterProblem(sorted(request.args)[0], "unknown parameter")
     brand_id = _in_scope(payout_id, "operate")
-    act_on_payout(_sessions(), _caller(), payout_id, action)
+    act_on_payout(_sessions(), _caller(), payout_id, action, enqueue_submit=submit_queue(current_app.extensions))
     with _sessions()() as s:
         return jsonify(detail_json(payout_detail(s, brand_id, payout_id)))
 
