@@ -18,10 +18,14 @@ from sqlalchemy.orm import Session
 from payouts.errors import ClaimRefused, PayoutNotFound
 from payouts.models import AwardClaim, Payout, PointsEntry
 from payouts.points import credit_points, points_balance
-from payouts.providers.base import State, bill_number
+from payouts.providers.base import Provider, State, bill_number
 from payouts.settings import utc_clock
 from payouts.sql_insert import insert_once
 from rules.models import Award, Campaign
+from rules.receipts import AwardReceipt
+
+__all__ = ["ClaimResult", "PayoutView", "Rail", "claim_award", "payout_for_award", "points_balance", "settle",
+           "settle_claims"]
 
 CASH, POINTS = "cash", "points"
 SETTLE_WINDOW = timedelta(days=2)  # a claim whose award has not landed by then is left to an operator
@@ -43,6 +47,7 @@ class PayoutView:
     state: State
     amount_fen: int
     attempt: int
+    bill_no: str
     reason: str
     package_info: str  # AWAITING_USER: for requestMerchantTransfer
 
@@ -58,9 +63,13 @@ class ClaimResult:
     points_balance: int | None = None  # points
     coupon: str = ""  # coupon / voucher: the code to show
 
+    @property
+    def payout_id(self) -> int | None:
+        return None if self.payout is None else self.payout.id
+
 
 def payout_view(p: Payout) -> PayoutView:
-    return PayoutView(p.id, State(p.state), p.amount_fen, p.attempt, p.reason, p.package_info)
+    return PayoutView(p.id, State(p.state), p.amount_fen, p.attempt, p.bill_no, p.reason, p.package_info)
 
 
 def payout_for_award(session: Session, award_id: str) -> PayoutView | None:
@@ -69,25 +78,37 @@ def payout_for_award(session: Session, award_id: str) -> PayoutView | None:
     return None if p is None else payout_view(p)
 
 
-def claim_award(session: Session, *, rail: Rail, award_id: str, campaign_id: int, openid: str, kind: str,
-                amount_fen: int = 0, points: int = 0, receipt_code: str = "", brand_id: int | None = None,
+def claim_award(session: Session, *, openid: str, receipt: AwardReceipt | None = None, award_id: str = "",
+                campaign_id: int = 0, kind: str = "", amount_fen: int = 0, points: int = 0, receipt_code: str = "",
+                brand_id: int | None = None, rail: Rail | None = None, provider: Provider | None = None,
                 client_ip: str = "", now: datetime | None = None) -> ClaimResult:
     """Bind the award to `openid` and create what it pays (a payout, a points credit). Idempotent for the
     same openid; ClaimRefused for another openid, a void award, or facts that contradict the ledger.
-    `amount_fen`/`points` are the receipt's: the ledger's own figures are what is paid."""
+
+    The award's facts come from the verified `receipt`, or one by one (award_id, campaign_id, kind, ...);
+    the ledger's own figures are what is paid (`amount_fen` and `points` are accepted and not trusted).
+    `rail` (or the `provider` it is taken from) names the rail a new payout is recorded under and sets
+    its bill number's length."""
     now = now or utc_clock()
+    if receipt is not None:
+        award_id, campaign_id, kind = receipt.award_id, receipt.campaign_id, receipt.kind
+        receipt_code = receipt.code  # its amount and points are the draw's word: the ledger's are paid
+    if rail is None:
+        if provider is None:
+            raise ValueError("claim_award needs the rail (or the provider) a payout goes out on")
+        rail = Rail(provider.name, provider.bill_no_length)
     if not openid:
-        raise ClaimRefused("需要微信身份才能领取 (an openid is required)")
+        raise ClaimRefused("需要微信身份才能领取 (an openid is required)", "no_openid")
     award = session.get(Award, award_id)
     if award is not None:
         if award.status != Award.VALID:
-            raise ClaimRefused("此奖品无效，不能领取 (this award is void and is never paid)")
+            raise ClaimRefused("此奖品无效，不能领取 (this award is void and is never paid)", "void")
         if award.campaign_id != campaign_id or (receipt_code and award.code != receipt_code):
-            raise ClaimRefused("凭证与奖品不符 (the receipt does not match this award)")
+            raise ClaimRefused("凭证与奖品不符 (the receipt does not match this award)", "mismatch")
         kind = award.kind
     elif not award_id.startswith(f"{campaign_id}-"):
-        raise ClaimRefused("凭证与奖品不符 (the receipt does not match this award)")
-    if brand_id is None:
+        raise ClaimRefused("凭证与奖品不符 (the receipt does not match this award)", "mismatch")
+    if not brand_id:  # unknown to the caller (0: the code's brand could not be told)
         brand_id = session.scalar(select(Campaign.brand_id).where(Campaign.id == campaign_id))
         if brand_id is None:
             raise PayoutNotFound(f"no campaign {campaign_id}")
@@ -96,7 +117,7 @@ def claim_award(session: Session, *, rail: Rail, award_id: str, campaign_id: int
                                                 "claimed_at": now})
     claim = session.get(AwardClaim, award_id, populate_existing=True)
     if claim is None or claim.openid != openid[:64]:
-        raise ClaimRefused("已被领取 (this award was claimed by someone else)")
+        raise ClaimRefused("已被领取 (this award was claimed by someone else)", "claimed")
     if award is None:
         return ClaimResult(award_id, kind, openid, created, waiting=True)
     payout = settle(session, claim, award, rail, now, client_ip)

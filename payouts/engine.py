@@ -18,17 +18,20 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from payouts.callbacks import apply_report, awaiting_next_at
+from payouts.callbacks import apply_callback, apply_report, awaiting_next_at
 from payouts.caps import deferral
 from payouts.claims import Rail, settle_claims
-from payouts.errors import PayoutConflict, PayoutNotFound, ProviderUnavailable
 from payouts.models import Payout
+from payouts.operations import CANCEL_REQUESTED, apply_cancel_reply, cancel_payout, retry_payout
 from payouts.orders import transfer_order
 from payouts.pacing import TokenBucket, pause_rail, rail_paused, resume_rail
 from payouts.providers.base import TERMINAL, Answer, Provider, ProviderReply, State
 from payouts.settings import Clock, PayoutSettings, as_utc, utc_clock
 from payouts.transitions import lock_payout, move, note, reissue
 
+# The web layer's entry points live beside the engine's: one import for the claim page, the callback
+# handler and the operator's actions.
+__all__ = ["PayoutEngine", "SweepReport", "apply_callback", "cancel_payout", "due_payouts", "retry_payout"]
 log = logging.getLogger(__name__)
 DUE = (State.PENDING, State.SUBMITTED, State.UNKNOWN, State.AWAITING_USER, State.EXPIRED)
 PAUSED_RECHECK = timedelta(seconds=30)
@@ -125,21 +128,31 @@ class PayoutEngine:
             if state == State.EXPIRED:
                 self._after_expiry(session, payout, now)
                 return State(payout.state)
-            if state == State.PENDING:
-                order = self._begin_submit(session, payout, now)
+            order = None
+            if payout.reason == CANCEL_REQUESTED and not (state == State.PENDING and payout.submitted_at is None):
+                action = "cancel"  # an operator asked for it: the provider is asked, not sent anything
+                payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
+            elif state == State.PENDING:
+                if payout.reason == CANCEL_REQUESTED:  # never submitted: nothing to ask anyone
+                    move(session, payout, State.CANCELLED, source="operator", now=now, reason="cancelled")
+                    return State.CANCELLED
+                action, order = "submit", self._begin_submit(session, payout, now)
                 if order is None:
                     return State(payout.state)
             else:  # SUBMITTED, UNKNOWN, AWAITING_USER: ask the provider; look again soon whatever happens
+                action = "query"
                 payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
-                order = None
             bill_no = payout.bill_no
         # The transaction is committed: a kill from here on leaves SUBMITTED (or the query's lease).
         try:
-            reply = self.provider.submit(order) if order is not None else self.provider.query(bill_no)
+            if order is not None:
+                reply = self.provider.submit(order)
+            else:
+                reply = self.provider.cancel(bill_no) if action == "cancel" else self.provider.query(bill_no)
         except Exception as exc:  # an adapter answers, but a bug or a dropped socket must not lose the step
-            log.warning("payout %s: provider %s failed (%s)", payout_id, "submit" if order else "query", exc)
+            log.warning("payout %s: provider %s failed (%s)", payout_id, action, exc)
             reply = _unclear(exc)
-        return self._record(payout_id, bill_no, reply, "submit" if order is not None else "query")
+        return self._record(payout_id, bill_no, reply, action)
 
     def _begin_submit(self, session: Session, payout: Payout, now: datetime) -> Any:
         """Caps, pause, a token; then SUBMITTED, committed by the caller before the provider call. None when
@@ -171,7 +184,10 @@ class PayoutEngine:
             if payout is None or payout.bill_no != bill_no:
                 return None if payout is None else State(payout.state)  # an operator reissued meanwhile
             current = State(payout.state)
-            if reply.answer == Answer.STATE and reply.state is not None:
+            if source == "cancel":
+                if current not in TERMINAL:
+                    apply_cancel_reply(session, payout, reply, now=now)
+            elif reply.answer == Answer.STATE and reply.state is not None:
                 moved = apply_report(session, payout, reply.state, source=source, now=now, settings=self.settings,
                                      provider_bill_id=reply.provider_bill_id, package_info=reply.package_info,
                                      reason=reply.reason, message=reply.message, amount_fen=reply.amount_fen)
@@ -216,37 +232,10 @@ class PayoutEngine:
     # --- operator steps -------------------------------------------------------------------------------
 
     def cancel_payout(self, payout_id: int, actor: str) -> State:
-        """Cancel a payout the consumer has not confirmed. A payout never submitted is cancelled here; any
-        other asks the provider first (the row stays locked meanwhile: no submit can slip in)."""
-        now = self.clock()
+        """Cancel a payout the consumer has not confirmed, asking the provider now (see
+        payouts.operations.cancel_payout); the row stays locked meanwhile, so no submit slips in."""
         with self.sessions() as session, session.begin():
-            payout = lock_payout(session, Payout.id == payout_id)
-            if payout is None:
-                raise PayoutNotFound(f"no payout {payout_id}")
-            state = State(payout.state)
-            if state in TERMINAL:
-                raise PayoutConflict(f"payout {payout_id} is already {state}")
-            if state == State.PENDING and payout.submitted_at is None:
-                move(session, payout, State.CANCELLED, source="operator", now=now, reason="cancelled",
-                     detail=f"by {actor}")
-                return State.CANCELLED
-            try:
-                reply = self.provider.cancel(payout.bill_no)
-            except Exception as exc:
-                reply = _unclear(exc)
-            if reply.answer == Answer.NOT_FOUND and state == State.PENDING:
-                move(session, payout, State.CANCELLED, source="operator", now=now, reason="cancelled",
-                     detail=f"by {actor}; no bill at the provider")
-            elif reply.answer == Answer.STATE and reply.state is not None:
-                apply_report(session, payout, reply.state, source="operator", now=now, settings=self.settings,
-                             reason=reply.reason or "cancelled", message=f"by {actor}")
-                if State(payout.state) not in TERMINAL:  # CANCELING: the query settles it
-                    payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
-            else:
-                payout.next_at = now + timedelta(seconds=self.settings.unclear_retry_s)
-                raise ProviderUnavailable(f"the provider did not cancel bill {payout.bill_no}: {reply.answer} "
-                                          f"{reply.reason}".strip())
-            return State(payout.state)
+            return cancel_payout(session, payout_id, actor, provider=self.provider, now=self.clock())
 
     def resume_rail(self) -> int:
         """Let submits go again after a pause; the payouts held by it are due at once. Their count."""

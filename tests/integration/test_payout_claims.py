@@ -170,3 +170,25 @@ def test_reconciliation_catches_planted_differences(world: World) -> None:
         assert row is not None and (row.matched, row.missing, row.extra, row.mismatched) == (2, 1, 1, 1)
         assert len(row.details) == 3
 
+
+
+def test_a_claim_from_the_receipt_itself_and_the_refusal_reasons(world: World) -> None:
+    from payouts.claims import claim_award
+    from rules.receipts import AwardReceipt
+
+    award_id = world.award(amount_fen=120)
+    serial = int(award_id.rsplit("-", 1)[1])
+    receipt = AwardReceipt(award_id=award_id, campaign_id=world.campaign_id, code=f"C{serial:027d}", batch_id=1,
+                           role="inner", serial=serial, prize_index=0, kind="cash", name="红包", amount_fen=120,
+                           points=0, coupon="", rules_version=1, member="", awarded_at=0, day="20270310",
+                           one_per_code=True)
+    with transaction(world.sessions) as s:
+        result = claim_award(s, receipt=receipt, openid="o-alice", brand_id=0, provider=world.provider)
+    assert result.payout_id is not None and result.created
+    with pytest.raises(ClaimRefused) as refused, transaction(world.sessions) as s:
+        claim_award(s, receipt=receipt, openid="o-bob", provider=world.provider)
+    assert refused.value.reason == "claimed"
+    void = world.award(status=Award.VOID)
+    with pytest.raises(ClaimRefused) as refused:
+        world.claim(void)
+    assert refused.value.reason == "void"

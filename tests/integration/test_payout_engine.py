@@ -302,3 +302,32 @@ def test_two_workers_advancing_the_same_payout_send_one_bill(world: World) -> No
         t.join()
     engines[0].close()
     assert len(world.provider.submits) == 1 and world.payout(award_id).state == State.AWAITING_USER
+
+
+def test_a_cancel_asked_without_the_provider_is_carried_out_by_the_worker(world: World) -> None:
+    from payouts.engine import cancel_payout
+
+    p = world.paid_award()
+    with transaction(world.sessions) as s:  # as the console does, inside its audit transaction
+        assert cancel_payout(s, p.id, "ops@acme", now=world.clock()) == State.AWAITING_USER
+    assert world.payout(p.award_id).reason == "cancel_requested"
+    world.engine.sweep()
+    assert world.payout(p.award_id).state == State.CANCELLED
+    assert world.provider.bills[p.bill_no].state == State.CANCELLED
+
+
+def test_a_cancel_of_a_bill_the_provider_does_not_show_yet_waits_for_a_second_no(world: World) -> None:
+    from payouts.engine import cancel_payout
+
+    award_id = world.award()
+    payout_id = world.claim(award_id).payout.id  # type: ignore[union-attr]
+    world.provider.submit_script.append("lost_request")
+    assert world.engine.advance(payout_id) == State.UNKNOWN
+    with transaction(world.sessions) as s:
+        cancel_payout(s, payout_id, "ops@acme", now=world.clock())
+    world.engine.sweep()  # the provider has no such bill: maybe still on its way, so not cancelled yet
+    assert (world.payout(award_id).state, world.payout(award_id).reason) == (State.PENDING, "cancel_requested")
+    world.clock.advance(5)
+    world.engine.sweep()  # asked again after the submit would have landed: still none
+    assert world.payout(award_id).state == State.CANCELLED
+    assert world.provider.submits == [world.payout(award_id).bill_no]  # never sent again
