@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
-from payouts.engine import PayoutEngine
+from payouts.engine import PayoutEngine, PayoutHooks
 from payouts.providers.base import Provider
 from payouts.settings import Clock, PayoutSettings, utc_clock
 
@@ -34,7 +34,8 @@ def make_provider(cfg: Config) -> Provider:
 
 
 def make_payout_engine(cfg: Config, *, sessions: sessionmaker[Session] | None = None, redis_client: Any = None,
-                       provider: Provider | None = None, clock: Clock = utc_clock) -> PayoutEngine:
+                       provider: Provider | None = None, clock: Clock = utc_clock,
+                       hooks: PayoutHooks | None = None) -> PayoutEngine:
     """The engine on the configured database, Redis and provider; a caller that already holds a session
     factory or a Redis client (the web app) passes them in."""
     if sessions is None:
@@ -51,4 +52,4 @@ def make_payout_engine(cfg: Config, *, sessions: sessionmaker[Session] | None = 
         from app.payout_services import credentials
 
         merchant = credentials(cfg).mchid
-    return PayoutEngine(sessions, redis_client, provider, payout_settings(cfg, merchant), clock)
+    return PayoutEngine(sessions, redis_client, provider, payout_settings(cfg, merchant), clock, hooks)

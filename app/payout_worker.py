@@ -49,8 +49,13 @@ DB_DOWN = (DBAPIError, PoolTimeout)
 
 
 def _engine(cfg: Config) -> tuple[Any, Any]:
+    from app.payout_metrics import count_payout_transition, count_provider_error, observe_claim_to_submit
+    from payouts.engine import PayoutHooks
+
     db = connect_database(cfg, migrate=False)
-    return db, make_payout_engine(cfg, sessions=db.sessions, redis_client=drain_redis(cfg))
+    hooks = PayoutHooks(transition=count_payout_transition, claim_to_submit=observe_claim_to_submit,
+                        provider_error=count_provider_error)
+    return db, make_payout_engine(cfg, sessions=db.sessions, redis_client=drain_redis(cfg), hooks=hooks)
 
 
 def submit_job(payout_id: int) -> str | None:

@@ -10,6 +10,7 @@ that raced a callback cannot undo it. `sweep()` is what the worker runs every se
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,11 +32,26 @@ from payouts.transitions import lock_payout, move, note, reissue
 
 # The web layer's entry points live beside the engine's: one import for the claim page, the callback
 # handler and the operator's actions.
-__all__ = ["PayoutEngine", "SweepReport", "apply_callback", "cancel_payout", "due_payouts", "retry_payout"]
+__all__ = ["PayoutEngine", "PayoutHooks", "SweepReport", "apply_callback", "cancel_payout", "due_payouts",
+           "retry_payout"]
 log = logging.getLogger(__name__)
 DUE = (State.PENDING, State.SUBMITTED, State.UNKNOWN, State.AWAITING_USER, State.EXPIRED)
 PAUSED_RECHECK = timedelta(seconds=30)
 SETTLE_EVERY = timedelta(seconds=1)
+
+
+def _ignore(*_args: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class PayoutHooks:
+    """What the caller counts (the worker hands in app/payout_metrics.py's functions; this package never
+    imports app/): a state entered, the claim → first submit time, a provider answer that is not a state."""
+
+    transition: Callable[[str, str], None] = _ignore  # (provider, state)
+    claim_to_submit: Callable[[float], None] = _ignore  # seconds
+    provider_error: Callable[[str, str], None] = _ignore  # (provider, reason)
 
 
 @dataclass(frozen=True)
@@ -65,8 +81,10 @@ def _unclear(exc: Exception) -> ProviderReply:
 
 class PayoutEngine:
     def __init__(self, sessions: sessionmaker[Session], redis: Any, provider: Provider,
-                 settings: PayoutSettings | None = None, clock: Clock = utc_clock) -> None:
+                 settings: PayoutSettings | None = None, clock: Clock = utc_clock,
+                 hooks: PayoutHooks | None = None) -> None:
         self.sessions, self.redis, self.provider = sessions, redis, provider
+        self.hooks = hooks or PayoutHooks()
         self.settings = settings or PayoutSettings()
         self.clock = clock
         self.rail = Rail(provider.name, provider.bill_no_length)
@@ -171,7 +189,10 @@ class PayoutEngine:
         if seconds > 0:
             payout.next_at = self._no_token_until = now + timedelta(seconds=seconds)
             return None
+        if payout.attempt == 1 and payout.submitted_at is None:
+            self.hooks.claim_to_submit(max(0.0, (now - as_utc(payout.created_at)).total_seconds()))
         move(session, payout, State.SUBMITTED, source="submit", now=now, detail=f"attempt {payout.attempt}")
+        self.hooks.transition(self.provider.name, State.SUBMITTED.value)
         payout.submitted_at = now
         payout.reason = ""
         payout.next_at = now + timedelta(seconds=self.settings.query_after_s)
@@ -184,6 +205,8 @@ class PayoutEngine:
             if payout is None or payout.bill_no != bill_no:
                 return None if payout is None else State(payout.state)  # an operator reissued meanwhile
             current = State(payout.state)
+            if reply.answer != Answer.STATE:
+                self.hooks.provider_error(self.provider.name, reply.reason or reply.answer.value)
             if source == "cancel":
                 if current not in TERMINAL:
                     apply_cancel_reply(session, payout, reply, now=now)
@@ -217,6 +240,8 @@ class PayoutEngine:
             elif current not in TERMINAL:  # an unclear query, a stale reply: keep the state, ask again soon
                 wait = reply.retry_after or self.settings.unclear_retry_s
                 payout.next_at = now + timedelta(seconds=wait)
+            if payout.state != current:
+                self.hooks.transition(self.provider.name, payout.state)
             return State(payout.state)
 
     def _after_expiry(self, session: Session, payout: Payout, now: datetime) -> None:

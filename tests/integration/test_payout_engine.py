@@ -11,6 +11,7 @@ import redis
 
 from codegen.db import make_engine, make_sessionmaker, transaction
 from payouts.callbacks import apply_callback
+from payouts.engine import PayoutEngine
 from payouts.errors import PayoutConflict
 from payouts.operations import retry_payout
 from payouts.pacing import rail_paused
@@ -331,3 +332,23 @@ def test_a_cancel_of_a_bill_the_provider_does_not_show_yet_waits_for_a_second_no
     world.engine.sweep()  # asked again after the submit would have landed: still none
     assert world.payout(award_id).state == State.CANCELLED
     assert world.provider.submits == [world.payout(award_id).bill_no]  # never sent again
+
+
+def test_the_engine_reports_transitions_submit_latency_and_provider_errors_to_its_hooks(world: World) -> None:
+    from payouts.engine import PayoutHooks
+
+    seen: list[tuple[str, ...]] = []
+    world.engine.close()
+    world.engine = PayoutEngine(world.sessions, world.redis, world.provider, world.settings, world.clock,
+                                PayoutHooks(transition=lambda p, s: seen.append(("state", p, s)),
+                                            claim_to_submit=lambda s: seen.append(("latency", str(s))),
+                                            provider_error=lambda p, r: seen.append(("error", p, r))))
+    payout_id = world.claim(world.award()).payout.id  # type: ignore[union-attr]
+    world.clock.advance(1.5)
+    world.provider.submit_script.append("frequency_limited")
+    world.engine.advance(payout_id)
+    world.clock.advance(1)
+    world.engine.advance(payout_id)
+    assert seen == [("latency", "1.5"), ("state", "wechat_transfer", "submitted"),
+                    ("error", "wechat_transfer", "FREQUENCY_LIMITED"), ("state", "wechat_transfer", "pending"),
+                    ("state", "wechat_transfer", "submitted"), ("state", "wechat_transfer", "awaiting_user")]
