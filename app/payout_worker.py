@@ -48,34 +48,83 @@ log = logging.getLogger("yima.payouts")
 DB_DOWN = (DBAPIError, PoolTimeout)
 
 
-def _engine(cfg: Config) -> tuple[Any, Any]:
+class Tally:
+    """What a job's engine reported (payouts.engine.PayoutHooks), carried home in the job's result: the job
+    runs in RQ's forked work horse, whose own counters die with it; the worker process counts them
+    (PayoutWorker.execute_job → app/payout_metrics.py) and serves them on its /metrics."""
+
+    MAX_LATENCIES = 10_000
+
+    def __init__(self) -> None:
+        self.transitions: dict[tuple[str, str], int] = {}
+        self.errors: dict[tuple[str, str], int] = {}
+        self.latencies: list[float] = []
+        self._lock = threading.Lock()  # a sweep advances payouts from several threads
+
+    def hooks(self) -> Any:
+        from payouts.engine import PayoutHooks
+
+        def transition(provider: str, state: str) -> None:
+            with self._lock:
+                self.transitions[provider, state] = self.transitions.get((provider, state), 0) + 1
+
+        def error(provider: str, reason: str) -> None:
+            with self._lock:
+                self.errors[provider, reason] = self.errors.get((provider, reason), 0) + 1
+
+        def latency(seconds: float) -> None:
+            with self._lock:
+                if len(self.latencies) < self.MAX_LATENCIES:
+                    self.latencies.append(seconds)
+
+        return PayoutHooks(transition=transition, claim_to_submit=latency, provider_error=error)
+
+    def result(self) -> dict[str, Any]:
+        return {"transitions": [[p, s, n] for (p, s), n in self.transitions.items()],
+                "errors": [[p, r, n] for (p, r), n in self.errors.items()], "latencies": self.latencies}
+
+
+def count_result(result: Any) -> None:
+    """A finished payout job's tally into this process's payout metrics."""
+    if not isinstance(result, dict):
+        return
     from app.payout_metrics import count_payout_transition, count_provider_error, observe_claim_to_submit
-    from payouts.engine import PayoutHooks
 
+    for provider, state, n in result.get("transitions", []):
+        for _ in range(int(n)):
+            count_payout_transition(provider, state)
+    for provider, reason, n in result.get("errors", []):
+        for _ in range(int(n)):
+            count_provider_error(provider, reason)
+    for seconds in result.get("latencies", []):
+        observe_claim_to_submit(float(seconds))
+
+
+def _engine(cfg: Config, tally: Tally) -> tuple[Any, Any]:
     db = connect_database(cfg, migrate=False)
-    hooks = PayoutHooks(transition=count_payout_transition, claim_to_submit=observe_claim_to_submit,
-                        provider_error=count_provider_error)
-    return db, make_payout_engine(cfg, sessions=db.sessions, redis_client=drain_redis(cfg), hooks=hooks)
+    return db, make_payout_engine(cfg, sessions=db.sessions, redis_client=drain_redis(cfg), hooks=tally.hooks())
 
 
-def submit_job(payout_id: int) -> str | None:
-    """One step of one payout (normally its submit); what state it is in afterwards."""
+def submit_job(payout_id: int) -> dict[str, Any]:
+    """One step of one payout (normally its submit); the state it is in afterwards, and the job's tally."""
     cfg = load_config()
-    db, engine = _engine(cfg)
+    tally = Tally()
+    db, engine = _engine(cfg, tally)
     try:
         state = engine.advance(payout_id)
-        return None if state is None else str(state)
+        return {"state": None if state is None else str(state), **tally.result()}
     finally:
         engine.close()
         db.engine.dispose()
 
 
-def sweep_job(seconds: float = SWEEP_SECONDS, interval: float = SWEEP_INTERVAL, chain: bool = True) -> dict[str, int]:
+def sweep_job(seconds: float = SWEEP_SECONDS, interval: float = SWEEP_INTERVAL, chain: bool = True) -> dict[str, Any]:
     cfg = load_config()
-    totals = {"passes": 0, "advanced": 0, "settled": 0, "db_outages": 0, "redis_outages": 0}
+    tally = Tally()
+    totals: dict[str, Any] = {"passes": 0, "advanced": 0, "settled": 0, "db_outages": 0, "redis_outages": 0}
     stopping = threading.Event()
     previous = _on_sigterm(stopping.set)
-    db, engine = _engine(cfg)
+    db, engine = _engine(cfg, tally)
     backoff = Backoff()
     deadline = time.monotonic() + seconds
     try:
@@ -103,7 +152,7 @@ def sweep_job(seconds: float = SWEEP_SECONDS, interval: float = SWEEP_INTERVAL, 
         db.engine.dispose()
         if chain:
             _queue_successor(queue_redis(cfg), seconds)
-    return totals
+    return {**totals, **tally.result()}
 
 
 def sweep_queued(queue: Queue) -> bool:
@@ -142,6 +191,13 @@ class PayoutWorker(Worker):
 
     stopping: threading.Event | None = None
 
+    def execute_job(self, job: Any, queue: Queue) -> None:
+        super().execute_job(job, queue)
+        try:  # the job ran in the work horse: what it counted comes back through its result
+            count_result(job.return_value(refresh=True))
+        except Exception as exc:
+            log.warning("payout job %s: result not read for the metrics (%s)", job.id, exc.__class__.__name__)
+
     def handle_warm_shutdown_request(self) -> None:
         import contextlib
         import os
@@ -163,6 +219,34 @@ def run_payout_worker(cfg: Config | None = None, seconds: float = SWEEP_SECONDS)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stopping.set())
+    metrics = _serve_metrics(cfg) if cfg.worker_metrics_port else None
+    try:
+        _run_workers(cfg, stopping, seconds)
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
+
+
+def _serve_metrics(cfg: Config) -> Any:
+    """This worker's payout counters on its own /metrics port (the same access rule as the app's)."""
+    from wsgiref.simple_server import make_server
+
+    from app.worker_metrics import _QuietHandler, _Server, metrics_app
+
+    try:
+        server = make_server(cfg.host, cfg.worker_metrics_port, metrics_app(cfg, []), server_class=_Server,
+                             handler_class=_QuietHandler)
+    except OSError as exc:
+        log.error("payout worker metrics not served on %s:%s: %s", cfg.host, cfg.worker_metrics_port, exc)
+        return None
+    threading.Thread(target=server.serve_forever, name="payout-metrics", daemon=True).start()
+    return server
+
+
+def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None:
+    import signal
+
     _wait_for_database(cfg, stopping)
     q = queue_redis(cfg)
     backoff = Backoff(0.5, 10.0)

@@ -57,7 +57,8 @@ def test_the_submit_job_and_the_sweep_chain_pay_every_claimed_award_once(world: 
     submit = enqueue_submit(queue, first.id)
     sweep = queue.enqueue(sweep_job, kwargs={"seconds": 1.0, "interval": 0.1, "chain": False})
     run_jobs(queue)
-    assert submit.return_value() == "awaiting_user"
+    assert submit.return_value()["state"] == "awaiting_user"
+    assert ["wechat_transfer", "awaiting_user", 1] in submit.return_value()["transitions"]
     assert sweep.return_value()["advanced"] == 3
     states = {world.payout_by_id(p.id).state for p in [first, *others] if p is not None}
     assert states == {State.AWAITING_USER}
@@ -102,3 +103,26 @@ def test_a_sweep_job_rides_out_a_database_that_is_down(world: World, monkeypatch
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:18399/absent")
     totals = sweep_job(seconds=1.0, interval=0.1, chain=False)
     assert totals["db_outages"] >= 1 and totals["passes"] == 0
+
+
+def test_the_forking_worker_counts_what_its_jobs_did(world: World) -> None:
+    from prometheus_client import REGISTRY
+
+    from app.payout_worker import PayoutWorker
+
+    def seen(state: str) -> float:
+        return REGISTRY.get_sample_value("yima_payouts_total", {"provider": "wechat_transfer", "state": state}) or 0.0
+
+    before = seen("awaiting_user")
+    queue = Queue(QUEUE, connection=world.redis)
+    payout = world.claim(world.award()).payout
+    assert payout is not None
+    enqueue_submit(queue, payout.id)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:  # forks its work horse, as deployed: the scripted provider's bill is made in the child
+        PayoutWorker([queue], connection=world.redis).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert world.payout_by_id(payout.id).state == State.AWAITING_USER
+    assert seen("awaiting_user") == before + 1
