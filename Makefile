@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity bench-metrics bench-drain bench-partitions clean
+.PHONY: help venv embedded run test test-fast test-redis62 lint fmt typecheck bench-codegen bench-scan bench-script-calls bench-rules bench-durability bench-publish bench-dashboard bench-capacity bench-metrics bench-drain bench-partitions bench-payouts clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-drain: $(STAMP) ## Drain into PostgreSQL: events/s into the partitioned sc
 
 bench-partitions: $(STAMP) ## scan_events at scale (10M rows; BENCH_ARGS=--rows 100000000): load time, size, EXPLAIN of every query
 	$(PY) -m bench.bench_partitions $(BENCH_ARGS)
+
+bench-payouts: $(STAMP) ## Payouts through the fake WeChat (its own process) by real payout workers: submits/s vs the provider's rate (target >= 90 %), FREQUENCY_LIMITED, claim → submit p95 (needs Redis + PostgreSQL; BENCH_ARGS=--quick)
+	$(PY) -m bench.bench_payouts $(BENCH_ARGS)
 
 clean: ## Remove caches (keeps var/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache test-artifacts

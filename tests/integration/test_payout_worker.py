@@ -58,11 +58,27 @@ def test_the_submit_job_and_the_sweep_chain_pay_every_claimed_award_once(world: 
     sweep = queue.enqueue(sweep_job, kwargs={"seconds": 1.0, "interval": 0.1, "chain": False})
     run_jobs(queue)
     assert submit.return_value()["state"] == "awaiting_user"
-    assert ["wechat_transfer", "awaiting_user", 1] in submit.return_value()["transitions"]
-    assert sweep.return_value()["advanced"] == 3
+    # The submit job's own payout, then its sweep pass: the others were due too (the sweep finds none left).
+    assert ["wechat_transfer", "awaiting_user", 4] in submit.return_value()["transitions"]
+    assert sweep.return_value()["advanced"] == 0
     states = {world.payout_by_id(p.id).state for p in [first, *others] if p is not None}
     assert states == {State.AWAITING_USER}
     assert len(world.provider.bills) == len(world.provider.submits) == 4
+
+
+def test_a_submit_job_that_meets_a_backlog_paces_it_through_the_bucket(world: World,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A burst of claims: one submit job each, ahead of any sweep job. The first job to run finds more due
+    # payouts than the bucket holds and submits them as the bucket refills; the jobs behind it find theirs done.
+    monkeypatch.setenv("YIMA_PAYOUT_RATE_MILLI", "400000")
+    monkeypatch.setenv("YIMA_PAYOUT_BURST", "2")
+    queue = Queue(QUEUE, connection=world.redis)
+    payouts = [world.claim(world.award(), openid=f"o-{i}").payout for i in range(30)]
+    jobs = [enqueue_submit(queue, p.id) for p in payouts if p is not None]
+    run_jobs(queue)
+    assert ["wechat_transfer", "awaiting_user", 30] in jobs[-1].return_value()["transitions"]  # at_front: ran first
+    assert {world.payout_by_id(p.id).state for p in payouts if p is not None} == {State.AWAITING_USER}
+    assert len(world.provider.bills) == len(world.provider.submits) == 30
 
 
 def test_a_sweep_job_queues_its_successor_once(world: World) -> None:
