@@ -355,8 +355,9 @@ def report(results: Sequence[PhaseResult], args: argparse.Namespace, command: st
             add("", "  / provider rate", f"{r.ratio:.3f}", f">= {RATIO_TARGET:.2f}", verdict(r.ratio, RATIO_TARGET))
             add("", "  the same after the last claim was made", f"{r.after_claims_rate:.1f}", "", "")
             add("", "first submits/s in the ledger", f"{r.submit_rate:.1f}", "", "")
-            add("", "most bills in one second", f"{r.busiest_s}", f"<= {r.limit:g}",
-                verdict(r.busiest_s, r.limit, higher_is_better=False))
+            # At the fake's clock: bunching on the way (threads, scheduling) can put a few more in a second than
+            # the bucket let go; the fake's own 429s are the verdict.
+            add("", "most bills in one second at the fake", f"{r.busiest_s}", f"(limit {r.limit:g})", "-")
             add("", "FREQUENCY_LIMITED from the fake", f"{r.refused} (ledger {r.ledger_limited})", "0 (no storm)",
                 verdict(r.refused, 0, higher_is_better=False))
             add("", "claims made / drained", f"{r.claim_s:.1f} s / {r.drain_s:.1f} s", "", "")
