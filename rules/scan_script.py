@@ -42,16 +42,17 @@ def _reply(raw: list[Any]) -> ScanReply:
 def scan_call(*, batch_id: int, role: Role, serial: int, sale_serial: int, code: str, scan_id: str, now: int,
               adcode: str, ip: str, device: str, device_tag: str, member: str, rules_version: int,
               campaign_ids: str, ip_limit: int, device_limit: int, window_seconds: int,
-              replay_seconds: int) -> ScriptCall[ScanReply]:
+              replay_seconds: int, region_source: str = "none") -> ScriptCall[ScanReply]:
     """One scan of a verified code: `sale_serial` is the item whose activation puts the code on sale,
     `campaign_ids` the matched campaigns (comma-separated, recorded on the event); at most `ip_limit` and
     `device_limit` scans of the batch per `window_seconds` (0: no limit); a retried call within
-    `replay_seconds` gets the first call's reply."""
+    `replay_seconds` gets the first call's reply. `region_source` says where `adcode` came from ("gps",
+    "ip", "none"), recorded on the event."""
     keys = scan_keys(batch_id, role, serial, scan_id, ip, device, now // window_seconds)
     args: list[Arg] = [
         serial, role.label, now, adcode, serial % FIRST_BUCKET,
         # no IP or device: nothing to count (those requests share the unused "rl:none" key)
         ip_limit if ip else 0, device_limit if device else 0, window_seconds, replay_seconds,
-        code, batch_id, ip, device, member, sale_serial, device_tag, rules_version, campaign_ids,
+        code, batch_id, ip, device, member, sale_serial, device_tag, rules_version, campaign_ids, region_source,
     ]
     return ScriptCall(SCAN, keys, args, _reply)
