@@ -99,8 +99,13 @@ def run_cmd(workers: int | None) -> None:
     worker_port = cfg.worker_metrics_port or cfg.port + 1
     worker_env = {**os.environ, "YIMA_WORKER_METRICS_PORT": str(worker_port)}
     worker_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn's directory, emptied when it starts
+    payout_env = {**worker_env, "YIMA_WORKER_METRICS_PORT": str(worker_port + 2)}
+    fake_port = cfg.payouts.fake_port or cfg.port + 2
     children = [
         Child("worker", [yima, "worker"], restart=True, env=worker_env),
+        Child("payouts", [yima, "payouts", "worker"], restart=True, env=payout_env),
+        *([Child("fake-wechat", [yima, "fake-wechat", "--host", host, "--port", str(fake_port)], restart=True)]
+          if cfg.payouts.provider == "fake" else []),
         Child("gunicorn", [gunicorn, "--config", "python:app.gunicorn_conf",
                            *(["--workers", str(workers)] if workers else []),
                            "--bind", f"{host}:{cfg.port}", "app:create_app()"], env=app_env),
@@ -119,6 +124,9 @@ def run_cmd(workers: int | None) -> None:
                f"(demo operator; kept in {cfg.var_dir / 'demo_password'})")
     click.echo(f"metrics (Prometheus): {site}/metrics (app), http://{host}:{worker_port}/metrics (worker); "
                f"open to {', '.join(str(n) for n in cfg.metrics_allow)}")
+    if cfg.payouts.provider == "fake":
+        click.echo(f"payouts: the fake WeChat Pay + OAuth server on http://{host}:{fake_port} stands in for WeChat "
+                   f"(its confirm page is WeChat's 确认收款 sheet); worker metrics on {worker_port + 2}")
     click.echo(f"yima is up: open {site}/ops/   (Ctrl-C to stop)")
     _supervise(children)
 

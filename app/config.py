@@ -6,7 +6,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -114,6 +114,43 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw == "1"
 
 
+PAYOUT_PROVIDERS = ("fake", "wechat_transfer", "wechat_redpack")
+EXPIRY_POLICIES = ("reissue", "release")
+WECHAT_REQUIRED = ("YIMA_WECHAT_MCHID", "YIMA_WECHAT_APPID", "YIMA_WECHAT_APP_SECRET", "YIMA_WECHAT_MCH_KEY_FILE",
+                   "YIMA_WECHAT_MCH_SERIAL", "YIMA_WECHAT_PAY_PUBLIC_KEY_FILE", "YIMA_WECHAT_PAY_PUBLIC_KEY_ID",
+                   "YIMA_WECHAT_APIV3_KEY", "YIMA_WECHAT_NOTIFY_URL")
+
+
+@dataclass(frozen=True)
+class PayoutConfig:
+    """How prizes are paid. `provider` "fake" (the default) pays through the fake WeChat server that `yima run`
+    starts on `fake_port`, with keys generated under var/fake_wechat/; the wechat_* rails need every
+    YIMA_WECHAT_* credential. Secrets are kept out of repr (a config is never logged with them)."""
+
+    provider: str = "fake"
+    fake_port: int = 0  # the fake WeChat server's port (0: PORT + 2)
+    api_base: str = "https://api.mch.weixin.qq.com"  # WeChat Pay
+    oauth_base: str = "https://open.weixin.qq.com"  # OAuth authorize (the consumer's browser goes there)
+    mp_base: str = "https://api.weixin.qq.com"  # OAuth code exchange, access token, jsapi ticket
+    mchid: str = ""
+    appid: str = ""
+    app_secret: str = field(default="", repr=False)
+    mch_key_file: Path | None = None
+    mch_serial: str = ""
+    pay_public_key_file: Path | None = None
+    pay_public_key_id: str = ""
+    apiv3_key: str = field(default="", repr=False)
+    notify_url: str = ""
+    v2_key: str = field(default="", repr=False)  # red packets (API v2)
+    client_cert_file: Path | None = None  # red packets: the merchant's API certificate (TLS client auth)
+    client_key_file: Path | None = None
+    rate_per_s: float = 100.0  # the merchant's token bucket: 商家转账 allows 100/s, red packets 1,800/min
+    burst: int = 20
+    user_daily_count: int = 10  # payouts per consumer (openid) per China-time day
+    user_daily_fen: int = 20_000  # fen per consumer per day
+    on_expiry: str = "reissue"  # an unconfirmed bill closed after 24 h: "reissue" a new bill or "release" it
+
+
 @dataclass(frozen=True)
 class Config:
     var_dir: Path
@@ -152,6 +189,8 @@ class Config:
     metrics_token: str | None = None  # Bearer token that opens /metrics from anywhere
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: gunicorn's workers share their samples there
     worker_metrics_port: int = 0  # `yima worker` serves its /metrics here; 0 = not at all
+    payouts: PayoutConfig = PayoutConfig()
+    ipregion_file: Path | None = None  # IP → city data replacing the shipped one (docs/location.md)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -196,4 +235,50 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         # prometheus_client itself reads this name (its multiprocess mode); read here too, to expose it.
         metrics_dir=Path(mp) if (mp := env.get("PROMETHEUS_MULTIPROC_DIR")) else None,
         worker_metrics_port=_int(env, "YIMA_WORKER_METRICS_PORT", 0, 0, 65535),
+        payouts=_payouts(env),
+        ipregion_file=Path(f) if (f := env.get("YIMA_IPREGION_FILE")) else None,
+    )
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
+
+
+def _payouts(env: Mapping[str, str]) -> PayoutConfig:
+    provider = _choice(env, "YIMA_PAYOUT_PROVIDER", "fake", PAYOUT_PROVIDERS)
+    if provider != "fake":
+        missing = [name for name in WECHAT_REQUIRED if not env.get(name)]
+        if provider == "wechat_redpack":
+            missing += [n for n in ("YIMA_WECHAT_V2_KEY", "YIMA_WECHAT_CLIENT_CERT_FILE",
+                                    "YIMA_WECHAT_CLIENT_KEY_FILE") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"YIMA_PAYOUT_PROVIDER={provider} needs {', '.join(missing)} (README: payouts)")
+        apiv3 = env.get("YIMA_WECHAT_APIV3_KEY", "")
+        if len(apiv3.encode()) != 32:
+            raise ConfigError("YIMA_WECHAT_APIV3_KEY must be the merchant's 32-character APIv3 key")
+    rate_milli = _int(env, "YIMA_PAYOUT_RATE_MILLI", 100_000, 1, 10_000_000)
+    return PayoutConfig(
+        provider=provider,
+        fake_port=_int(env, "YIMA_FAKE_WECHAT_PORT", 0, 0, 65535),
+        api_base=(env.get("YIMA_WECHAT_API_BASE") or PayoutConfig.api_base).rstrip("/"),
+        oauth_base=(env.get("YIMA_WECHAT_OAUTH_BASE") or PayoutConfig.oauth_base).rstrip("/"),
+        mp_base=(env.get("YIMA_WECHAT_MP_BASE") or PayoutConfig.mp_base).rstrip("/"),
+        mchid=env.get("YIMA_WECHAT_MCHID", ""),
+        appid=env.get("YIMA_WECHAT_APPID", ""),
+        app_secret=env.get("YIMA_WECHAT_APP_SECRET", ""),
+        mch_key_file=_path(env, "YIMA_WECHAT_MCH_KEY_FILE"),
+        mch_serial=env.get("YIMA_WECHAT_MCH_SERIAL", ""),
+        pay_public_key_file=_path(env, "YIMA_WECHAT_PAY_PUBLIC_KEY_FILE"),
+        pay_public_key_id=env.get("YIMA_WECHAT_PAY_PUBLIC_KEY_ID", ""),
+        apiv3_key=env.get("YIMA_WECHAT_APIV3_KEY", ""),
+        notify_url=env.get("YIMA_WECHAT_NOTIFY_URL", ""),
+        v2_key=env.get("YIMA_WECHAT_V2_KEY", ""),
+        client_cert_file=_path(env, "YIMA_WECHAT_CLIENT_CERT_FILE"),
+        client_key_file=_path(env, "YIMA_WECHAT_CLIENT_KEY_FILE"),
+        rate_per_s=rate_milli / 1000,
+        burst=_int(env, "YIMA_PAYOUT_BURST", 20, 1, 100_000),
+        user_daily_count=_int(env, "YIMA_PAYOUT_USER_DAILY_COUNT", 10, 0, 1_000_000),
+        user_daily_fen=_int(env, "YIMA_PAYOUT_USER_DAILY_FEN", 20_000, 0, 1 << 31),
+        on_expiry=_choice(env, "YIMA_PAYOUT_ON_EXPIRY", "reissue", EXPIRY_POLICIES),
     )
