@@ -82,6 +82,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_publish_views.bp)
     app.register_blueprint(ops_batches_views.bp)
     app.register_blueprint(ops_dashboard.bp)
+    # The held draw's post is bound to a signed ticket and the device cookie instead (app/scan_views.py).
+    auth.csrf.exempt(scan_views.draw_page)
     for token_api in (api.bp, rules_api.bp, audit_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:

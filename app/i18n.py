@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from app.location_messages import LOCATION_MESSAGES
+
 LANGUAGES = ("zh", "en")
 COOKIE = "yima_lang"
 
@@ -111,6 +113,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "unknown_place": "",
     },
 }
+
+
+for _lang, _texts in LOCATION_MESSAGES.items():
+    MESSAGES[_lang].update(_texts)
 
 
 def choose_language() -> str:

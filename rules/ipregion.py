@@ -1,7 +1,7 @@
 """Offline client IP → city region, the fallback when a scan brings no location of its own.
 
 The table is ip2region's data (Apache-2.0) converted by rules/data/build_ipregion.py into sorted IPv4
-ranges, each naming a city adcode of rules/data/adcodes.csv (docs/ipregion.md: format and how to update).
+ranges, each naming a city adcode of rules/data/adcodes.csv (docs/location.md: format and how to update).
 A lookup is a bisect over an array of range starts, about a microsecond; the table costs ~0.6 MB of RAM
 once per process. An IP tells a city at best, and a wrong one for VPNs, mobile gateways in another city and
 company networks, so a region from it is marked "ip" on the scan and a campaign may refuse it

