@@ -134,11 +134,11 @@ def scan_page(code: str) -> Response:
     try:
         try:
             result = shown or scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did,
-                                                         receipts=mine), defer_for_location=True)
+                                                         receipts=mine), defer_for_location=True, tell_repeats=True)
         except InvalidReceipt:  # signed with another key (or altered): forget them; nothing was counted yet
             kept = [(c, receipt) for c, receipt in kept if receipt not in mine]
             result = scanner().scan(ScanRequest(code=code, ip=request.remote_addr or "", device_id=did),
-                                    defer_for_location=True)
+                                    defer_for_location=True, tell_repeats=True)
     except NotGenuine:
         count_scan("page", "not_genuine")
         return _page("not_genuine.html", 404, did)

@@ -281,13 +281,17 @@ class Scanner:
                 return found, "ip"
         return None, "none"
 
-    def scan(self, req: ScanRequest, *, defer_for_location: bool = False) -> ScanResult:
+    def scan(self, req: ScanRequest, *, defer_for_location: bool = False, tell_repeats: bool = False) -> ScanResult:
         """One consumer scan. NotGenuine for an invalid code (counted against its source), SourceBlocked
         while the source is blocked for sending too many of those.
 
         `defer_for_location` (the H5 page): when a campaign could take this scan if the phone's location put
         it in the campaign's regions (Matcher.region_pending), the scan is recorded but nothing is drawn: the
-        result lists those campaigns and carries a signed draw ticket for `draw_located`."""
+        result lists those campaigns and carries a signed draw ticket for `draw_located`.
+
+        `tell_repeats` (the H5 page): a rescan from another phone also hears what became of the code in the
+        campaigns it may not draw in (TAKEN, ALREADY_DRAWN, FIRST_SCAN_USED), so the page never says "no
+        campaign" of a code that won. The API leaves it off: its reply keeps the outcomes it documents."""
         self._guard.check(req.ip, req.device_id)
         try:
             code, fields, batch = self.identify(req.code)
@@ -333,7 +337,7 @@ class Scanner:
         elif status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
                                matcher.version)
-        if status == REPEAT and not mine and not pending:
+        if tell_repeats and status == REPEAT and not mine and not pending:
             draws = (*draws, *self._told_elsewhere(matcher, ctx, draws, kept, code, fields, batch))
         return ScanResult(
             status=status,

@@ -18,7 +18,7 @@ from rules.ipregion import default_ip_index
 from rules.matcher import Matcher
 from rules.receipts import receipt_key
 from rules.region import default_index
-from rules.scan import FIRST, REPEAT, Scanner, ScanRequest
+from rules.scan import FIRST, REPEAT, Scanner, ScanRequest, ScanResult
 
 RING = Keyring(current=1, keys={1: bytes(range(32))})
 BATCH = 43
@@ -62,9 +62,14 @@ def scanner(client: redis.Redis, *campaigns: CompiledCampaign) -> Scanner:
                    receipt_key=receipt_key(b"r" * 32))
 
 
+def page_scan(s: Scanner, serial: int, ip: str, device: str) -> ScanResult:
+    """A scan as the H5 page makes it."""
+    return s.scan(ScanRequest(code=code(serial), ip=ip, device_id=device), defer_for_location=True, tell_repeats=True)
+
+
 def test_a_scan_outside_by_ip_is_held_then_drawn_once_with_the_phones_location(batch: redis.Redis) -> None:
     s = scanner(batch)
-    first = s.scan(ScanRequest(code=code(1), ip=CHENGDU_IP, device_id="phone-a"), defer_for_location=True)
+    first = page_scan(s, 1, CHENGDU_IP, "phone-a")
     assert first.status == FIRST and first.draws == () and [c.id for c in first.pending] == [1]
     assert first.region is not None and first.region.province == "四川省" and first.region_source == "ip"
     assert first.ticket
@@ -97,11 +102,11 @@ def test_a_scan_outside_by_ip_is_held_then_drawn_once_with_the_phones_location(b
 
 def test_an_ip_inside_the_region_draws_at_once_and_a_campaign_refusing_ip_asks(batch: redis.Redis) -> None:
     s = scanner(batch)
-    inside = s.scan(ScanRequest(code=code(3), ip=GUANGZHOU_IP, device_id="p"), defer_for_location=True)
+    inside = page_scan(s, 3, GUANGZHOU_IP, "p")
     assert inside.pending == () and not inside.ticket and [d.outcome for d in inside.draws] == ["won"]
 
     gps_only = scanner(batch, campaign(2, regions={"include": ["44"], "sources": ["gps"]}))
-    held = gps_only.scan(ScanRequest(code=code(4), ip=GUANGZHOU_IP, device_id="p"), defer_for_location=True)
+    held = page_scan(gps_only, 4, GUANGZHOU_IP, "p")
     assert held.draws == () and [c.id for c in held.pending] == [2]
     # Without the page's deferral (the API), the same scan just misses the campaign.
     api = gps_only.scan(ScanRequest(code=code(5), ip=GUANGZHOU_IP, device_id="p"))
@@ -111,33 +116,33 @@ def test_an_ip_inside_the_region_draws_at_once_and_a_campaign_refusing_ip_asks(b
 def test_a_rescan_from_the_first_phone_gets_a_new_ticket_and_another_phone_hears_the_truth(
         batch: redis.Redis) -> None:
     s = scanner(batch)
-    first = s.scan(ScanRequest(code=code(6), ip=CHENGDU_IP, device_id="phone-a"), defer_for_location=True)
-    other = s.scan(ScanRequest(code=code(6), ip=CHENGDU_IP, device_id="phone-b"), defer_for_location=True)
+    first = page_scan(s, 6, CHENGDU_IP, "phone-a")
+    other = page_scan(s, 6, CHENGDU_IP, "phone-b")
     assert other.status == REPEAT and not other.ticket and other.pending == ()
     assert [d.outcome for d in other.draws] == [FIRST_SCAN_USED]  # not "no campaign"
 
-    again = s.scan(ScanRequest(code=code(6), ip=CHENGDU_IP, device_id="phone-a"), defer_for_location=True)
+    again = page_scan(s, 6, CHENGDU_IP, "phone-a")
     assert again.status == REPEAT and again.first_by_this_device and again.ticket and again.ticket != first.ticket
     won = s.draw_located(again.ticket, ScanRequest(code=code(6), device_id="phone-a", lat=SHENZHEN[0],
                                                    lng=SHENZHEN[1]))
     assert [d.outcome for d in won.draws] == ["won"]
 
-    after = s.scan(ScanRequest(code=code(6), ip=CHENGDU_IP, device_id="phone-b"), defer_for_location=True)
+    after = page_scan(s, 6, CHENGDU_IP, "phone-b")
     assert [d.outcome for d in after.draws] == [TAKEN]
 
 
 def test_a_code_that_drew_and_lost_is_told_as_drawn(batch: redis.Redis) -> None:
     lose = campaign(prizes=[{"kind": "cash", "min_fen": 100, "weight": 0.0}])
     s = scanner(batch, lose)
-    s.scan(ScanRequest(code=code(7), ip=GUANGZHOU_IP, device_id="phone-a"), defer_for_location=True)
-    other = s.scan(ScanRequest(code=code(7), ip=GUANGZHOU_IP, device_id="phone-b"), defer_for_location=True)
+    page_scan(s, 7, GUANGZHOU_IP, "phone-a")
+    other = page_scan(s, 7, GUANGZHOU_IP, "phone-b")
     assert [d.outcome for d in other.draws] == [ALREADY_DRAWN]
 
 
 def test_a_ticket_draws_once_in_a_campaign_that_allows_many_draws_per_code(batch: redis.Redis) -> None:
     many = campaign(ordinal={"kind": "any"}, caps={"one_per_code": False})
     s = scanner(batch, many)
-    held = s.scan(ScanRequest(code=code(8), ip=CHENGDU_IP, device_id="p"), defer_for_location=True)
+    held = page_scan(s, 8, CHENGDU_IP, "p")
     loc = ScanRequest(code=code(8), device_id="p", lat=SHENZHEN[0], lng=SHENZHEN[1])
     assert [d.outcome for d in s.draw_located(held.ticket, loc).draws] == ["won"]
     assert s.draw_located(held.ticket, loc).draws == ()
@@ -146,7 +151,7 @@ def test_a_ticket_draws_once_in_a_campaign_that_allows_many_draws_per_code(batch
 
 def test_an_expired_ticket_and_too_many_tries_are_refused(batch: redis.Redis) -> None:
     s = scanner(batch)
-    held = s.scan(ScanRequest(code=code(9), ip=CHENGDU_IP, device_id="p"), defer_for_location=True)
+    held = page_scan(s, 9, CHENGDU_IP, "p")
     later = Scanner(batch, RING.batch_key_or_none, default_index(), clock=lambda: NOW + 1801,
                     rules=lambda: Matcher((campaign(),)), ticket_key=ticket_key(b"t" * 32))
     with pytest.raises(InvalidTicket, match="expired"):
