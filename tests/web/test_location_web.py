@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.seed import DEMO_BRAND, DemoInfo
-from app.wechat_jssdk import JsapiTickets
+from app.wechat_jssdk import JsapiTickets, ticket_key
 from codegen.db import transaction
 from payouts.wechat_crypto import jsapi_signature
 from rules.campaign_store import save_campaign, set_status
@@ -138,6 +138,7 @@ def test_inside_wechat_the_page_carries_a_signed_wx_config(demo) -> None:  # typ
         "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg",
         config["nonceStr"], config["timestamp"], url)
     phone(app, CHENGDU_IP, user_agent=WECHAT_UA).get(path(info.inner_url))
-    assert fetched == [1]  # the ticket is cached in Redis
+    assert fetched == [1]  # the ticket is cached in Redis, a little shorter than WeChat keeps it
+    assert 7200 - 300 - 5 <= app.extensions["yima.redis"].ttl(ticket_key("wx0123456789abcdef")) <= 7200 - 300
     plain = phone(app, CHENGDU_IP).get(path(info.inner_url)).get_data(as_text=True)
     assert "data-wx" not in plain
