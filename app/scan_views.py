@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, g, make_response, render_template, request
+from flask import Blueprint, Response, current_app, g, make_response, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 
@@ -60,9 +60,9 @@ def kept_receipts() -> list[tuple[str, str]]:
 
 
 def _page(template: str, status: int, did: str, view: str = "", receipts: list[tuple[str, str]] | None = None,
-          **context: Any) -> Response:
+          switch_path: str = "", **context: Any) -> Response:
     other = "en" if g.lang == "zh" else "zh"
-    switch = "?" + urlencode({"lang": other, **({"v": view} if view else {})})
+    switch = switch_path + "?" + urlencode({"lang": other, **({"v": view} if view else {})})
     resp = make_response(render_template(template, lang=g.lang, switch_href=switch, **context), status)
     # Secure over HTTPS (X-Forwarded-Proto counts behind YIMA_TRUSTED_PROXIES); plain HTTP is the local demo.
     secure = request.is_secure
@@ -87,23 +87,26 @@ def view_token(result: ScanResult) -> str:
     adcode = result.first_region.adcode if result.first_region else None
     draws = [[d.campaign_id, d.outcome, d.prize.kind if d.prize else "", d.prize.name if d.prize else "",
               d.amount_fen, d.points, d.coupon, d.award_id] for d in result.draws]
+    held = [result.ticket, [c.id for c in result.pending]] if result.ticket else []
     return _views().dumps([result.code, result.status, result.scan_count, first, adcode,
-                           result.first_by_this_device, draws])
+                           result.first_by_this_device, draws, *held])
 
 
 def from_view_token(token: str, code: str) -> ScanResult | None:
     try:
-        saved, status, count, first, adcode, mine, draws = _views().loads(token, max_age=VIEW_TOKEN_SECONDS)
+        saved, status, count, first, adcode, mine, draws, *held = _views().loads(token, max_age=VIEW_TOKEN_SECONDS)
         identified, fields, batch = scanner().identify(code)
     except (BadSignature, NotGenuine, ValueError, TypeError):
         return None
     if saved != identified:
         return None
+    ticket, pending_ids = held if len(held) == 2 else ("", [])
+    pending = tuple(c for c in scanner().rules().campaigns if c.id in pending_ids)
     return ScanResult(
         status=status, code=identified, fields=fields, batch=batch, scan_count=count,
         first_at=datetime.fromtimestamp(first, UTC) if first else None,
         first_region=default_index().lookup(adcode) if adcode else None,
-        region=None, event_id="", first_by_this_device=mine,
+        region=None, event_id="", first_by_this_device=mine, ticket=ticket if pending else "", pending=pending,
         draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points, coupon,
                                award_id) for cid, outcome, kind, name, amount, points, coupon, award_id in draws),
     )
@@ -204,7 +207,7 @@ def draw_page(code: str) -> Response:
     won = [(result.code, d.receipt) for d in result.draws if d.receipt]
     receipts = [*won, *(pair for pair in kept if pair not in won)] if won else None
     return _page("scan.html", 200, did, r=result, first_time="", first_place="", receipts=receipts,
-                 locate=locate_context(result, tried=True))
+                 locate=locate_context(result, tried=True), switch_path=url_for("scan.scan_page", code=result.code))
 
 
 def _region_name(region: Region | None) -> str:

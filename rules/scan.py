@@ -251,6 +251,10 @@ class Scanner:
         self._limits = limits
         self._clock = clock
 
+    def rules(self) -> Matcher:
+        """The rules this node scans with now."""
+        return self._rules()
+
     def close(self) -> None:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
         self._scripts.close()

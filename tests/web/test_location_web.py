@@ -142,3 +142,19 @@ def test_inside_wechat_the_page_carries_a_signed_wx_config(demo) -> None:  # typ
     assert 7200 - 300 - 5 <= app.extensions["yima.redis"].ttl(ticket_key("wx0123456789abcdef")) <= 7200 - 300
     plain = phone(app, CHENGDU_IP).get(path(info.inner_url)).get_data(as_text=True)
     assert "data-wx" not in plain
+
+
+def test_switching_language_keeps_the_location_step_and_never_rescans(demo) -> None:  # type: ignore[no-untyped-def]
+    app, info = demo
+    client = phone(app, CHENGDU_IP)
+    page = client.get(path(info.inner_url)).get_data(as_text=True)
+    switch = re.search(r'id="lang-switch" href="([^"]+)"|href="([^"]+)" id="lang-switch"', page)
+    assert switch
+    href = (switch.group(1) or switch.group(2)).replace("&amp;", "&")
+    english = client.get(path(info.inner_url) + href).get_data(as_text=True)
+    assert "open in 广东省 only" in english and ticket_of(english) == ticket_of(page)
+    assert "First scan" in english  # the same scan shown again, not a second one
+
+    refused = client.post(path(info.inner_url) + "/draw", data={"ticket": ticket_of(page)}).get_data(as_text=True)
+    # The switch on the answer to the post leads back to the code's page (the post's own URL takes no GET).
+    assert re.search(r'href="/[qQ]/[0-9A-Z]+\?lang=(zh|en)" id="lang-switch"', refused), refused
