@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from app.errors import page_errors
 from app.i18n import COOKIE, choose_language, translate
-from app.metrics import count_scan
+from app.metrics import count_draws, count_scan
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.campaign import Prize
 from rules.draw import DrawResult
@@ -199,7 +199,7 @@ def draw_page(code: str) -> Response:
     except (RedisError, ScanUnavailable) as exc:
         current_app.logger.warning("draw page unavailable: %s", exc.__class__.__name__)
         return _page("unavailable.html", 503, did or device_id())
-    count_scan("page_draw", result.status, result.draws)
+    count_draws(result.draws)
     if result.status == RATE_LIMITED:
         return _page("rate_limited.html", 429, did)
     if result.pending:
