@@ -334,8 +334,11 @@ class Scanner:
             pending = [c for c in pending if c.id not in kept and eligible(c, status, mine, member)]
         else:
             pending = []
-        if pending and req.device_id and self._ticket_key is not None:
-            ticket = issue_ticket(self._ticket_key, DrawTicket(
+        key = self._ticket_key
+        if not req.device_id or key is None:
+            pending = []  # no ticket can hold the draw for this phone: draw with what the scan has
+        if pending and key is not None:
+            ticket = issue_ticket(key, DrawTicket(
                 code=code, batch_id=batch.batch_id, event_id=reply.event_id, device=device_digest(req.device_id),
                 status=status, mine=mine, count=reply.count, issued_at=now))
         elif status in (FIRST, REPEAT) and (campaigns or kept):

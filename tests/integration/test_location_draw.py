@@ -158,3 +158,12 @@ def test_an_expired_ticket_and_too_many_tries_are_refused(batch: redis.Redis) ->
         later.draw_located(held.ticket, ScanRequest(code=code(9), device_id="p"))
     statuses = [s.draw_located(held.ticket, ScanRequest(code=code(9), device_id="p")).status for _ in range(11)]
     assert statuses[:10] == [FIRST] * 10 and statuses[10] == "rate_limited"
+
+
+def test_without_a_ticket_key_or_a_device_the_page_draws_with_what_it_has(batch: redis.Redis) -> None:
+    no_key = Scanner(batch, RING.batch_key_or_none, default_index(), rules=lambda: Matcher((campaign(),)),
+                     clock=lambda: NOW, ip_regions=default_ip_index())
+    result = page_scan(no_key, 10, CHENGDU_IP, "p")
+    assert result.pending == () and not result.ticket and result.draws == ()  # outside by IP: no draw
+    no_device = page_scan(scanner(batch), 11, CHENGDU_IP, "")
+    assert no_device.pending == () and not no_device.ticket
