@@ -158,3 +158,16 @@ def test_switching_language_keeps_the_location_step_and_never_rescans(demo) -> N
     refused = client.post(path(info.inner_url) + "/draw", data={"ticket": ticket_of(page)}).get_data(as_text=True)
     # The switch on the answer to the post leads back to the code's page (the post's own URL takes no GET).
     assert re.search(r'href="/[qQ]/[0-9A-Z]+\?lang=(zh|en)" id="lang-switch"', refused), refused
+
+
+def test_the_api_places_a_scan_by_its_address_unless_the_app_sends_a_location(demo) -> None:  # type: ignore[no-untyped-def]
+    app, info = demo
+    client = phone(app, GUANGZHOU_IP)
+    code = info.inner_url.rsplit("/", 1)[1]
+    by_ip = client.post("/api/v1/scans", json={"code": code, "device_id": "app-1"}).get_json()
+    assert by_ip["region_source"] == "ip" and by_ip["region"]["city"] == "广州市"
+    assert [r["outcome"] for r in by_ip["reward"]] == ["won"]  # the campaign takes IP regions by default
+    by_app = client.post("/api/v1/scans", json={"code": code, "device_id": "app-1", "adcode": "510104"}).get_json()
+    assert by_app["region_source"] == "gps" and by_app["region"]["province"] == "四川省"
+    nowhere = phone(app, "10.1.2.3").post("/api/v1/scans", json={"code": code}).get_json()
+    assert nowhere["region_source"] == "none" and nowhere["region"] is None
