@@ -38,7 +38,7 @@ from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
 from rules.receipts import AwardReceipt, InvalidReceipt, issue_receipt, read_receipt
 from rules.region import Region, RegionIndex
-from rules.scan_script import FIRST, NOT_ON_SALE, RATE_LIMITED, REPEAT, VOID, scan_call
+from rules.scan_script import FIRST, NOT_ON_SALE, RATE_LIMITED, REPEAT, VOID, ScanReply, scan_call
 
 __all__ = ["FIRST", "NOT_ON_SALE", "RATE_LIMITED", "REPEAT", "VOID", "ScanRequest", "ScanResult", "Scanner"]
 
@@ -328,23 +328,12 @@ class Scanner:
         ))
         status = reply.status
         mine = status == REPEAT and bool(tag) and reply.first_device_tag == tag
+        held, ticket = self._hold(pending, kept, status, mine, member, req.device_id, code, batch, reply, now)
         draws: tuple[DrawResult, ...] = ()
-        ticket = ""
-        if pending and status in (FIRST, REPEAT):
-            pending = [c for c in pending if c.id not in kept and eligible(c, status, mine, member)]
-        else:
-            pending = []
-        key = self._ticket_key
-        if not req.device_id or key is None:
-            pending = []  # no ticket can hold the draw for this phone: draw with what the scan has
-        if pending and key is not None:
-            ticket = issue_ticket(key, DrawTicket(
-                code=code, batch_id=batch.batch_id, event_id=reply.event_id, device=device_digest(req.device_id),
-                status=status, mine=mine, count=reply.count, issued_at=now))
-        elif status in (FIRST, REPEAT) and (campaigns or kept):
+        if not held and status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
                                matcher.version)
-        if tell_repeats and status == REPEAT and not mine and not pending:
+        if tell_repeats and status == REPEAT and not mine and not held:
             draws = (*draws, *self._told_elsewhere(matcher, ctx, draws, kept, code, fields, batch))
         return ScanResult(
             status=status,
@@ -360,9 +349,24 @@ class Scanner:
             rules_version=matcher.version,
             draws=draws,
             region_source=source,
-            pending=tuple(pending),
+            pending=held,
             ticket=ticket,
         )
+
+    def _hold(self, pending: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
+              mine: bool, member: str, device_id: str, code: str, batch: BatchFacts, reply: ScanReply,
+              now: int) -> tuple[tuple[CompiledCampaign, ...], str]:
+        """(the campaigns a scan's draw waits for, its signed draw ticket), or ((), "") to draw now: when
+        none of them could draw this scan anyway, or no ticket can bind the draw to this phone."""
+        key = self._ticket_key
+        if not pending or status not in (FIRST, REPEAT) or not device_id or key is None:
+            return (), ""
+        held = tuple(c for c in pending if c.id not in kept and eligible(c, status, mine, member))
+        if not held:
+            return (), ""
+        return held, issue_ticket(key, DrawTicket(
+            code=code, batch_id=batch.batch_id, event_id=reply.event_id, device=device_digest(device_id),
+            status=status, mine=mine, count=reply.count, issued_at=now))
 
     def draw_located(self, token: str, req: ScanRequest) -> ScanResult:
         """The draw a scan's ticket held back (see `scan`), with the location the phone gave now (else its
