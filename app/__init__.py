@@ -38,7 +38,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops_batches_views,
         ops_campaigns,
         ops_dashboard,
+        ops_payouts_views,
         ops_publish_views,
+        payout_metrics,
+        payouts_api,
         rules_api,
         scan_views,
         security,
@@ -82,9 +85,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_publish_views.bp)
     app.register_blueprint(ops_batches_views.bp)
     app.register_blueprint(ops_dashboard.bp)
+    app.register_blueprint(ops_payouts_views.bp)
+    app.register_blueprint(payouts_api.bp)
+    payout_metrics.init_app(app)
     # The held draw's post is bound to a signed ticket and the device cookie instead (app/scan_views.py).
     auth.csrf.exempt(scan_views.draw_page)
-    for token_api in (api.bp, rules_api.bp, audit_api.bp):  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
+    # Bearer-authenticated JSON: no cookie, so no CSRF to forge
+    for token_api in (api.bp, rules_api.bp, audit_api.bp, payouts_api.bp):
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:
         from app import bench_views

@@ -67,6 +67,12 @@ def _moment(value: str, field: str, end_of_day: bool, strict: bool) -> datetime 
         return datetime.min.replace(tzinfo=UTC) if field == "until" and moment.year == 1 else None
 
 
+def parse_moment(value: str, field: str, *, end_of_day: bool, strict: bool = False) -> datetime | None:
+    """A `since` (end_of_day False) or `until` (True) bound as the audit log reads it: other lists with
+    date filters (payouts) read dates the same way."""
+    return _moment(value, field, end_of_day, strict)
+
+
 def parse_audit_filter(args: Mapping[str, str], who: Principal, brand_ids_by_slug: Mapping[str, int], *,
                        strict: bool = False) -> AuditFilter:
     """The filter for `args` (brand, action, actor, target, since, until) within what `who` may read.

@@ -252,6 +252,26 @@ def rollups_rebuild_cmd() -> None:
     click.echo(f"rollups rebuilt in {time.monotonic() - started:.1f} s")
 
 
+@cli.command("fake-wechat")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8090, show_default=True)
+def fake_wechat_cmd(host: str, port: int) -> None:
+    """Serve the fake WeChat (Pay v3 商家转账, 现金红包, OAuth, MP API, confirm page) until Ctrl-C.
+
+    Its keys and bills live under var/fake_wechat/; its control API is under /_fake/ (loopback only).
+
+    \b
+    Example:  yima fake-wechat --port 8090
+    """
+    from werkzeug.serving import run_simple
+
+    from app.fake_wechat import create_fake_app
+    from app.fake_wechat.server import PathOnlyLog
+
+    click.echo(f"fake WeChat on http://{host}:{port}")
+    run_simple(host, port, create_fake_app(load_config().var_dir), threaded=True, request_handler=PathOnlyLog)
+
+
 @cli.command("stop-redis")
 def stop_redis_cmd() -> None:
     """Stop the embedded Redis (its data stays in var/ and is reloaded on the next start).

@@ -56,7 +56,8 @@ SQL_ERRORS = Counter("yima_sql_errors", "Errors SQL raised, by SQLAlchemy except
 # The request's endpoint → the group its latency is kept under.
 _ENDPOINT_GROUPS = {"scan.scan_page": "scan_page", "api.create_scan": "scan_api", "metrics": "metrics",
                     "static": "static"}
-_BLUEPRINT_GROUPS = {"health": "health", "rules_api": "ops", "audit_api": "ops", "api": "api", "bench": "bench"}
+_BLUEPRINT_GROUPS = {"health": "health", "rules_api": "ops", "audit_api": "ops", "payouts_api": "ops", "api": "api",
+                     "bench": "bench"}
 
 
 def endpoint_group(endpoint: str | None) -> str:
@@ -224,7 +225,8 @@ def metrics_view() -> Response:
     proxied = not cfg.trusted_proxies and ("X-Forwarded-For" in request.headers or "Forwarded" in request.headers)
     if not may_read(cfg, request.remote_addr or "", request.headers.get("Authorization", ""), proxied):
         return Response(DENIED, 403, mimetype="text/plain")
-    resp = Response(exposition(cfg.metrics_dir), content_type=CONTENT_TYPE_LATEST)
+    collectors = current_app.extensions.get("yima.metrics.collectors", ())  # read from SQL/Redis at scrape
+    resp = Response(exposition(cfg.metrics_dir, collectors), content_type=CONTENT_TYPE_LATEST)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -49,3 +49,24 @@ class InvalidCallback(PayoutError):
 
     code = "invalid_callback"
     kind = Kind.INVALID
+
+
+
+class WechatMpError(PayoutError):
+    """WeChat OAuth or the MP API gave no usable answer (unreachable, a 5xx, not JSON). `errcode` is WeChat's
+    number when it said no (WechatRefused), else 0."""
+
+    code = "wechat_unavailable"
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self, message: str, errcode: int = 0) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+
+
+class WechatRefused(WechatMpError):
+    """WeChat said no: an invalid or used OAuth code (40029), a wrong app secret (40125), a stale access
+    token (40001)."""
+
+    code = "wechat_refused"
+    kind = Kind.INVALID

@@ -24,8 +24,9 @@ from tests.support.databases import TestDatabases
 settings.register_profile("yima", deadline=None)
 settings.load_profile("yima")
 
-# Redis backends (standalone and Cluster): the fixtures redis_backend, redis_any, lossy_redis_any.
-pytest_plugins = ["tests.support.backends"]
+# Redis backends (standalone and Cluster): the fixtures redis_backend, redis_any, lossy_redis_any; the fake
+# WeChat server in-process: fake_wechat, callback_sink.
+pytest_plugins = ["tests.support.backends", "tests.support.fake_wechat"]
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 PG_ADMIN_URL = os.environ.get("YIMA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

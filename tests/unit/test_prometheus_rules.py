@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from app import metrics, worker_metrics
+from app import metrics, payout_metrics, worker_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -18,13 +18,14 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 
 def exported_names() -> set[str]:
     names: set[str] = set()
-    for module in (metrics, worker_metrics):
+    for module in (metrics, worker_metrics, payout_metrics):
         for obj in vars(module).values():
             if isinstance(obj, MetricWrapperBase):
                 for family in obj.describe():
                     names |= {family.name + s for s in SUFFIXES[family.type]}
-    for family in worker_metrics.DrainLagCollector(None).describe():
-        names.add(family.name)
+    for collector in (worker_metrics.DrainLagCollector(None), payout_metrics.OpenPayoutsCollector(None)):
+        for family in collector.describe():
+            names.add(family.name)
     return names
 
 

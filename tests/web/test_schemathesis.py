@@ -3,6 +3,7 @@ the real Redis test DB and a temp SQLite: every response's status, content type,
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.openapi import OPENAPI
 from tests.web.conftest import seeded_app
+from tests.web.payout_support import seed_payouts
 
 # 25 examples per operation keep `make test` short; YIMA_SCHEMATHESIS_EXAMPLES=500 for a longer hunt.
 TOKEN = "schemathesis-token-0123456789abcdef0123"
@@ -35,6 +37,7 @@ def app(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Flask]:
         "budget": {"total_fen": 1000}, "prizes": [{"kind": "coupon", "name": "券", "weight": 0.5}]})
     assert res.status_code == 201, res.get_json()
     assert client.get("/api/v1/openapi.json").get_json() == OPENAPI  # the document under test is the one served
+    seed_payouts(app)  # payouts in every state and a reconciliation run: the payouts routes answer real rows
     yield app
     app.extensions["yima.db"].engine.dispose()
 
@@ -51,15 +54,22 @@ _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 # what no JSON schema can say: a member token's signature, whether a code is genuine, a campaign
 # definition's catalogue references and overlaps, whether a prize is a coupon, a member label's "letter of
 # any script" (JSON Schema patterns are ASCII-minded), a date-time whose UTC instant falls outside the years
-# 1-9999 (0001-01-01T00:00:00+01:01 is format-valid), an audit filter's brand. There 400 is the right answer.
+# 1-9999 (0001-01-01T00:00:00+01:01 is format-valid), an audit or payouts filter's brand. There 400 is the right
+# answer.
+# Retry and cancel call the payout engine (payouts/engine.py), built alongside the payouts' read side.
+ENGINE_ACTIONS = {"retryPayout", "cancelPayout"}
+ENGINE = importlib.util.find_spec("payouts.engine") is not None
 DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampaign", "setCampaignStatus",
-                  "uploadCoupons", "simulateScan", "issueMemberToken", "backtestCampaign", "listAuditEntries"}
+                  "uploadCoupons", "simulateScan", "issueMemberToken", "backtestCampaign", "listAuditEntries",
+                  "listPayouts", "exportPayouts"}
 
 
 @schema.parametrize()
 @settings(max_examples=int(os.environ.get("YIMA_SCHEMATHESIS_EXAMPLES", "25")),
           suppress_health_check=list(HealthCheck), deadline=None)
 def test_the_api_conforms_to_its_openapi_document(case: Any, app: Flask) -> None:
+    if case.operation.definition.raw.get("operationId") in ENGINE_ACTIONS and not ENGINE:
+        pytest.skip("payouts.engine (retry_payout, cancel_payout) is not on this branch yet")
     excluded = [positive_data_acceptance] if case.operation.definition.raw.get("operationId") in DOMAIN_CHECKED else []
     case.operation.schema.app = case.operation.app = app  # every request, the checks' own included, goes here
     case.call_and_validate(headers=AUTH, excluded_checks=excluded)

@@ -14,6 +14,7 @@ is not registered yet is skipped with its name, so the matrix tightens itself wh
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ from rules.region import default_index
 from tests.conftest import REDIS_TEST_URL
 from tests.web import conftest as web_conftest
 from tests.web.console_support import add_user, csrf_token, login
+from tests.web.payout_support import add_payout
 
+ENGINE = importlib.util.find_spec("payouts.engine") is not None
 BRANDS = ("a", "b")
 ROLES = ("admin", "operator", "analyst")
 ACTORS = [(brand, role) for brand in BRANDS for role in ROLES]
@@ -115,6 +118,17 @@ def new_batch(world: World) -> dict[str, Any]:
         return {"batch": batch.id}
 
 
+def new_payout(state: str) -> Callable[[World], dict[str, Any]]:
+    """A payout of brand a of its own in `state` (failed: retry takes it; pending: cancel takes it)."""
+
+    def make(world: World) -> dict[str, Any]:
+        with transaction(world.sessions()) as s:
+            payout = add_payout(s, world.brand_id["a"], 1, state, 100, prefix=f"m{uuid.uuid4().hex[:12]}")
+            return {"payout": payout.id}
+
+    return make
+
+
 def new_version(world: World) -> dict[str, Any]:
     """A rules version of brand a, published the way an operator of brand a publishes."""
     client = world.app.test_client()
@@ -129,12 +143,13 @@ def new_version(world: World) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # placeholders: {brand} (always "a"), {campaign}, {batch}, {version}, {user}, {token}
+    path: str  # placeholders: {brand} (always "a"), {campaign}, {batch}, {version}, {user}, {token}, {payout}
     need: str  # read | operate | admin, in brand a
     via: str  # "api" (Bearer token) or "page" (session cookie + CSRF)
     target: Callable[[World], dict[str, Any]]
     body: Callable[[World], dict[str, Any]] | None = None
     builder: str = ""  # who is building it, when it may not be registered yet
+    engine: bool = False  # an accepted call runs payouts.engine: skipped there until the engine lands
 
     @property
     def writes(self) -> bool:
@@ -157,6 +172,11 @@ ROUTES = [
     Route("POST", "/api/v1/campaigns/{campaign}/backtest", "read", "api", new_campaign, lambda w: WINDOW),
     Route("POST", "/api/v1/campaigns/{campaign}/prizes/0/coupons", "operate", "api", new_campaign,
           lambda w: {"codes": [f"MX-{uuid.uuid4().hex[:10]}"]}),
+    Route("GET", "/api/v1/payouts?brand={brand}", "read", "api", lambda w: {}),
+    Route("GET", "/api/v1/payouts.csv?brand={brand}", "read", "api", lambda w: {}),
+    Route("GET", "/api/v1/payouts/{payout}", "read", "api", new_payout("failed")),
+    Route("POST", "/api/v1/payouts/{payout}/retry", "operate", "api", new_payout("failed"), engine=True),
+    Route("POST", "/api/v1/payouts/{payout}/cancel", "operate", "api", new_payout("pending"), engine=True),
     # console pages: campaigns (h-editor), dashboard (h-dash), batches and publish (h-publish)
     Route("GET", "/ops/campaigns/{campaign}", "read", "page", new_campaign, builder="h-editor"),
     Route("GET", "/ops/campaigns/{campaign}/edit", "read", "page", new_campaign, builder="h-editor"),
@@ -179,6 +199,16 @@ ROUTES = [
           builder="h-publish"),
     Route("POST", "/ops/publish/rollback/{version}", "operate", "page", new_version, lambda w: {"brand": "a"},
           builder="h-publish"),
+    # console pages: payouts (h-ops)
+    Route("GET", "/ops/payouts?brand={brand}", "read", "page", lambda w: {}),
+    Route("GET", "/ops/payouts/export.csv?brand={brand}", "read", "page", lambda w: {}),
+    Route("GET", "/ops/payouts/{payout}", "read", "page", new_payout("failed")),
+    Route("GET", "/ops/payouts/{payout}/retry", "operate", "page", new_payout("failed")),
+    Route("POST", "/ops/payouts/{payout}/retry", "operate", "page", new_payout("failed"), lambda w: {},
+          engine=True),
+    Route("GET", "/ops/payouts/{payout}/cancel", "operate", "page", new_payout("pending")),
+    Route("POST", "/ops/payouts/{payout}/cancel", "operate", "page", new_payout("pending"), lambda w: {},
+          engine=True),
     Route("GET", "/ops/admin?brand={brand}", "admin", "page", lambda w: {}),
     Route("POST", "/ops/admin/{brand}/users", "admin", "page", lambda w: {},
           lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@a.example", "role": "analyst"}),
@@ -197,7 +227,7 @@ def expected(actor: tuple[str, str], route: Route) -> str:
 
 
 def registered(app: Flask, route: Route) -> bool:
-    path = route.path.split("?")[0].format(brand="a", campaign=1, batch=1, version=1, user=1, token=1)
+    path = route.path.split("?")[0].format(brand="a", campaign=1, batch=1, version=1, user=1, token=1, payout=1)
     try:
         app.url_map.bind("localhost").match(path, method=route.method)
     except (NotFound, MethodNotAllowed):
@@ -259,10 +289,12 @@ def call(world: World, actor: tuple[str, str], route: Route, url: str) -> Any:
 def test_tenancy(world: World, actor: tuple[str, str], route: Route) -> None:
     if not registered(world.app, route):
         pytest.skip(f"{route} is not registered yet ({route.builder or 'pending'} is building it)")
+    want = expected(actor, route)
+    if route.engine and want == "ok" and not ENGINE:
+        pytest.skip(f"{route} runs payouts.engine, which is not on this branch yet")
     url = route.path.format(brand="a", **route.target(world))
     audit_before = world.audit_count()
     resp = call(world, actor, route, url)
-    want = expected(actor, route)
     got = resp.status_code
     detail = f"{actor[1]} of brand {actor[0]}: {route.method} {url} → {got} {resp.get_data(as_text=True)[:300]}"
     if want == "ok":
