@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         rules_api,
         scan_views,
         security,
+        wechat_jssdk,
     )
     from app.runtime import connect_database, connect_redis, make_scanner, secret_key
 
@@ -72,6 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth_limits.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    wechat_jssdk.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(scan_views.bp)

@@ -12,12 +12,39 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payouts.wechat_crypto import jsapi_signature
+from payouts.wechat_mp import API_BASE, access_token, jsapi_ticket
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 MARGIN_SECONDS = 300  # the cached ticket dies this long before WeChat's, so a page never signs with a dead one
+RETRY_SECONDS = 60  # after a failed fetch, pages go without wx.config this long (no MP call per page view)
+FETCH_TIMEOUT_S = 2.0  # a page waits at most this for the MP API (then uses the browser's location)
 JS_API_LIST = ("getLocation",)
+
+
+def init_app(app: Flask) -> None:
+    """Sign wx.config on the H5 page when the official account's appid and AppSecret are configured
+    (YIMA_WECHAT_APPID, YIMA_WECHAT_APP_SECRET; the MP API at YIMA_WECHAT_MP_BASE)."""
+    payouts = getattr(app.config["YIMA"], "payouts", None)
+    appid, secret = getattr(payouts, "appid", ""), getattr(payouts, "app_secret", "")
+    base = getattr(payouts, "mp_base", "") or API_BASE
+    if not (appid and secret):
+        return
+
+    def fetch() -> tuple[str, int]:
+        token = access_token(base, appid, secret, timeout_s=FETCH_TIMEOUT_S)
+        ticket = jsapi_ticket(base, token.value, timeout_s=FETCH_TIMEOUT_S)
+        return ticket.value, ticket.expires_in
+
+    app.extensions["yima.jssdk"] = JsapiTickets(app.extensions["yima.redis"], appid, fetch)
+
+
+class JsapiUnavailable(Exception):
+    """No jsapi ticket now (the MP API failed recently); the page goes without wx.config."""
 
 
 def ticket_key(appid: str) -> str:
@@ -33,6 +60,7 @@ class JsapiTickets:
         self.appid = appid
         self._fetch = fetch
         self._clock = clock
+        self._failed_until = 0.0
 
     def ticket(self) -> str:
         """The cached ticket, or a fresh one (two processes that miss at once both fetch: WeChat hands out
@@ -41,7 +69,13 @@ class JsapiTickets:
         cached = self._redis.get(key)
         if cached:
             return cached.decode() if isinstance(cached, bytes) else str(cached)
-        ticket, expires_in = self._fetch()
+        if time.monotonic() < self._failed_until:
+            raise JsapiUnavailable("the jsapi ticket could not be fetched a moment ago")
+        try:
+            ticket, expires_in = self._fetch()
+        except Exception:
+            self._failed_until = time.monotonic() + RETRY_SECONDS
+            raise
         self._redis.set(key, ticket, ex=max(60, int(expires_in) - MARGIN_SECONDS))
         return ticket
 

@@ -171,3 +171,28 @@ def test_the_api_places_a_scan_by_its_address_unless_the_app_sends_a_location(de
     assert by_app["region_source"] == "gps" and by_app["region"]["province"] == "四川省"
     nowhere = phone(app, "10.1.2.3").post("/api/v1/scans", json={"code": code}).get_json()
     assert nowhere["region_source"] == "none" and nowhere["region"] is None
+
+
+def test_without_the_mp_api_the_page_goes_without_wx_config_and_stops_asking(demo) -> None:  # type: ignore[no-untyped-def]
+    app, info = demo
+    calls: list[int] = []
+
+    def down() -> tuple[str, int]:
+        calls.append(1)
+        raise OSError("MP API unreachable")
+
+    app.extensions["yima.jssdk"] = JsapiTickets(app.extensions["yima.redis"], "wx0123456789abcdef", down)
+    client = phone(app, CHENGDU_IP, user_agent=WECHAT_UA)
+    for _ in range(3):  # the first scan, then rescans from the same phone: each holds the draw again
+        page = client.get(path(info.inner_url)).get_data(as_text=True)
+        assert 'id="locate-form"' in page and "data-wx" not in page
+    assert calls == [1]  # one failed fetch, then a pause
+
+
+def test_the_jssdk_is_set_up_only_with_the_accounts_appid_and_secret(tmp_path: Path, redis_client: Any) -> None:
+    from app.config import PayoutConfig
+
+    bare, _ = seeded_app(tmp_path / "a")
+    assert "yima.jssdk" not in bare.extensions
+    configured, _ = seeded_app(tmp_path / "b", payouts=PayoutConfig(appid="wx0123456789abcdef", app_secret="s" * 32))
+    assert configured.extensions["yima.jssdk"].appid == "wx0123456789abcdef"
