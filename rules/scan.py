@@ -38,7 +38,16 @@ from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
 from rules.receipts import AwardReceipt, InvalidReceipt, issue_receipt, read_receipt
 from rules.region import Region, RegionIndex
-from rules.scan_script import FIRST, NOT_ON_SALE, RATE_LIMITED, REPEAT, VOID, ScanReply, scan_call
+from rules.scan_script import (
+    FIRST,
+    NOT_ON_SALE,
+    RATE_LIMITED,
+    REPEAT,
+    VOID,
+    ScanReply,
+    relocate_first_call,
+    scan_call,
+)
 
 __all__ = ["FIRST", "NOT_ON_SALE", "RATE_LIMITED", "REPEAT", "VOID", "ScanRequest", "ScanResult", "Scanner"]
 
@@ -404,6 +413,11 @@ class Scanner:
             campaigns = [c for c in campaigns if c.one_per_code]
         draws = self._draw(campaigns, kept, ticket.status, ticket.mine, None, code, fields, batch, ticket.event_id,
                            now, matcher.version) if campaigns or kept else ()
+        if source == "gps" and region is not None and ticket.status == FIRST:
+            # The first scan's place, shown on every rescan, was the IP's guess: the phone has said where.
+            self._scripts.run(relocate_first_call(batch_id=batch.batch_id, role=fields.role.label,
+                                                  serial=fields.serial, first_ts=ticket.issued_at,
+                                                  device_tag=device_tag(req.device_id), adcode=region.adcode))
         return self._ticket_result(ticket.status, ticket, fields, batch, region, source, matcher.version, draws,
                                    tuple(pending))
 

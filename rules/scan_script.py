@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from codegen.batch_keys import FIRST_BUCKET, scan_keys
+from codegen.batch_keys import FIRST_BUCKET, first_key, scan_keys
 from codegen.codeformat import Role
 from rules.lua import Arg, LuaScript, ScriptCall
 
 SCAN = LuaScript.of("rules", "scan.lua")
+RELOCATE = LuaScript.of("rules", "relocate_first.lua")
 
 FIRST = "first"
 REPEAT = "repeat"
@@ -56,3 +57,11 @@ def scan_call(*, batch_id: int, role: Role, serial: int, sale_serial: int, code:
         code, batch_id, ip, device, member, sale_serial, device_tag, rules_version, campaign_ids, region_source,
     ]
     return ScriptCall(SCAN, keys, args, _reply)
+
+
+def relocate_first_call(*, batch_id: int, role: str, serial: int, first_ts: int, device_tag: str,
+                        adcode: str) -> ScriptCall[bool]:
+    """The wrapper of rules/relocate_first.lua: the first scan (at `first_ts`, from `device_tag`) of a code
+    was at `adcode` after all; True when its record was corrected."""
+    return ScriptCall(RELOCATE, [first_key(batch_id, role, serial)],
+                      [serial % FIRST_BUCKET, first_ts, device_tag, adcode], lambda reply: bool(int(reply)))

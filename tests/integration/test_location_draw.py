@@ -98,6 +98,9 @@ def test_a_scan_outside_by_ip_is_held_then_drawn_once_with_the_phones_location(b
     # The same award (a post repeated within seconds replays the draw's reply; later, "already_won").
     assert [d.award_id for d in again.draws] == [located.draws[0].award_id]
     assert batch.xlen("{c:1}:awards") == 1  # drawn once
+    # Rescans say where the first scan was by the phone's location now, not the IP's guess.
+    rescan = page_scan(s, 1, CHENGDU_IP, "phone-b")
+    assert rescan.first_region is not None and rescan.first_region.city == "深圳市"
 
 
 def test_an_ip_inside_the_region_draws_at_once_and_a_campaign_refusing_ip_asks(batch: redis.Redis) -> None:

@@ -113,6 +113,7 @@ def test_location_granted_wins_refused_is_not_spent_and_a_retry_wins(site: tuple
             page.goto(local(base, info.inner_url))
             text = page.inner_text("#reward")
             assert "此码已中奖，奖品已被抽取" in text and "暂无进行中的活动" not in text, text
+            assert "广州市" in page.inner_text("#scan-state")  # the first scan's place, by its phone's location
             shot(page, "d-other-phone-told-won")
             refused.close()
         finally:
