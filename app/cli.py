@@ -16,6 +16,7 @@ from app.cli_errors import OneLineErrors, run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
 from app.events_cli import events_group
+from app.payouts_cli import payouts_group
 from app.runtime import connect_database, connect_redis, ops_token, redis_url
 from app.seed import seed_demo, seed_demo_campaign, seed_demo_operator
 from app.user_cli import user_group
@@ -28,6 +29,7 @@ def cli() -> None:
 
 cli.add_command(user_group)
 cli.add_command(events_group)
+cli.add_command(payouts_group)
 
 
 @cli.command("seed")

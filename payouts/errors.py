@@ -24,10 +24,15 @@ class PayoutNotFound(PayoutError):
 
 
 class ClaimRefused(PayoutError):
-    """This award cannot be claimed by this caller: void, claimed by another openid, not drawn by this device."""
+    """This award cannot be claimed by this caller: void, claimed by another openid, not drawn by this device.
+    `reason` says which, for the page's words: claimed, void, mismatch, no_openid."""
 
     code = "claim_refused"
     kind = Kind.CONFLICT
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PayoutConflict(PayoutError):

@@ -16,6 +16,7 @@ from redis.crc import key_slot
 
 from codegen.batch_keys import scan_keys
 from codegen.codeformat import Role
+from payouts.pacing import TAKE, bucket_key, paused_key, take_call
 from reports.forged import FORGED, ForgedCounter
 from rules.awards import RAISE
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
@@ -155,6 +156,18 @@ def test_each_invalid_code_call_and_the_forged_counter_keep_to_one_slot(ip: str,
     assert [c.script for c in calls].count(INVALID) == bool(ip) + bool(device)
     for call in calls:  # one call per source and one for the forged minute, each in a slot of its own
         assert one_slot(list(call.keys)), call.keys
+
+
+@few
+@given(merchant=st.one_of(st.from_regex(r"[0-9]{10}", fullmatch=True), nasty_text), now=st.integers(0, 2**33))
+def test_the_payout_token_bucket_and_pause_flag_keep_to_their_merchants_slot(merchant: str, now: int) -> None:
+    # payouts.pacing owns the family {pay:<merchant>}: the token bucket's script call and the pause flag.
+    from datetime import UTC, datetime
+
+    call = take_call(merchant, 100.0, 100, datetime.fromtimestamp(now, UTC))
+    assert call.script is TAKE
+    assert one_slot([*call.keys, paused_key(merchant)])
+    assert call.keys == [bucket_key(merchant)]
 
 
 def test_redis_py_and_the_cluster_client_agree_on_slots() -> None:

@@ -1,0 +1,280 @@
+"""The payout worker: an RQ worker on the queue "yima-payouts" that moves payouts forward.
+
+Two jobs. `submit_job` advances one payout at once: the web layer queues it right after a claim
+(`enqueue_submit`), so a consumer's red packet does not wait for the next sweep. `sweep_job` runs
+`PayoutEngine.sweep` every `interval` seconds for `seconds`, then queues its successor unless one is
+already queued: the chain that submits what the caps and the token bucket held back, queries bills whose
+answer was unclear or whose callback is late, applies expiry, and settles claims whose award reached SQL
+after the claim. The jobs are short, so a submit job never waits long behind a sweep on a single worker.
+
+As `yima worker` (app/worker.py), nothing a dependency does makes the process quit: a job waits out a
+database or Redis outage with back-off, a worker RQ gave up on is restarted with a sweep job queued
+again. Only SIGTERM/SIGINT stop it. Every step is idempotent (payouts/engine.py), so a job killed midway,
+or two workers on the same payout, never send a second bill.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from rq import Queue, Worker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.config import Config, load_config
+from app.payout_wiring import make_payout_engine
+from app.runtime import connect_database
+from app.worker import (
+    REDIS_DOWN,
+    Backoff,
+    _on_sigterm,
+    _reap_horse,
+    _restore_sigterm,
+    _wait_for_database,
+    drain_redis,
+    queue_redis,
+)
+
+QUEUE = "yima-payouts"
+SWEEP_JOB_PREFIX = "payout-sweep-"
+SWEEP_SECONDS = 5.0  # one sweep job's length: a submit job queued behind it waits at most this
+SWEEP_INTERVAL = 0.5  # between two sweep passes
+IDLE_RESTART_S = 10
+log = logging.getLogger("yima.payouts")
+DB_DOWN = (DBAPIError, PoolTimeout)
+
+
+class Tally:
+    """What a job's engine reported (payouts.engine.PayoutHooks), carried home in the job's result: the job
+    runs in RQ's forked work horse, whose own counters die with it; the worker process counts them
+    (PayoutWorker.execute_job → app/payout_metrics.py) and serves them on its /metrics."""
+
+    MAX_LATENCIES = 10_000
+
+    def __init__(self) -> None:
+        self.transitions: dict[tuple[str, str], int] = {}
+        self.errors: dict[tuple[str, str], int] = {}
+        self.latencies: list[float] = []
+        self._lock = threading.Lock()  # a sweep advances payouts from several threads
+
+    def hooks(self) -> Any:
+        from payouts.engine import PayoutHooks
+
+        def transition(provider: str, state: str) -> None:
+            with self._lock:
+                self.transitions[provider, state] = self.transitions.get((provider, state), 0) + 1
+
+        def error(provider: str, reason: str) -> None:
+            with self._lock:
+                self.errors[provider, reason] = self.errors.get((provider, reason), 0) + 1
+
+        def latency(seconds: float) -> None:
+            with self._lock:
+                if len(self.latencies) < self.MAX_LATENCIES:
+                    self.latencies.append(seconds)
+
+        return PayoutHooks(transition=transition, claim_to_submit=latency, provider_error=error)
+
+    def result(self) -> dict[str, Any]:
+        return {"transitions": [[p, s, n] for (p, s), n in self.transitions.items()],
+                "errors": [[p, r, n] for (p, r), n in self.errors.items()], "latencies": self.latencies}
+
+
+def count_result(result: Any) -> None:
+    """A finished payout job's tally into this process's payout metrics."""
+    if not isinstance(result, dict):
+        return
+    from app.payout_metrics import count_payout_transition, count_provider_error, observe_claim_to_submit
+
+    for provider, state, n in result.get("transitions", []):
+        for _ in range(int(n)):
+            count_payout_transition(provider, state)
+    for provider, reason, n in result.get("errors", []):
+        for _ in range(int(n)):
+            count_provider_error(provider, reason)
+    for seconds in result.get("latencies", []):
+        observe_claim_to_submit(float(seconds))
+
+
+def _engine(cfg: Config, tally: Tally) -> tuple[Any, Any]:
+    db = connect_database(cfg, migrate=False)
+    return db, make_payout_engine(cfg, sessions=db.sessions, redis_client=drain_redis(cfg), hooks=tally.hooks())
+
+
+def submit_job(payout_id: int) -> dict[str, Any]:
+    """One step of one payout (normally its submit); the state it is in afterwards, and the job's tally."""
+    cfg = load_config()
+    tally = Tally()
+    db, engine = _engine(cfg, tally)
+    try:
+        state = engine.advance(payout_id)
+        return {"state": None if state is None else str(state), **tally.result()}
+    finally:
+        engine.close()
+        db.engine.dispose()
+
+
+def sweep_job(seconds: float = SWEEP_SECONDS, interval: float = SWEEP_INTERVAL, chain: bool = True) -> dict[str, Any]:
+    cfg = load_config()
+    tally = Tally()
+    totals: dict[str, Any] = {"passes": 0, "advanced": 0, "settled": 0, "db_outages": 0, "redis_outages": 0}
+    stopping = threading.Event()
+    previous = _on_sigterm(stopping.set)
+    db, engine = _engine(cfg, tally)
+    backoff = Backoff()
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline and not stopping.is_set():
+            try:
+                report = engine.sweep()
+            except (*DB_DOWN, *REDIS_DOWN) as exc:
+                what = "redis" if isinstance(exc, REDIS_DOWN) else "database"
+                totals["db_outages" if what == "database" else "redis_outages"] += 1
+                delay = backoff.step()
+                log.warning("%s unavailable (%s); payouts wait, retrying in %.1fs", what, exc.__class__.__name__, delay)
+                stopping.wait(min(delay, max(0.0, deadline - time.monotonic())))
+                continue
+            backoff.reset()
+            totals["passes"] += 1
+            totals["advanced"] += report.advanced
+            totals["settled"] += report.settled_claims
+            if report.token_limited:  # a backlog paced by the bucket: come back as it refills
+                stopping.wait(min(interval, engine.refill_s))
+            elif report.advanced < engine.settings.sweep_limit:  # a full pass: go again at once
+                stopping.wait(interval)
+    finally:
+        _restore_sigterm(previous)
+        engine.close()
+        db.engine.dispose()
+        if chain:
+            _queue_successor(queue_redis(cfg), seconds)
+    return {**totals, **tally.result()}
+
+
+def sweep_queued(queue: Queue) -> bool:
+    return any(job_id.startswith(SWEEP_JOB_PREFIX) for job_id in queue.get_job_ids())
+
+
+def enqueue_sweep(queue: Queue, seconds: float = SWEEP_SECONDS) -> Any:
+    return queue.enqueue(sweep_job, kwargs={"seconds": seconds}, job_id=f"{SWEEP_JOB_PREFIX}{uuid.uuid4().hex}",
+                         job_timeout=int(seconds) + 120, result_ttl=60, failure_ttl=86400,
+                         description="advance due payouts")
+
+
+def enqueue_submit(queue: Queue, payout_id: int) -> Any:
+    """Queue the submit of a payout just created by a claim (ahead of any sweep job waiting)."""
+    return queue.enqueue(submit_job, args=(payout_id,), job_timeout=60, result_ttl=60, failure_ttl=86400,
+                         at_front=True, description=f"submit payout {payout_id}")
+
+
+def _queue_successor(q: Any, seconds: float, attempts: int = 6) -> None:
+    backoff = Backoff(0.5, 5.0)
+    for attempt in range(attempts):
+        try:
+            queue = Queue(QUEUE, connection=q)
+            if not sweep_queued(queue):
+                enqueue_sweep(queue, seconds)
+            return
+        except REDIS_DOWN as exc:
+            if attempt == attempts - 1:
+                log.error("could not queue the next sweep job (%s); the worker will queue one", exc)
+                return
+            time.sleep(backoff.step())
+
+
+class PayoutWorker(Worker):
+    """An RQ worker whose warm shutdown reaches the running sweep job (as app.worker.DrainWorker)."""
+
+    stopping: threading.Event | None = None
+
+    def execute_job(self, job: Any, queue: Queue) -> None:
+        super().execute_job(job, queue)
+        try:  # the job ran in the work horse: what it counted comes back through its result
+            count_result(job.return_value(refresh=True))
+        except Exception as exc:
+            log.warning("payout job %s: result not read for the metrics (%s)", job.id, exc.__class__.__name__)
+
+    def handle_warm_shutdown_request(self) -> None:
+        import contextlib
+        import os
+        import signal
+
+        if self.stopping is not None:
+            self.stopping.set()
+        super().handle_warm_shutdown_request()
+        if self.horse_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.horse_pid, signal.SIGTERM)
+
+
+def run_payout_worker(cfg: Config | None = None, seconds: float = SWEEP_SECONDS) -> None:
+    """Run until SIGTERM/SIGINT, restarting the RQ worker whenever Redis or anything else makes it quit."""
+    import signal
+
+    cfg = cfg or load_config()
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
+    metrics = _serve_metrics(cfg) if cfg.worker_metrics_port else None
+    try:
+        _run_workers(cfg, stopping, seconds)
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
+
+
+def _serve_metrics(cfg: Config) -> Any:
+    """This worker's payout counters on its own /metrics port (the same access rule as the app's)."""
+    from wsgiref.simple_server import make_server
+
+    from app.worker_metrics import _QuietHandler, _Server, metrics_app
+
+    try:
+        server = make_server(cfg.host, cfg.worker_metrics_port, metrics_app(cfg, []), server_class=_Server,
+                             handler_class=_QuietHandler)
+    except OSError as exc:
+        log.error("payout worker metrics not served on %s:%s: %s", cfg.host, cfg.worker_metrics_port, exc)
+        return None
+    threading.Thread(target=server.serve_forever, name="payout-metrics", daemon=True).start()
+    return server
+
+
+def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None:
+    import signal
+
+    _wait_for_database(cfg, stopping)
+    q = queue_redis(cfg)
+    backoff = Backoff(0.5, 10.0)
+    while not stopping.is_set():
+        started = time.monotonic()
+        worker: PayoutWorker | None = None
+        try:
+            queue = Queue(QUEUE, connection=q)
+            if not sweep_queued(queue):
+                enqueue_sweep(queue, seconds)
+            worker = PayoutWorker([queue], connection=q)
+            worker.stopping = stopping
+            worker.work(logging_level="INFO", max_idle_time=IDLE_RESTART_S)
+            why = "it was idle without a sweep job" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
+        except REDIS_DOWN as exc:
+            why = f"Redis unavailable ({exc})"
+        except Exception as exc:  # whatever else stopped it, a restart is better than an exit
+            log.exception("the payout RQ worker failed")
+            why = exc.__class__.__name__
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda _signum, _frame: stopping.set())
+            if worker is not None:
+                _reap_horse(worker)  # type: ignore[arg-type]
+        if stopping.is_set():
+            break
+        if time.monotonic() - started > 60:
+            backoff.reset()
+        delay = backoff.step()
+        log.warning("restarting the payout RQ worker in %.1fs: %s", delay, why)
+        stopping.wait(delay)
