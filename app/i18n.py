@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from app.claim_messages import CLAIM_MESSAGES
 from app.location_messages import LOCATION_MESSAGES
 
 LANGUAGES = ("zh", "en")
@@ -115,8 +116,9 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-for _lang, _texts in LOCATION_MESSAGES.items():
-    MESSAGES[_lang].update(_texts)
+for _catalogue in (LOCATION_MESSAGES, CLAIM_MESSAGES):
+    for _lang, _texts in _catalogue.items():
+        MESSAGES[_lang].update(_texts)
 
 
 def choose_language() -> str:

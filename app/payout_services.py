@@ -7,6 +7,7 @@ starts (app/fake_wechat), with keys generated once under var/fake_wechat/: the r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
 from app.fake_wechat.keys import ensure_demo_keys
-from app.runtime import queue_url
-from payouts.models import AwardClaim, Payout
+from app.runtime import member_secret, queue_url
+from payouts.models import AwardClaim, Payout, PointsEntry
 from payouts.providers.base import Provider, State, WechatCredentials
 from payouts.providers.registry import make_provider
-from rules.receipts import AwardReceipt
+from rules.receipts import AwardReceipt, receipt_key
 from rules.scan import NotGenuine, Scanner
 
 PAYOUT_QUEUE = "yima-payouts"
@@ -60,15 +61,14 @@ class PayoutServices:
     mchid: str
     enqueue: Callable[[int], Any]
     scanner: Scanner
+    receipt_key: bytes  # verifies the award receipts a device holds (rules/receipts.py)
 
     def enqueue_submit(self, payout_id: int) -> None:
         """Queue the payout's submit now (low claim → submit latency); the worker's sweep catches it
         anyway if the queue is down, so a failure here is logged, not raised."""
         try:
             self.enqueue(payout_id)
-        except Exception:  # noqa: BLE001 (Redis down: the sweep submits it within a second of coming back)
-            import logging
-
+        except Exception:  # Redis down: the sweep submits it within a second of it coming back
             logging.getLogger("yima.payouts").warning("payout %s not queued; the sweep will submit it", payout_id)
 
     def brand_of(self, receipt: AwardReceipt) -> int:
@@ -80,6 +80,10 @@ class PayoutServices:
     def claimed_by(self, award_id: str) -> str | None:
         with self.sessions() as db:
             return db.scalar(select(AwardClaim.openid).where(AwardClaim.award_id == award_id))
+
+    def points_credited(self, award_id: str) -> bool:
+        with self.sessions() as db:
+            return db.scalar(select(PointsEntry.id).where(PointsEntry.award_id == award_id)) is not None
 
     def confirm_target(self, payout: Payout) -> dict[str, str] | None:
         """How the page lets the consumer confirm an AWAITING_USER transfer: WeChat's JS parameters, and
@@ -111,4 +115,4 @@ def make_payout_services(cfg: Config, sessions: sessionmaker[Session], scanner: 
         sessions=sessions, provider=provider, provider_name=p.provider, appid=creds.appid,
         app_secret=keys.app_secret if keys else p.app_secret,
         oauth_base=base if fake else p.oauth_base, mp_base=base if fake else p.mp_base, confirm_base=base,
-        mchid=creds.mchid, enqueue=enqueue, scanner=scanner)
+        mchid=creds.mchid, enqueue=enqueue, scanner=scanner, receipt_key=receipt_key(member_secret(cfg)))
