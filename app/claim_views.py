@@ -118,7 +118,8 @@ def claim_page(award_id: str) -> Response:
     receipt, token = held
     if receipt.kind != "cash" and not receipt.points:
         return _page("h5/claim.html", receipt=receipt, token=token, payout=None, claimed=None, mine=False,
-                     balance=None, waiting=False, in_wechat=in_wechat(), can_claim_here=False, moving=MOVING, confirm=None)
+                     balance=None, waiting=False, in_wechat=in_wechat(), can_claim_here=False, moving=MOVING,
+                     confirm=None)
     if OPENID not in session and (services().provider_name == "fake" or in_wechat()):
         return redirect(_authorize_url(request.full_path))  # type: ignore[return-value]
     return _page("h5/claim.html", **_claim_context(award_id, receipt, token))
