@@ -48,7 +48,7 @@ page_errors(bp)
 
 OPENID = "wx_openid"
 OAUTH_STATE_SECONDS = 600
-MOVING = (State.PENDING, State.SUBMITTED, State.UNKNOWN)  # the page polls while the payout is in one of these
+MOVING = (State.PENDING, State.SUBMITTED, State.UNKNOWN, State.AWAITING_USER)  # the page polls in these
 
 
 def services() -> PayoutServices:
