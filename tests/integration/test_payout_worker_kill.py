@@ -8,15 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from rq import Queue
-from sqlalchemy import select
 
 from app.fake_wechat.server import FakeWechat
 from app.payout_worker import QUEUE, enqueue_submit
@@ -79,8 +78,8 @@ def test_a_worker_killed_between_submit_and_record_pays_once_after_a_restart(
         fake.set_faults(reply_delay_s=0.0)
         worker = start_worker(env, log)
         # The restarted worker's sweep queries the bill (never a new number) and finds it waiting for the user.
-        wait_for("the payout to reach awaiting_user", lambda: _state(sessions, result.payout_id) == State.AWAITING_USER,
-                 seconds=60)
+        wait_for("the payout to reach awaiting_user",
+                 lambda: _state(sessions, result.payout_id) == State.AWAITING_USER, seconds=60)
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)

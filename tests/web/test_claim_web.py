@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 
 from app.config import PayoutConfig
 from app.fake_wechat.notifier import callback_body, signed_headers
-from app.fake_wechat.state import Bill
 from app.fake_wechat.server import FakeWechat
+from app.fake_wechat.state import Bill
 from app.payout_wiring import make_payout_engine
 from app.seed import DemoInfo, seed_demo_campaign
 from codegen.codeformat import Role, encode

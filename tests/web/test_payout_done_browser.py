@@ -78,7 +78,7 @@ def test_a_newcomer_wins_claims_confirms_and_is_paid(yima: tuple[YimaRun, DemoUr
                     break
                 shot(page, f"1-scan-{n}-points")
             else:
-                raise AssertionError("no red packet in the five demo codes of a campaign that pays one 70 % of the time")
+                raise AssertionError("no red packet in the five demo codes (the campaign pays one 70 % of the time)")
             assert page.inner_text("#verdict h1").strip() == "正品验证通过"
             amount = re.search(r"¥(\d+\.\d\d)", reward)
             assert amount, reward
