@@ -93,7 +93,8 @@ def test_a_worker_killed_between_submit_and_record_pays_once_after_a_restart(
     with sessions() as s:
         payout = s.get(Payout, result.payout_id)
         assert payout is not None
-        assert [b["out_bill_no"] for b in bills] == [payout.bill_no] == [bill[0]["out_bill_no"]], log.read_text()[-3000:]
+        assert [b["out_bill_no"] for b in bills] == [payout.bill_no] == [bill[0]["out_bill_no"]], (
+            log.read_text()[-3000:])
         assert payout.attempt == 1 and payout.package_info
 
 
