@@ -23,6 +23,7 @@ from app.fake_wechat.notifier import callback_body, signed_headers
 from app.fake_wechat.server import FakeWechat
 from app.fake_wechat.state import Bill
 from app.payout_wiring import make_payout_engine
+from app.runtime import ops_token
 from app.seed import DemoInfo, seed_demo_campaign
 from codegen.codeformat import Role, encode
 from codegen.keys import load_keyring
@@ -201,3 +202,11 @@ def test_a_void_award_is_refused_and_points_reach_the_ledger(world: tuple[Flask,
         assert s.scalars(select(Payout)).all() == []
         entry = s.scalars(select(PointsEntry)).one()
     assert (entry.award_id, entry.delta, entry.balance) == (points_id, 5, 5)
+
+    # The ledger in the ops API: balance and history of that member (the consumer's openid).
+    token = {"Authorization": f"Bearer {ops_token(app.config['YIMA'])}"}
+    api = app.test_client()
+    body = api.get(f"/api/v1/points?brand=demo&member={entry.member}", headers=token).get_json()
+    assert body["balance"] == 5 and [(h["delta"], h["award_id"]) for h in body["history"]] == [(5, points_id)]
+    assert api.get("/api/v1/points?brand=demo&member=bad%00id", headers=token).status_code == 400
+    assert api.get(f"/api/v1/points?brand=demo&member={entry.member}").status_code == 401
