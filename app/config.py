@@ -149,6 +149,7 @@ class PayoutConfig:
     user_daily_count: int = 10  # payouts per consumer (openid) per China-time day
     user_daily_fen: int = 20_000  # fen per consumer per day
     on_expiry: str = "reissue"  # an unconfirmed bill closed after 24 h: "reissue" a new bill or "release" it
+    campaign_fen_per_hour: dict[int, int] = field(default_factory=dict)  # budget pacing: campaign id → fen/hour
 
 
 @dataclass(frozen=True)
@@ -281,4 +282,18 @@ def _payouts(env: Mapping[str, str]) -> PayoutConfig:
         user_daily_count=_int(env, "YIMA_PAYOUT_USER_DAILY_COUNT", 10, 0, 1_000_000),
         user_daily_fen=_int(env, "YIMA_PAYOUT_USER_DAILY_FEN", 20_000, 0, 1 << 31),
         on_expiry=_choice(env, "YIMA_PAYOUT_ON_EXPIRY", "reissue", EXPIRY_POLICIES),
+        campaign_fen_per_hour=_campaign_pace(env, "YIMA_PAYOUT_CAMPAIGN_PACE"),
     )
+
+
+def _campaign_pace(env: Mapping[str, str], name: str) -> dict[int, int]:
+    """"12:5000,15:20000": campaign 12 pays out at most 5,000 fen (50 元) an hour, campaign 15 200 元."""
+    pace: dict[int, int] = {}
+    for part in (env.get(name) or "").split(","):
+        if not part.strip():
+            continue
+        campaign, _, fen = part.partition(":")
+        if not (campaign.strip().isdigit() and fen.strip().isdigit() and int(fen) > 0):
+            raise ConfigError(f"{name}={env.get(name)!r}: give campaign:fen_per_hour pairs, e.g. 12:5000,15:20000")
+        pace[int(campaign)] = int(fen)
+    return pace
