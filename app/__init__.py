@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         auth,
         auth_limits,
         catalog_views,
+        claim_views,
         errors,
         health,
         i18n,
@@ -41,11 +42,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops_payouts_views,
         ops_publish_views,
         payout_metrics,
+        payout_notify,
         payouts_api,
         rules_api,
         scan_views,
         security,
+        wechat_jssdk,
     )
+    from app.payout_services import make_payout_services
     from app.runtime import connect_database, connect_redis, make_scanner, secret_key
 
     cfg = load_config()
@@ -67,11 +71,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging_setup.init_app(app)
     metrics.init_app(app)
     app.extensions["yima.scanner"] = make_scanner(cfg, app.extensions["yima.redis"], app.logger)
+    app.extensions["yima.payouts"] = make_payout_services(cfg, app.extensions["yima.db"].sessions,
+                                                          app.extensions["yima.scanner"])
+    app.extensions["yima.redirect_origins"] = (app.extensions["yima.payouts"].oauth_base,)
     errors.init_app(app)
     security.init_app(app)
     auth_limits.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    wechat_jssdk.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(scan_views.bp)
@@ -87,7 +95,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_dashboard.bp)
     app.register_blueprint(ops_payouts_views.bp)
     app.register_blueprint(payouts_api.bp)
+    app.register_blueprint(claim_views.bp)
+    app.register_blueprint(payout_notify.bp)
     payout_metrics.init_app(app)
+    # The held draw's post is bound to a signed ticket and the device cookie instead (app/scan_views.py).
+    auth.csrf.exempt(scan_views.draw_page)
+    # WeChat Pay's callbacks carry its RSA signature over the body instead (app/payout_notify.py).
+    auth.csrf.exempt(payout_notify.bp)
     # Bearer-authenticated JSON: no cookie, so no CSRF to forge
     for token_api in (api.bp, rules_api.bp, audit_api.bp, payouts_api.bp):
         auth.csrf.exempt(token_api)

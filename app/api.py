@@ -120,6 +120,7 @@ def scan_json(r: ScanResult) -> dict[str, Any]:
         "first_scan": None if r.first_at is None else {
             "at": r.first_at.isoformat(), "region": region_json(r.first_region)},
         "region": region_json(r.region),
+        "region_source": r.region_source,
         "product": {"name": r.batch.product, "sku": r.batch.sku, "gtin": r.batch.gtin or None, "brand": r.batch.brand},
         "batch": {"id": r.batch.batch_id, "lot": r.batch.lot, "production_date": r.batch.production_date or None},
         "reward": [draw_json(d) for d in r.draws] or None,

@@ -144,7 +144,7 @@ def sql_scan() -> Any:
     scan_request = parse_scan_request(request.get_json(silent=True))
     scanner: Scanner = current_app.extensions["yima.scanner"]
     code, fields, batch = scanner.identify(scan_request.code)
-    region = scanner.locate(scan_request)
+    region, _source = scanner.locate(scan_request)
     adcode = region.adcode if region else ""
     now = int(time.time())
     engine: Engine = current_app.extensions["yima.db"].engine

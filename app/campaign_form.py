@@ -61,6 +61,7 @@ class CampaignForm:
     roles: list[str] = field(default_factory=lambda: ["inner"])
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    region_sources: str = "gps,ip"  # which region sources the campaign trusts, comma-separated
     audience: str = "anyone"
     tiers: str = ""
     tags: str = ""
@@ -170,6 +171,7 @@ def read_form(data: FormData) -> CampaignForm:
         products=values("products"), batches=values("batches"),
         serials=[(a, b) for a, b in _rows(data, "serial_first", "serial_last") if a or b],
         roles=values("roles"), include=values("region_include"), exclude=values("region_exclude"),
+        region_sources=text("region_sources", "gps,ip") or "gps,ip",
         audience=text("audience", "anyone"), tiers=text("tiers"), tags=text("tags"),
         multipliers=[(a, b) for a, b in _rows(data, "mult_tier", "mult_value") if a or b],
         ordinal=text("ordinal", "any"), nth=text("nth"), first_scan_wins=bool(data.get("first_scan_wins")),
@@ -242,6 +244,9 @@ def form_to_definition(form: CampaignForm) -> tuple[dict[str, Any], list[Problem
         regions["include"] = list(form.include)
     if form.exclude:
         regions["exclude"] = list(form.exclude)
+    sources = [s for s in form.region_sources.split(",") if s]
+    if regions and sorted(sources) != ["gps", "ip"]:
+        regions["sources"] = sources  # the default (both) is left out of the document
     if regions:
         doc["regions"] = regions
 
@@ -390,6 +395,7 @@ def definition_to_form(doc: dict[str, Any]) -> CampaignForm:
         if isinstance(serials, list) else [],
         roles=_strings(scope.get("roles")) if "roles" in scope else ["inner"],
         include=_strings(regions.get("include")), exclude=_strings(regions.get("exclude")),
+        region_sources=",".join(_strings(regions.get("sources"))) or "gps,ip",
         audience=_text(members.get("audience") or "anyone"), tiers=", ".join(_strings(members.get("tiers"))),
         tags=", ".join(_strings(members.get("tags"))),
         multipliers=[(str(t), _plain(Decimal(repr(m))) if isinstance(m, int | float) else _text(m))

@@ -49,14 +49,17 @@ CLAIM_MESSAGES: dict[str, dict[str, str]] = {
         "claim_state_pending": "Processing",
         "claim_state_pending_text": "Your prize is on its way; this usually takes seconds.",
         "claim_state_awaiting_user": "Waiting for you to confirm",
-        "claim_state_awaiting_user_text": "Tap below to confirm receipt in WeChat; unconfirmed transfers close after 24 hours.",
+        "claim_state_awaiting_user_text": "Tap below to confirm receipt in WeChat; unconfirmed transfers close "
+                                          "after 24 hours.",
         "claim_confirm_button": "Confirm receipt",
         "claim_state_succeeded": "Paid",
         "claim_state_succeeded_text": "The red packet is in your WeChat balance.",
         "claim_state_failed": "Payment failed",
-        "claim_state_failed_text": "This payment did not go through; you can retry. If it keeps failing, contact the brand.",
+        "claim_state_failed_text": "This payment did not go through; you can retry. If it keeps failing, "
+                                   "contact the brand.",
         "claim_state_expired": "Expired",
-        "claim_state_expired_text": "Receipt was not confirmed within 24 hours and the transfer closed. You can claim again.",
+        "claim_state_expired_text": "Receipt was not confirmed within 24 hours and the transfer closed. "
+                                    "You can claim again.",
         "claim_state_cancelled": "Cancelled",
         "claim_state_cancelled_text": "This transfer was cancelled; contact the brand if you have questions.",
         "claim_retry": "Retry",

@@ -14,10 +14,22 @@ session cookie; it is never shown.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.errors import page_errors
@@ -36,7 +48,7 @@ page_errors(bp)
 
 OPENID = "wx_openid"
 OAUTH_STATE_SECONDS = 600
-MOVING = (State.PENDING, State.SUBMITTED, State.UNKNOWN)  # the page polls while the payout is in one of these
+MOVING = (State.PENDING, State.SUBMITTED, State.UNKNOWN, State.AWAITING_USER)  # the page polls in these
 
 
 def services() -> PayoutServices:
@@ -47,12 +59,6 @@ def in_wechat() -> bool:
     return "MicroMessenger" in request.headers.get("User-Agent", "")
 
 
-def _receipt_key() -> bytes:
-    key = current_app.extensions["yima.scanner"].receipt_key
-    assert key is not None  # the app always gives its scanner one
-    return key  # type: ignore[no-any-return]
-
-
 def device_receipt(award_id: str) -> tuple[AwardReceipt, str] | None:
     """This award's receipt as this device holds it: its cookie, or the `r` of a claim link opened in WeChat."""
     tokens = [receipt for _code, receipt in kept_receipts()]
@@ -60,7 +66,7 @@ def device_receipt(award_id: str) -> tuple[AwardReceipt, str] | None:
         tokens.append(carried)
     for token in tokens:
         try:
-            receipt = read_receipt(_receipt_key(), token)
+            receipt = read_receipt(services().receipt_key, token)
         except InvalidReceipt:
             continue
         if receipt.award_id == award_id:
@@ -93,9 +99,11 @@ def _claim_context(award_id: str, receipt: AwardReceipt, token: str) -> dict[str
     svc = services()
     with svc.sessions() as db:
         payout = payout_for_award(db, award_id)
-        balance = points_balance(db, svc.brand_of(receipt), session.get(OPENID, "")) if receipt.points else None
+        credited = bool(receipt.points) and svc.points_credited(award_id)
+        balance = points_balance(db, svc.brand_of(receipt), session.get(OPENID, "")) if credited else None
     claimed = svc.claimed_by(award_id)
     return {"receipt": receipt, "token": token, "payout": payout, "balance": balance, "claimed": claimed,
+            "waiting": claimed is not None and payout is None and balance is None,
             "mine": claimed is not None and claimed == session.get(OPENID), "in_wechat": in_wechat(),
             "can_claim_here": svc.provider_name == "fake" or in_wechat(), "moving": MOVING,
             "confirm": svc.confirm_target(payout) if payout is not None else None}
@@ -110,7 +118,8 @@ def claim_page(award_id: str) -> Response:
     receipt, token = held
     if receipt.kind != "cash" and not receipt.points:
         return _page("h5/claim.html", receipt=receipt, token=token, payout=None, claimed=None, mine=False,
-                     balance=None, in_wechat=in_wechat(), can_claim_here=False, moving=MOVING, confirm=None)
+                     balance=None, waiting=False, in_wechat=in_wechat(), can_claim_here=False, moving=MOVING,
+                     confirm=None)
     if OPENID not in session and (services().provider_name == "fake" or in_wechat()):
         return redirect(_authorize_url(request.full_path))  # type: ignore[return-value]
     return _page("h5/claim.html", **_claim_context(award_id, receipt, token))
@@ -160,10 +169,8 @@ def retry(award_id: str) -> Response:
         payout = payout_for_award(db, award_id)
         if payout is None:
             raise PayoutNotFound("no payout for this award")
-        try:
+        with contextlib.suppress(PayoutConflict):  # it moved on meanwhile (a callback, another tap): shown as is
             retry_payout(db, payout.id, actor="consumer")
-        except PayoutConflict:
-            pass  # it moved on meanwhile (a callback, another tap): the page shows where it is
         payout_id = payout.id
     svc.enqueue_submit(payout_id)
     return redirect(url_for("claim.claim_page", award_id=award_id), 303)  # type: ignore[return-value]

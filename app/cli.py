@@ -43,8 +43,8 @@ def seed_cmd() -> None:
     db = connect_database(cfg)
     r = connect_redis(cfg)
     info = seed_demo(cfg, db, r)
-    seed_demo_campaign(db, r, info.batch_id)
-    click.echo(f"demo batch {info.batch_id} is active, with a published demo campaign")
+    seed_demo_campaign(db, r, info.batch_id, mainland_only=True)
+    click.echo(f"demo batch {info.batch_id} is active, with a published demo campaign (mainland China)")
 
 
 @cli.command("worker")
@@ -87,7 +87,7 @@ def run_cmd(workers: int | None) -> None:
     db = connect_database(cfg)
     r = connect_redis(cfg)
     info = seed_demo(cfg, db, r)
-    seed_demo_campaign(db, r, info.batch_id)
+    seed_demo_campaign(db, r, info.batch_id, mainland_only=True)
     operator = seed_demo_operator(cfg, db)
     db.engine.dispose()
     host = cfg.host
@@ -117,6 +117,8 @@ def run_cmd(workers: int | None) -> None:
     site = f"http://{host}:{cfg.port}"
     click.echo(f"demo scan pages (open on a phone-sized browser):\n"
                f"  inner code (暗码, reward):  {info.inner_url}\n"
+               f"  more inner codes:          {' '.join(info.more_inner)}\n"
+               f"  (the demo campaign is mainland China only: the page asks for the phone's location first)\n"
                f"  outer code (明码, trace):   {info.outer_url}\n"
                f"  forged code:               {info.forged_url}")
     token_file = "$YIMA_OPS_TOKEN" if cfg.ops_token else str(cfg.var_dir / "ops_token")

@@ -144,11 +144,12 @@ class PayoutConfig:
     v2_key: str = field(default="", repr=False)  # red packets (API v2)
     client_cert_file: Path | None = None  # red packets: the merchant's API certificate (TLS client auth)
     client_key_file: Path | None = None
-    rate_per_s: float = 100.0  # the merchant's token bucket: 商家转账 allows 100/s, red packets 1,800/min
-    burst: int = 20
+    rate_per_s: float = 95.0  # the merchant's token bucket, under 商家转账's 100/s (red packets: 1,800/min)
+    burst: int = 5  # so no one-second window exceeds the provider's limit
     user_daily_count: int = 10  # payouts per consumer (openid) per China-time day
     user_daily_fen: int = 20_000  # fen per consumer per day
     on_expiry: str = "reissue"  # an unconfirmed bill closed after 24 h: "reissue" a new bill or "release" it
+    campaign_fen_per_hour: dict[int, int] = field(default_factory=dict)  # budget pacing: campaign id → fen/hour
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def _payouts(env: Mapping[str, str]) -> PayoutConfig:
         apiv3 = env.get("YIMA_WECHAT_APIV3_KEY", "")
         if len(apiv3.encode()) != 32:
             raise ConfigError("YIMA_WECHAT_APIV3_KEY must be the merchant's 32-character APIv3 key")
-    rate_milli = _int(env, "YIMA_PAYOUT_RATE_MILLI", 100_000, 1, 10_000_000)
+    rate_milli = _int(env, "YIMA_PAYOUT_RATE_MILLI", 95_000, 1, 10_000_000)
     return PayoutConfig(
         provider=provider,
         fake_port=_int(env, "YIMA_FAKE_WECHAT_PORT", 0, 0, 65535),
@@ -277,8 +278,22 @@ def _payouts(env: Mapping[str, str]) -> PayoutConfig:
         client_cert_file=_path(env, "YIMA_WECHAT_CLIENT_CERT_FILE"),
         client_key_file=_path(env, "YIMA_WECHAT_CLIENT_KEY_FILE"),
         rate_per_s=rate_milli / 1000,
-        burst=_int(env, "YIMA_PAYOUT_BURST", 20, 1, 100_000),
+        burst=_int(env, "YIMA_PAYOUT_BURST", 5, 1, 100_000),
         user_daily_count=_int(env, "YIMA_PAYOUT_USER_DAILY_COUNT", 10, 0, 1_000_000),
         user_daily_fen=_int(env, "YIMA_PAYOUT_USER_DAILY_FEN", 20_000, 0, 1 << 31),
         on_expiry=_choice(env, "YIMA_PAYOUT_ON_EXPIRY", "reissue", EXPIRY_POLICIES),
+        campaign_fen_per_hour=_campaign_pace(env, "YIMA_PAYOUT_CAMPAIGN_PACE"),
     )
+
+
+def _campaign_pace(env: Mapping[str, str], name: str) -> dict[int, int]:
+    """"12:5000,15:20000": campaign 12 pays out at most 5,000 fen (50 元) an hour, campaign 15 200 元."""
+    pace: dict[int, int] = {}
+    for part in (env.get(name) or "").split(","):
+        if not part.strip():
+            continue
+        campaign, _, fen = part.partition(":")
+        if not (campaign.strip().isdigit() and fen.strip().isdigit() and int(fen) > 0):
+            raise ConfigError(f"{name}={env.get(name)!r}: give campaign:fen_per_hour pairs, e.g. 12:5000,15:20000")
+        pace[int(campaign)] = int(fen)
+    return pace

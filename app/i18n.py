@@ -6,6 +6,9 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from app.claim_messages import CLAIM_MESSAGES
+from app.location_messages import LOCATION_MESSAGES
+
 LANGUAGES = ("zh", "en")
 COOKIE = "yima_lang"
 
@@ -111,6 +114,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "unknown_place": "",
     },
 }
+
+
+for _catalogue in (LOCATION_MESSAGES, CLAIM_MESSAGES):
+    for _lang, _texts in _catalogue.items():
+        MESSAGES[_lang].update(_texts)
 
 
 def choose_language() -> str:

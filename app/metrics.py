@@ -93,6 +93,13 @@ def count_scan(channel: str, outcome: str, draws: Iterable[DrawResult] = ()) -> 
     if not current_app.config["YIMA"].metrics:
         return
     child(SCANS, channel, outcome).inc()
+    count_draws(draws)
+
+
+def count_draws(draws: Iterable[DrawResult]) -> None:
+    """Draws made apart from their scan (the H5 page's draw held for the location): the scan was counted."""
+    if not current_app.config["YIMA"].metrics:
+        return
     for d in draws:
         child(DRAWS, d.outcome).inc()
         if d.award_id and d.outcome != ALREADY_WON:  # a fresh award, not one shown again on a rescan

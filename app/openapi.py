@@ -401,6 +401,12 @@ OPENAPI: dict[str, Any] = {
                                        "region": {"$ref": "#/components/schemas/Region"}},
                     },
                     "region": {"$ref": "#/components/schemas/Region"},
+                    "region_source": {
+                        "enum": ["gps", "ip", "none"],
+                        "description": "Where `region` came from: gps (the lat/lng or adcode sent), ip (the client "
+                                       "address, resolved offline to a city), none. A campaign may accept only "
+                                       "some sources (definition `regions.sources`).",
+                    },
                     "product": {
                         "type": "object",
                         "properties": {"name": {"type": "string"}, "sku": {"type": "string"},

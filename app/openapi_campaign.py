@@ -82,6 +82,11 @@ _DEFINITION_FIELDS: dict[str, Any] = {
         "include": {"type": ["array", "null"], "minItems": 1, "items": _PREFIXES,
                     "description": "Leave out for everywhere; an empty list would match nothing and is refused."},
         "exclude": {"type": ["array", "null"], "items": _PREFIXES, "description": "May be empty: excludes nothing."},
+        "sources": {"type": ["array", "null"], "minItems": 1, "maxItems": 2, "uniqueItems": True,
+                    "items": {"enum": ["gps", "ip"]},
+                    "description": "Where a scan's region may come from: gps (the phone's location or an adcode "
+                                   "the app sends), ip (the client address). Default both; needs include or "
+                                   "exclude."},
     }),
     "members": _object({
         "audience": {"enum": list(AUDIENCES)},

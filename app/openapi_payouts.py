@@ -48,6 +48,18 @@ EVENT = {
         "reason": {"type": "string"}, "detail": {"type": "string"},
     },
 }
+POINTS = {
+    "type": "object", "additionalProperties": False, "required": ["member", "balance", "history"],
+    "properties": {
+        "member": {"type": "string"}, "balance": {"type": "integer"},
+        "history": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["delta", "balance", "reason", "award_id", "at"],
+            "properties": {"delta": {"type": "integer"}, "balance": {"type": "integer"}, "reason": {"type": "string"},
+                           "award_id": {"type": ["string", "null"]},
+                           "at": {"type": ["string", "null"], "format": "date-time"}}}},
+    },
+}
 PAYOUT_DETAIL = {**PAYOUT, "required": [*PAYOUT["required"], "events"],
                  "properties": {**PAYOUT["properties"], "events": {"type": "array", "items": EVENT,
                                                                   "description": "Oldest first."}}}
@@ -123,6 +135,21 @@ def payouts_paths(ops: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         "/api/v1/payouts/{payout_id}/cancel": {
             "post": ops("cancelPayout", "Stop a payout that has not been paid (audited)", "The payout after.",
                         PAYOUT_DETAIL, body=None, params=[_PAYOUT_ID], extra={**missing, **conflict})},
+        "/api/v1/points": {
+            "get": ops("getPoints", "A member's points balance and history in one brand (points prizes are "
+                       "credited when the consumer claims them)", "The balance and the newest entries first.",
+                       POINTS, body=None,
+                       params=[_query("brand", "The brand's slug (a one-brand token may leave it out).",
+                                      {"type": "string", "maxLength": 64}),
+                               {**_query("member", "The member: the consumer's WeChat openid.",
+                                         {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+                                "required": True},
+                               _query("limit", "Entries (default 50).",
+                                      {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                               _query("before_id", "Page back: entries older than this id.",
+                                      {"type": "integer", "minimum": 1, "maximum": SQL_INT_MAX})],
+                       extra={"400": _error("A parameter is wrong or missing."),
+                              "404": _error("No such brand, or not one the token may read.")})},
         "/api/v1/reconciliations": {
             "get": ops("listReconciliations", "The latest `yima payouts reconcile` runs, newest first (a brand's "
                        "token sees only its own payouts' lines)", "The runs.",

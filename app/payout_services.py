@@ -7,8 +7,9 @@ starts (app/fake_wechat), with keys generated once under var/fake_wechat/: the r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
 from app.fake_wechat.keys import ensure_demo_keys
-from app.runtime import queue_url
-from payouts.models import AwardClaim, Payout
+from app.runtime import member_secret, queue_url
+from payouts.models import AwardClaim, Payout, PointsEntry
 from payouts.providers.base import Provider, State, WechatCredentials
 from payouts.providers.registry import make_provider
-from rules.receipts import AwardReceipt
+from rules.receipts import AwardReceipt, receipt_key
 from rules.scan import NotGenuine, Scanner
 
 PAYOUT_QUEUE = "yima-payouts"
@@ -47,28 +48,51 @@ def credentials(cfg: Config) -> WechatCredentials:
         client_cert_file=p.client_cert_file, client_key_file=p.client_key_file)
 
 
-@dataclass
 class PayoutServices:
-    sessions: sessionmaker[Session]
-    provider: Provider
-    provider_name: str
-    appid: str
-    app_secret: str
-    oauth_base: str
-    mp_base: str
-    confirm_base: str  # the fake's confirm page stands in for WeChat's requestMerchantTransfer sheet
-    mchid: str
-    enqueue: Callable[[int], Any]
-    scanner: Scanner
+    """Built with the app; the provider and the merchant's identity are made on first use (the fake's demo
+    keys are generated then, not for every app a test builds)."""
+
+    def __init__(self, cfg: Config, sessions: sessionmaker[Session], scanner: Scanner,
+                 enqueue: Callable[[int], Any]) -> None:
+        self.cfg = cfg
+        self.sessions = sessions
+        self.scanner = scanner
+        self.enqueue = enqueue
+        self.provider_name = cfg.payouts.provider
+        fake = self.provider_name == "fake"
+        self.oauth_base = fake_base(cfg) if fake else cfg.payouts.oauth_base
+        self.mp_base = fake_base(cfg) if fake else cfg.payouts.mp_base
+        self.confirm_base = fake_base(cfg)  # the fake's confirm page stands in for WeChat's sheet
+        self.receipt_key = receipt_key(member_secret(cfg))  # verifies the award receipts a device holds
+
+    @cached_property
+    def credentials(self) -> WechatCredentials:
+        return credentials(self.cfg)
+
+    @cached_property
+    def provider(self) -> Provider:
+        return make_provider(self.provider_name, self.credentials)
+
+    @property
+    def appid(self) -> str:
+        return self.credentials.appid
+
+    @property
+    def mchid(self) -> str:
+        return self.credentials.mchid
+
+    @cached_property
+    def app_secret(self) -> str:
+        if self.provider_name == "fake":
+            return ensure_demo_keys(self.cfg.var_dir).app_secret
+        return self.cfg.payouts.app_secret
 
     def enqueue_submit(self, payout_id: int) -> None:
         """Queue the payout's submit now (low claim → submit latency); the worker's sweep catches it
         anyway if the queue is down, so a failure here is logged, not raised."""
         try:
             self.enqueue(payout_id)
-        except Exception:  # noqa: BLE001 (Redis down: the sweep submits it within a second of coming back)
-            import logging
-
+        except Exception:  # Redis down: the sweep submits it within a second of it coming back
             logging.getLogger("yima.payouts").warning("payout %s not queued; the sweep will submit it", payout_id)
 
     def brand_of(self, receipt: AwardReceipt) -> int:
@@ -80,6 +104,10 @@ class PayoutServices:
     def claimed_by(self, award_id: str) -> str | None:
         with self.sessions() as db:
             return db.scalar(select(AwardClaim.openid).where(AwardClaim.award_id == award_id))
+
+    def points_credited(self, award_id: str) -> bool:
+        with self.sessions() as db:
+            return db.scalar(select(PointsEntry.id).where(PointsEntry.award_id == award_id)) is not None
 
     def confirm_target(self, payout: Payout) -> dict[str, str] | None:
         """How the page lets the consumer confirm an AWAITING_USER transfer: WeChat's JS parameters, and
@@ -94,9 +122,6 @@ class PayoutServices:
 
 
 def make_payout_services(cfg: Config, sessions: sessionmaker[Session], scanner: Scanner) -> PayoutServices:
-    creds = credentials(cfg)
-    p = cfg.payouts
-    provider = make_provider(p.provider, creds)
     queue = Queue(PAYOUT_QUEUE, connection=Redis.from_url(queue_url(cfg), socket_timeout=2, socket_connect_timeout=2))
 
     def enqueue(payout_id: int) -> Any:
@@ -104,11 +129,4 @@ def make_payout_services(cfg: Config, sessions: sessionmaker[Session], scanner: 
 
         return enqueue_submit(queue, payout_id)
 
-    fake = p.provider == "fake"
-    keys = ensure_demo_keys(cfg.var_dir) if fake else None
-    base = fake_base(cfg)
-    return PayoutServices(
-        sessions=sessions, provider=provider, provider_name=p.provider, appid=creds.appid,
-        app_secret=keys.app_secret if keys else p.app_secret,
-        oauth_base=base if fake else p.oauth_base, mp_base=base if fake else p.mp_base, confirm_base=base,
-        mchid=creds.mchid, enqueue=enqueue, scanner=scanner)
+    return PayoutServices(cfg, sessions, scanner, enqueue)

@@ -9,6 +9,7 @@ analyst's token reads and gets 403 on retry and cancel.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,8 +34,10 @@ from payouts.listing import (
     reconciliations,
 )
 from payouts.models import Payout, PayoutEvent
+from payouts.points import points_balance, points_history
 
 bp = Blueprint("payouts_api", __name__, url_prefix="/api/v1")
+OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # WeChat openids are 28 such characters
 bp.before_request(require_api_token)
 json_errors(bp)
 LIST_PARAMETERS = frozenset({"brand", *FIELDS, "before_id", "limit"})
@@ -169,3 +172,20 @@ def reconciliations_index() -> Any:
     with _sessions()() as s:
         runs = reconciliations(s, limit, brand_ids=_caller().readable_brand_ids())
     return jsonify({"reconciliations": [run_json(r) for r in runs]})
+
+
+@bp.get("/points")
+def points_index() -> Any:
+    """A member's points balance and history in one brand (the member: the consumer's openid)."""
+    brand = _query_brand(frozenset({"brand", "member", "limit", "before_id"}))
+    member = request.args.get("member", "")
+    if not OPENID.fullmatch(member):
+        raise FilterProblem("member", "give the member's openid (1-64 letters, digits, _ or -)")
+    limit = parse_limit(request.args.get("limit"))
+    before_id = parse_before_id(request.args.get("before_id"))
+    with _sessions()() as s:
+        balance = points_balance(s, brand.id, member)
+        lines = points_history(s, brand.id, member, limit=limit, before_id=before_id)
+    return jsonify({"member": member, "balance": balance, "history": [
+        {"delta": line.delta, "balance": line.balance, "reason": line.reason, "award_id": line.award_id,
+         "at": _iso(line.at)} for line in lines]})

@@ -24,7 +24,9 @@ from app.embedded import ensure_embedded_redis
 from app.varfiles import create_once, private_sqlite_file
 from codegen.db import make_engine, make_sessionmaker
 from codegen.keys import KeyFileError, Keyring, load_keyring
+from rules.draw_ticket import ticket_key
 from rules.enumeration import EnumerationLimits
+from rules.ipregion import default_ip_index
 from rules.receipts import receipt_key
 from rules.region import default_index
 from rules.scan import ScanLimits, Scanner, ScanUnavailable
@@ -150,8 +152,12 @@ def make_scanner(cfg: Config, redis_client: redis.Redis | RedisCluster, log: log
     limits = ScanLimits(ip_per_window=cfg.scan_limit_ip, device_per_window=cfg.scan_limit_device,
                         invalid=EnumerationLimits(per_ip=cfg.invalid_limit_ip, per_device=cfg.invalid_limit_device))
     rules = RulesHolder(redis_client)
+    # YIMA_IPREGION_FILE (not yet in app/config.py): another build of rules/data/ipregion_v4.bin.gz.
+    ip_file = getattr(cfg, "ipregion_file", None)
     return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits, rules=rules.current,
-                   member_secret=member_secret(cfg), receipt_key=receipt_key(member_secret(cfg)))
+                   member_secret=member_secret(cfg), receipt_key=receipt_key(member_secret(cfg)),
+                   ip_regions=default_ip_index(str(ip_file) if ip_file else None),
+                   ticket_key=ticket_key(member_secret(cfg)))
 
 
 @dataclass

@@ -24,12 +24,14 @@ HEADERS = {
 HSTS = "max-age=31536000"
 
 
-def safe_location(location: str, base_url: str) -> str:
-    """An absolute Location on a host other than the configured base URL's becomes relative (path, query,
-    fragment). Werkzeug builds the slash-merging and trailing-slash redirects from the request's Host header,
-    which the client chooses: `GET /q//abc` with `Host: evil.example` must not send a phone to evil.example."""
+def safe_location(location: str, base_url: str, also: tuple[str, ...] = ()) -> str:
+    """An absolute Location on a host other than the configured base URL's (or one of `also`, the origins the
+    app sends phones to on purpose: WeChat's OAuth) becomes relative (path, query, fragment). Werkzeug builds
+    the slash-merging and trailing-slash redirects from the request's Host header, which the client chooses:
+    `GET /q//abc` with `Host: evil.example` must not send a phone to evil.example."""
     parts = urlsplit(location)
-    if not parts.netloc or parts.netloc.lower() == urlsplit(base_url).netloc.lower():
+    netloc = parts.netloc.lower()
+    if not netloc or netloc == urlsplit(base_url).netloc.lower() or netloc in (urlsplit(a).netloc for a in also):
         return location
     return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
 
@@ -44,7 +46,8 @@ def _secure(resp: Response) -> Response:
     if request.is_secure and "strict-transport-security" not in present:
         headers.add("Strict-Transport-Security", HSTS)
     if "location" in present:
-        location = safe_location(headers["Location"], current_app.config["YIMA"].base_url)
+        location = safe_location(headers["Location"], current_app.config["YIMA"].base_url,
+                                 current_app.extensions.get("yima.redirect_origins", ()))
         if location != headers["Location"]:
             # The body of werkzeug's redirect links to the same made-up host: rebuild it too.
             resp.set_data(redirect(location, resp.status_code).get_data())

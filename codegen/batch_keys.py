@@ -51,6 +51,11 @@ def _batch_role_keys(batch_id: int, role: str) -> tuple[str, str, str, str, str,
     return tag, f"{tag}:rl:none", active, void, f"{tag}:seen:{role}", f"{tag}:repeats", events_key(batch_id)
 
 
+def first_key(batch_id: int, role: str, serial: int) -> str:
+    """The first-scan details hash holding this code's field (`serial % FIRST_BUCKET`)."""
+    return f"{batch_tag(batch_id)}:first:{role}:{serial // FIRST_BUCKET}"
+
+
 def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, device: str, window: int) -> list[str]:
     """KEYS for rules/scan.lua, in its documented order."""
     label = role.label
@@ -62,7 +67,7 @@ def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, dev
         active,
         void,
         seen,
-        f"{tag}:first:{label}:{serial // FIRST_BUCKET}",
+        first_key(batch_id, label, serial),
         repeats,
         events,
     ]

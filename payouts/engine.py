@@ -29,6 +29,7 @@ from payouts.pacing import TokenBucket, pause_rail, rail_paused, resume_rail
 from payouts.providers.base import TERMINAL, Answer, Provider, ProviderReply, State
 from payouts.settings import Clock, PayoutSettings, as_utc, utc_clock
 from payouts.transitions import lock_payout, move, note, reissue
+from rules.awards import release_award
 
 # The web layer's entry points live beside the engine's: one import for the claim page, the callback
 # handler and the operator's actions.
@@ -250,8 +251,11 @@ class PayoutEngine:
         if self.settings.on_expiry == "reissue":
             reissue(session, payout, source="expiry", now=now, bill_no_length=self.provider.bill_no_length)
         else:
+            released = release_award(session, self.redis, payout.award_id,
+                                     f"payout {payout.id}: bill {payout.bill_no} closed unconfirmed; budget released")
             note(session, payout, source="expiry", now=now, reason="released",
-                 detail="unconfirmed bill closed by the provider; the award's cash is not paid")
+                 detail="unconfirmed bill closed by the provider; the award is void and its cash back in the "
+                        "campaign's budget" if released else "unconfirmed bill closed by the provider; not paid")
             payout.next_at = None
 
     # --- operator steps -------------------------------------------------------------------------------

@@ -146,6 +146,26 @@ def refusal(session: Session, d: Definition, row: dict[str, Any], claim: str) ->
     return ""
 
 
+def release_award(session: Session, redis: Any, award_id: str, reason: str) -> bool:
+    """Give a valid cash award's budget back to its campaign (an unpaid prize whose bill closed unconfirmed,
+    under YIMA_PAYOUT_ON_EXPIRY=release): the award turns void in the ledger (so it is never paid and no
+    longer counts against the budget or its prize's quantity) and the campaign's Redis totals are lowered by
+    it. False when it was not valid. Lowering Redis before the caller commits is safe either way: should the
+    commit fail, the worker's periodic repair raises the counters back to the ledger's figure."""
+    award = session.get(Award, award_id, with_for_update=True)
+    if award is None or award.status != Award.VALID:
+        return False
+    award.status, award.void_reason = Award.VOID, reason[:200]
+    session.flush()
+    spent, _spent_day, qty, _qty_day = counter_keys(award.campaign_id, "")
+    pipe = redis.pipeline(transaction=False)  # both keys share the campaign's slot
+    if award.amount_fen:
+        pipe.decrby(spent, award.amount_fen)
+    pipe.hincrby(qty, str(award.prize_index), -1)
+    pipe.execute()
+    return True
+
+
 RAISE = LuaScript.of("rules", "raise_counters.lua")
 DAY_KEY_SECONDS = 172_800  # as draw.lua keeps a day's counters
 

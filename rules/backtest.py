@@ -81,6 +81,8 @@ def backtest(session: Session, campaign: CompiledCampaign, start: datetime, end:
         at = event.scanned_at if event.scanned_at.tzinfo else event.scanned_at.replace(tzinfo=UTC)
         ctx = ScanContext(brand_id=batch.product.brand_id, product_id=batch.product_id, batch_id=batch.id,
                           serial=event.serial, role=event.role, now=at.timestamp(), adcode=event.adcode,
+                          # events stored before migration 0013 have no source: their adcodes came from apps
+                          region_source=event.region_source or ("gps" if event.adcode else "none"),
                           member=bool(event.member))
         if not matcher.match(ctx):
             continue

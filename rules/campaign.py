@@ -24,6 +24,7 @@ from rules.campaign_fields import (
     MIN_CASH_FEN,
     ORDINALS,
     PRIZE_KINDS,
+    REGION_SOURCES,
     ROLES,
     SECTION_FIELDS,
     TOP_FIELDS,
@@ -39,9 +40,10 @@ from rules.campaign_fields import (
 )
 
 # Re-exported: the definition's vocabulary is used through this module.
-__all__ = ["AUDIENCES", "CONSOLATION_KINDS", "MAX_CASH_FEN", "MIN_CASH_FEN", "ORDINALS", "PRIZE_KINDS", "ROLES",
-           "SECTION_FIELDS", "TOP_FIELDS", "CompiledCampaign", "Definition", "InvalidCampaign", "Prize", "Problem",
-           "compile_campaign", "in_document_order", "parse_definition", "read_definition"]
+__all__ = ["AUDIENCES", "CONSOLATION_KINDS", "MAX_CASH_FEN", "MIN_CASH_FEN", "ORDINALS", "PRIZE_KINDS",
+           "REGION_SOURCES", "ROLES", "SECTION_FIELDS", "TOP_FIELDS", "CompiledCampaign", "Definition",
+           "InvalidCampaign", "Prize", "Problem", "compile_campaign", "in_document_order", "parse_definition",
+           "read_definition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,9 @@ class CompiledCampaign:
     prizes: tuple[Prize, ...]
     consolation: Prize | None
     version: int = 0  # the campaign row's edit counter when compiled
+    # Where a scan's region may come from for this campaign's regions: "gps" (the phone), "ip" (the client
+    # address). Only read when the campaign has regions; snapshots made before it load with both.
+    region_sources: tuple[str, ...] = REGION_SOURCES
 
     @property
     def win_probability(self) -> float:
@@ -101,6 +106,7 @@ class Definition:
     roles: tuple[str, ...]
     region_include: tuple[str, ...]
     region_exclude: tuple[str, ...]
+    region_sources: tuple[str, ...]
     audience: str
     tiers: tuple[str, ...] | None
     tags: tuple[str, ...] | None
@@ -297,7 +303,7 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     name, brand, priority, exclusive = _read_identity(r, top)
     starts_at, ends_at, daily_minutes, tz_name = read_window(r, top)
     scope = read_scope(r, top)
-    include, exclude = read_regions(r, top)
+    include, exclude, sources = read_regions(r, top)
     members = _read_members(r, top)
     ordinal, nth, first_scan_wins = _read_ordinal(r, top)
     caps = _read_caps(r, top, members.audience)
@@ -308,6 +314,7 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
         starts_at=starts_at, ends_at=ends_at, daily_minutes=daily_minutes, timezone=tz_name,
         products=tuple(scope.products) if scope.products else None, batches=scope.batches, serials=scope.serials,
         roles=tuple(scope.roles), region_include=tuple(include), region_exclude=tuple(exclude),
+        region_sources=sources,
         audience=members.audience, tiers=tuple(members.tiers) if members.tiers else None,
         tags=tuple(members.tags) if members.tags else None, tier_multipliers=members.multipliers,
         ordinal=ordinal, nth=nth, first_scan_wins=first_scan_wins, per_member_daily=caps.per_member_daily,
@@ -341,7 +348,8 @@ def compile_campaign(campaign_id: int, version: int, d: Definition, *, brand_id:
         utc_offset_minutes=d.utc_offset_minutes,
         product_ids=product_ids, batch_ids=frozenset(d.batches) if d.batches else None,
         serial_ranges=d.serials, roles=frozenset(d.roles), region_include=d.region_include,
-        region_exclude=d.region_exclude, audience=d.audience, tiers=frozenset(d.tiers) if d.tiers else None,
+        region_exclude=d.region_exclude, region_sources=d.region_sources, audience=d.audience,
+        tiers=frozenset(d.tiers) if d.tiers else None,
         tags=frozenset(d.tags) if d.tags else None, tier_multipliers=dict(d.tier_multipliers),
         ordinal=d.ordinal, nth=d.nth, first_scan_wins=d.first_scan_wins, per_member_daily=d.per_member_daily,
         per_member=d.per_member, one_per_code=d.one_per_code, budget_fen=d.budget_fen,

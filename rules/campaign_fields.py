@@ -20,6 +20,8 @@ CONSOLATION_KINDS = ("thanks", "points")
 AUDIENCES = ("anyone", "members", "new_members")
 ORDINALS = ("any", "first_scan", "member_first", "every_nth")
 ROLES = ("inner", "outer")
+# Where a scan's region may come from (rules/scan.py: locate): the phone's location, or the client IP.
+REGION_SOURCES = ("gps", "ip")
 MAX_CASH_FEN = 20_000  # WeChat red packets: 1–200 元 each
 MIN_CASH_FEN = 100
 
@@ -30,7 +32,7 @@ TOP_FIELDS = ("name", "brand", "priority", "exclusive", "window", "scope", "regi
 SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "window": ("start", "end", "daily_hours", "timezone"),
     "scope": ("products", "batches", "serials", "roles"),
-    "regions": ("include", "exclude"),
+    "regions": ("include", "exclude", "sources"),
     "members": ("audience", "tiers", "tags", "tier_multipliers"),
     "ordinal": ("kind", "n"),
     "caps": ("per_member_daily", "per_member", "one_per_code"),
@@ -310,8 +312,9 @@ def read_scope(r: FieldReader, top: Mapping[str, Any]) -> Scope:
     return Scope(products, batches, serials, roles)
 
 
-def read_regions(r: FieldReader, top: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The include and exclude prefixes; a malformed one is reported and left out (not looked up later)."""
+def read_regions(r: FieldReader, top: Mapping[str, Any]) -> tuple[list[str], list[str], tuple[str, ...]]:
+    """The include and exclude prefixes (a malformed one is reported and left out, not looked up later),
+    and the region sources the campaign trusts (default: both)."""
     regions = r.obj(top.get("regions"), "regions", SECTION_FIELDS["regions"])
     include = r.str_list(regions, "include", "regions") or []
     exclude = r.str_list(regions, "exclude", "regions", empty_ok=True) or []
@@ -327,4 +330,16 @@ def read_regions(r: FieldReader, top: Mapping[str, Any]) -> tuple[list[str], lis
     include, exclude = lists
     if include and all(any(p.startswith(x) for x in exclude) for p in include):
         r.fail("regions.exclude", "excludes every included region: the campaign could match nothing")
-    return include, exclude
+    return include, exclude, _read_sources(r, regions, bool(include or exclude))
+
+
+def _read_sources(r: FieldReader, regions: Mapping[str, Any], limited: bool) -> tuple[str, ...]:
+    raw = regions.get("sources")
+    if raw is None:
+        return REGION_SOURCES
+    if not isinstance(raw, list) or not raw or not all(s in REGION_SOURCES for s in raw) or len(set(raw)) != len(raw):
+        r.fail("regions.sources", f"must list one or both of {', '.join(REGION_SOURCES)} (each once)")
+        return REGION_SOURCES
+    if not limited:
+        r.fail("regions.sources", "says where a scan's region may come from: it needs regions.include or exclude")
+    return tuple(s for s in REGION_SOURCES if s in raw)

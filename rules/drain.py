@@ -90,8 +90,17 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
         "member": f.get("member", "")[:64],
         "rules_version": int(f["rules_version"]) if f.get("rules_version") else None,
         "campaigns": f.get("campaigns", "")[:200],
+        "region_source": _region_source(f.get("src")),
         "ingested_at": datetime.now(UTC),
     }
+
+
+REGION_SOURCES = frozenset({"gps", "ip", "none"})
+
+
+def _region_source(value: str | None) -> str | None:
+    """The event's region source; None for events written before scans said (or an unknown word)."""
+    return value if value in REGION_SOURCES else None
 
 
 PG_INSERTS = ("copy", "unnest")  # how rows reach PostgreSQL, the default first (bench/bench_drain.py measures both)

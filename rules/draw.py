@@ -17,17 +17,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.campaign import CompiledCampaign, Prize
-from rules.campaign_keys import counter_keys, coupon_key, draw_keys, restore_keys
+from rules.campaign_keys import counter_keys, coupon_key, draw_keys, drawn_key, memo_key, restore_keys
 from rules.lua import Arg, LuaScript, ScriptCall, ScriptCaller
 from rules.receipts import AwardReceipt
 
 DRAW = LuaScript.of("rules", "draw.lua")
 RESTORE = LuaScript.of("rules", "restore.lua")
+STATE = LuaScript.of("rules", "draw_state.lua")
 REPLAY_SECONDS = 30
 
 WON, CONSOLATION, LOST = "won", "consolation", "lost"
 ALREADY_WON, ALREADY_DRAWN, CAPPED = "already_won", "already_drawn", "capped"
 UNAVAILABLE = "unavailable"  # the campaign's counters are gone from Redis until the worker restores them
+# Told to a rescan from another phone that does not draw itself (draw_state_call): the code's prize was
+# taken, or its first scan (the one that draws in a first-scan campaign) was made on another phone.
+TAKEN, FIRST_SCAN_USED = "taken", "first_scan_used"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,20 @@ def restore_call(receipt: AwardReceipt) -> ScriptCall[DrawResult]:
                           int(reply[4]), _text(reply[5]), f"{r.campaign_id}-{entry}" if entry else "")
 
     return ScriptCall(RESTORE, keys, args, parse)
+
+
+def draw_state_call(campaign: CompiledCampaign, *, code: str, batch_id: int, role: str,
+                    serial: int) -> ScriptCall[DrawResult]:
+    """The wrapper of rules/draw_state.lua: what the campaign's draw did with this code, as the outcome
+    a phone that may not draw is told (TAKEN, ALREADY_DRAWN or FIRST_SCAN_USED); nothing is changed."""
+    keys = [memo_key(campaign.id, code), drawn_key(campaign.id, batch_id, role)]
+
+    def parse(reply: list[Any]) -> DrawResult:
+        state = _text(reply[0])
+        outcome = TAKEN if state == "won" else ALREADY_DRAWN if state == "drawn" else FIRST_SCAN_USED
+        return DrawResult(campaign.id, outcome, None)
+
+    return ScriptCall(STATE, keys, [serial], parse)
 
 
 class Drawer:

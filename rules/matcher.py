@@ -23,6 +23,9 @@ class ScanContext:
     role: str
     now: float  # unix seconds
     adcode: str | None = None
+    # Where `adcode` came from: "gps" (the phone: coordinates or an adcode it sent), "ip" (the client
+    # address, rules/ipregion.py) or "none". A context built without saying is the phone's (the API's).
+    region_source: str = "gps"
     member: bool = False
     new_member: bool = False
     tier: str | None = None
@@ -36,8 +39,9 @@ class Verdict:
     reason: str  # "matched", or the first predicate that failed
 
 
-def _why_not(c: CompiledCampaign, ctx: ScanContext) -> str | None:
-    """None when the campaign matches the scan, else why not (cheapest checks first)."""
+def _why_not(c: CompiledCampaign, ctx: ScanContext, regions: bool = True) -> str | None:
+    """None when the campaign matches the scan, else why not (cheapest checks first); `regions=False`
+    leaves the campaign's regions out (would a location make it match?)."""
     if ctx.role not in c.roles:
         return f"code role {ctx.role} not in {sorted(c.roles)}"
     if not c.starts_at <= ctx.now < c.ends_at:
@@ -56,9 +60,11 @@ def _why_not(c: CompiledCampaign, ctx: ScanContext) -> str | None:
         return "other brand"
     if c.serial_ranges is not None and not any(a <= ctx.serial <= b for a, b in c.serial_ranges):
         return "serial outside the campaign's code segments"
-    if c.region_include or c.region_exclude:
+    if regions and (c.region_include or c.region_exclude):
         if ctx.adcode is None:
             return "scan region unknown"
+        if ctx.region_source not in c.region_sources:
+            return f"the campaign does not take a region from {ctx.region_source}"
         if c.region_include and not ctx.adcode.startswith(c.region_include):
             return "outside the campaign's regions"
         if c.region_exclude and ctx.adcode.startswith(c.region_exclude):
@@ -117,6 +123,24 @@ class Matcher:
     def match(self, ctx: ScanContext) -> list[CompiledCampaign]:
         """The campaigns this scan takes part in, in draw order."""
         return self._apply_exclusivity([c for c in self.candidates(ctx) if _why_not(c, ctx) is None])
+
+    def region_pending(self, ctx: ScanContext) -> list[CompiledCampaign]:
+        """Campaigns this scan misses only for its region, and that the phone's location could still let in:
+        limited to regions, taking "gps", and matching in every other respect (highest priority first).
+
+        The H5 page asks for the location before drawing when this is not empty. The regions are checked
+        last (cheap predicates first), so for a scan of a brand without region-limited campaigns this is
+        one pass over the candidates' region fields."""
+        found = [c for c in self.candidates(ctx)
+                 if (c.region_include or c.region_exclude) and "gps" in c.region_sources]
+        if not found:
+            return []
+        return [c for c in found if _why_not(c, ctx) is not None and _why_not(c, ctx, regions=False) is None]
+
+    def match_any_region(self, ctx: ScanContext) -> list[CompiledCampaign]:
+        """The campaigns this scan would take part in wherever it was (regions left out): which campaigns
+        may hold an award for this code, whatever the region of this scan."""
+        return self._apply_exclusivity([c for c in self.candidates(ctx) if _why_not(c, ctx, regions=False) is None])
 
     def explain(self, ctx: ScanContext) -> list[Verdict]:
         """Every campaign of the scan's brand with whether it matched and why (slow path: simulate)."""

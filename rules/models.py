@@ -42,6 +42,8 @@ class ScanEvent(Base):
     rules_version: Mapped[int | None] = mapped_column(Integer)  # the rules the app matched this scan with
     campaigns: Mapped[str] = mapped_column(String(200), default="")  # matched campaign ids, comma-separated
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Where `adcode` came from: gps (the phone), ip (the client address), none; NULL before migration 0013.
+    region_source: Mapped[str | None] = mapped_column(String(4))
 
 
 class ScanEventArchive(Base):

@@ -20,6 +20,7 @@
 -- ARGV[15] = the item serial whose activation puts this code on sale (a case code: its first item)
 -- ARGV[16] = a short tag of the device ("" if none), kept with the first scan
 -- ARGV[17] = rules version the app matched with   ARGV[18] = matched campaign ids, comma-separated
+-- ARGV[19] = where ARGV[4] came from: "gps", "ip" or "none"
 --
 -- Returns {status, scan_count, first_ts, first_adcode, event_id, first_device_tag}; status is one of
 -- "first", "repeat", "not_on_sale", "void", "rate_limited".
@@ -75,5 +76,5 @@ end
 local event_id = redis.call('XADD', KEYS[9], '*',
   'kind', status, 'code', ARGV[10], 'batch', ARGV[11], 'serial', ARGV[1], 'role', ARGV[2],
   'ts', ARGV[3], 'adcode', ARGV[4], 'count', count, 'ip', ARGV[12], 'device', ARGV[13], 'member', ARGV[14],
-  'rules_version', ARGV[17], 'campaigns', ARGV[18])
+  'rules_version', ARGV[17], 'campaigns', ARGV[18], 'src', ARGV[19])
 return finish({status, count, first_ts, first_adcode, event_id, first_tag})

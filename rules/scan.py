@@ -20,15 +20,34 @@ from codegen.batch_keys import batch_keys
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, parse, verify_canonical
 from reports.forged import ForgedCounter
 from rules.campaign import CompiledCampaign
-from rules.draw import ALREADY_WON, DrawResult, campaign_day, draw_call, restore_call
+from rules.draw import ALREADY_WON, DrawResult, campaign_day, draw_call, draw_state_call, restore_call
+from rules.draw_ticket import (
+    MAX_TRIES,
+    DrawTicket,
+    InvalidTicket,
+    device_digest,
+    issue_ticket,
+    read_ticket,
+    ticket_keys,
+)
 from rules.enumeration import EnumerationGuard, EnumerationLimits
 from rules.errors import Kind, RulesError
+from rules.ipregion import IpRegionIndex
 from rules.lua import ScriptCall, ScriptCaller
 from rules.matcher import Matcher, ScanContext
 from rules.members import InvalidMemberToken, Member, read_member_token
 from rules.receipts import AwardReceipt, InvalidReceipt, issue_receipt, read_receipt
 from rules.region import Region, RegionIndex
-from rules.scan_script import FIRST, NOT_ON_SALE, RATE_LIMITED, REPEAT, VOID, scan_call
+from rules.scan_script import (
+    FIRST,
+    NOT_ON_SALE,
+    RATE_LIMITED,
+    REPEAT,
+    VOID,
+    ScanReply,
+    relocate_first_call,
+    scan_call,
+)
 
 __all__ = ["FIRST", "NOT_ON_SALE", "RATE_LIMITED", "REPEAT", "VOID", "ScanRequest", "ScanResult", "Scanner"]
 
@@ -150,6 +169,11 @@ class ScanResult:
     first_by_this_device: bool = False  # a repeat scan from the phone that scanned first
     rules_version: int = 0
     draws: tuple[DrawResult, ...] = ()
+    region_source: str = "none"  # where `region` came from: "gps" (the phone), "ip" (its address), "none"
+    # Campaigns this scan would enter if the phone's location put it in their regions; with `ticket`, the
+    # draw waits for that location (Scanner.scan's `defer_for_location`, then Scanner.draw_located).
+    pending: tuple[CompiledCampaign, ...] = ()
+    ticket: str = ""
 
 
 class BatchCache:
@@ -220,8 +244,11 @@ class Scanner:
     def __init__(self, redis: Any, key_for: Callable[[int, int], bytes | None], regions: RegionIndex,
                  limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time,
                  rules: Callable[[], Matcher] | None = None, member_secret: bytes | None = None,
-                 receipt_key: bytes | None = None) -> None:
+                 receipt_key: bytes | None = None, ip_regions: IpRegionIndex | None = None,
+                 ticket_key: bytes | None = None) -> None:
         self._redis = redis
+        self._ip_regions = ip_regions
+        self._ticket_key = ticket_key
         self._member_secret = member_secret
         self._receipt_key = receipt_key
         self._rules = rules or (lambda: Matcher(()))
@@ -232,6 +259,10 @@ class Scanner:
         self._regions = regions
         self._limits = limits
         self._clock = clock
+
+    def rules(self) -> Matcher:
+        """The rules this node scans with now."""
+        return self._rules()
 
     def close(self) -> None:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
@@ -250,16 +281,30 @@ class Scanner:
             raise NotGenuine("unknown_batch", "this code belongs to no batch we know", fields.batch_id)
         return code, fields, batch
 
-    def locate(self, req: ScanRequest) -> Region | None:
+    def locate(self, req: ScanRequest) -> tuple[Region | None, str]:
+        """The scan's region and where it came from: the phone's adcode or coordinates ("gps"), else the
+        client address ("ip", rules/ipregion.py), else ("none")."""
         if req.adcode:
-            return self._regions.lookup(req.adcode)
+            return self._regions.lookup(req.adcode), "gps"
         if req.lat is not None and req.lng is not None:
-            return self._regions.nearest(req.lat, req.lng)
-        return None
+            return self._regions.nearest(req.lat, req.lng), "gps"
+        if self._ip_regions is not None and req.ip:
+            found = self._ip_regions.lookup(req.ip)
+            if found is not None:
+                return found, "ip"
+        return None, "none"
 
-    def scan(self, req: ScanRequest) -> ScanResult:
+    def scan(self, req: ScanRequest, *, defer_for_location: bool = False, tell_repeats: bool = False) -> ScanResult:
         """One consumer scan. NotGenuine for an invalid code (counted against its source), SourceBlocked
-        while the source is blocked for sending too many of those."""
+        while the source is blocked for sending too many of those.
+
+        `defer_for_location` (the H5 page): when a campaign could take this scan if the phone's location put
+        it in the campaign's regions (Matcher.region_pending), the scan is recorded but nothing is drawn: the
+        result lists those campaigns and carries a signed draw ticket for `draw_located`.
+
+        `tell_repeats` (the H5 page): a rescan from another phone also hears what became of the code in the
+        campaigns it may not draw in (TAKEN, ALREADY_DRAWN, FIRST_SCAN_USED), so the page never says "no
+        campaign" of a code that won. The API leaves it off: its reply keeps the outcomes it documents."""
         self._guard.check(req.ip, req.device_id)
         try:
             code, fields, batch = self.identify(req.code)
@@ -267,17 +312,19 @@ class Scanner:
             self._guard.record_invalid(req.ip, req.device_id, exc.claimed_batch)
             raise
         kept = self.receipts_for(code, req.receipts)  # a bad receipt is refused before anything is counted
-        region = self.locate(req)
+        region, source = self.locate(req)
         now = int(self._clock())
         who = self.member(req.member_token, now)
         member = who.ref if who else ""
         matcher = self._rules()  # this request keeps this rules version even if a publish lands now
-        campaigns = matcher.match(ScanContext(
+        ctx = ScanContext(
             brand_id=batch.brand_id, product_id=batch.product_id, batch_id=batch.batch_id, serial=fields.serial,
-            role=fields.role.label, now=now, adcode=region.adcode if region else None, member=who is not None,
-            new_member=bool(who and who.is_new(now)), tier=who.tier if who else None,
+            role=fields.role.label, now=now, adcode=region.adcode if region else None, region_source=source,
+            member=who is not None, new_member=bool(who and who.is_new(now)), tier=who.tier if who else None,
             tags=who.tags if who else frozenset(),
-        ))
+        )
+        campaigns = matcher.match(ctx)
+        pending = matcher.region_pending(ctx) if defer_for_location and source != "gps" else []
         limits = self._limits
         tag = device_tag(req.device_id)
         reply = self._scripts.run(scan_call(
@@ -286,14 +333,17 @@ class Scanner:
             adcode=region.adcode if region else "", ip=req.ip, device=req.device_id, device_tag=tag, member=member,
             rules_version=matcher.version, campaign_ids=",".join([str(c.id) for c in campaigns]),
             ip_limit=limits.ip_per_window, device_limit=limits.device_per_window,
-            window_seconds=limits.window_seconds, replay_seconds=limits.replay_seconds,
+            window_seconds=limits.window_seconds, replay_seconds=limits.replay_seconds, region_source=source,
         ))
         status = reply.status
         mine = status == REPEAT and bool(tag) and reply.first_device_tag == tag
+        held, ticket = self._hold(pending, kept, status, mine, member, req.device_id, code, batch, reply, now)
         draws: tuple[DrawResult, ...] = ()
-        if status in (FIRST, REPEAT) and (campaigns or kept):
+        if not held and status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
                                matcher.version)
+        if tell_repeats and status == REPEAT and not mine and not held:
+            draws = (*draws, *self._told_elsewhere(matcher, ctx, draws, kept, code, fields, batch))
         return ScanResult(
             status=status,
             code=code,
@@ -307,7 +357,92 @@ class Scanner:
             first_by_this_device=mine,
             rules_version=matcher.version,
             draws=draws,
+            region_source=source,
+            pending=held,
+            ticket=ticket,
         )
+
+    def _hold(self, pending: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
+              mine: bool, member: str, device_id: str, code: str, batch: BatchFacts, reply: ScanReply,
+              now: int) -> tuple[tuple[CompiledCampaign, ...], str]:
+        """(the campaigns a scan's draw waits for, its signed draw ticket), or ((), "") to draw now: when
+        none of them could draw this scan anyway, or no ticket can bind the draw to this phone."""
+        key = self._ticket_key
+        if not pending or status not in (FIRST, REPEAT) or not device_id or key is None:
+            return (), ""
+        held = tuple(c for c in pending if c.id not in kept and eligible(c, status, mine, member))
+        if not held:
+            return (), ""
+        return held, issue_ticket(key, DrawTicket(
+            code=code, batch_id=batch.batch_id, event_id=reply.event_id, device=device_digest(device_id),
+            status=status, mine=mine, count=reply.count, issued_at=now))
+
+    def draw_located(self, token: str, req: ScanRequest) -> ScanResult:
+        """The draw a scan's ticket held back (see `scan`), with the location the phone gave now (else its
+        address), exactly as that scan would have drawn: the same status (a first scan's campaigns too),
+        the same scan event. InvalidTicket when the ticket is not for this code and device or has expired.
+
+        Campaigns still out of reach (no location given, or one outside their regions) are listed in
+        `pending` and nothing is drawn in them: the code stays drawable for this phone (another try with
+        the ticket, or a rescan). Once a draw has run, the ticket is spent: presented again it draws only
+        where a code draws once anyway (showing that draw's result), so it cannot draw twice elsewhere."""
+        if self._ticket_key is None:
+            raise ScanUnavailable("this node issues no draw tickets")
+        now = int(self._clock())
+        ticket = read_ticket(self._ticket_key, token, device_id=req.device_id, now=now)
+        code, fields, batch = self.identify(req.code)
+        if code != ticket.code:
+            raise InvalidTicket("the ticket is for another code")
+        tries, spent = ticket_keys(ticket)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incr(tries)
+        pipe.expire(tries, 2 * 1800)
+        if int(pipe.execute()[0]) > MAX_TRIES:
+            return self._ticket_result(RATE_LIMITED, ticket, fields, batch, None, "none", 0, (), ())
+        region, source = self.locate(req)
+        matcher = self._rules()
+        ctx = ScanContext(
+            brand_id=batch.brand_id, product_id=batch.product_id, batch_id=batch.batch_id, serial=fields.serial,
+            role=fields.role.label, now=now, adcode=region.adcode if region else None, region_source=source)
+        campaigns = matcher.match(ctx)
+        pending = [c for c in matcher.region_pending(ctx) if eligible(c, ticket.status, ticket.mine, "")]
+        kept = self.receipts_for(code, req.receipts)
+        todo = [c for c in campaigns if c.id not in kept and eligible(c, ticket.status, ticket.mine, "")]
+        # Campaigns that draw once per code are idempotent; any other draws once per ticket.
+        if any(not c.one_per_code for c in todo) and not self._redis.set(spent, 1, nx=True, ex=2 * 1800):
+            campaigns = [c for c in campaigns if c.one_per_code]
+        draws = self._draw(campaigns, kept, ticket.status, ticket.mine, None, code, fields, batch, ticket.event_id,
+                           now, matcher.version) if campaigns or kept else ()
+        if source == "gps" and region is not None and ticket.status == FIRST:
+            # The first scan's place, shown on every rescan, was the IP's guess: the phone has said where.
+            self._scripts.run(relocate_first_call(batch_id=batch.batch_id, role=fields.role.label,
+                                                  serial=fields.serial, first_ts=ticket.issued_at,
+                                                  device_tag=device_tag(req.device_id), adcode=region.adcode))
+        return self._ticket_result(ticket.status, ticket, fields, batch, region, source, matcher.version, draws,
+                                   tuple(pending))
+
+    def _ticket_result(self, status: str, ticket: DrawTicket, fields: CodeFields, batch: BatchFacts,
+                       region: Region | None, source: str, version: int, draws: tuple[DrawResult, ...],
+                       pending: tuple[CompiledCampaign, ...]) -> ScanResult:
+        return ScanResult(status=status, code=ticket.code, fields=fields, batch=batch, scan_count=ticket.count,
+                          first_at=None, first_region=None, region=region, event_id=ticket.event_id,
+                          first_by_this_device=ticket.mine, rules_version=version, draws=draws,
+                          region_source=source, pending=pending)
+
+    def _told_elsewhere(self, matcher: Matcher, ctx: ScanContext, draws: tuple[DrawResult, ...],
+                        kept: dict[int, tuple[AwardReceipt, str]], code: str, fields: CodeFields,
+                        batch: BatchFacts) -> tuple[DrawResult, ...]:
+        """For a rescan from another phone: what became of the code in campaigns it may not draw in itself
+        (a first-scan campaign, or one whose regions this scan is outside), so the page says "this code's
+        prize was taken" rather than "no campaign". Read-only; runs only when such campaigns exist."""
+        seen = {d.campaign_id for d in draws} | set(kept)
+        others = [c for c in matcher.match_any_region(ctx) if c.id not in seen and c.one_per_code]
+        if not others:
+            return ()
+        calls = [draw_state_call(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial)
+                 for c in others]
+        results: list[DrawResult] = self._scripts.run_all(calls)
+        return tuple(results)
 
     def member(self, token: str | None, now: float) -> Member | None:
         """The scanning member from a signed member token (CPU only); InvalidMemberToken if it is bad."""

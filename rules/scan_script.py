@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from codegen.batch_keys import FIRST_BUCKET, scan_keys
+from codegen.batch_keys import FIRST_BUCKET, first_key, scan_keys
 from codegen.codeformat import Role
 from rules.lua import Arg, LuaScript, ScriptCall
 
 SCAN = LuaScript.of("rules", "scan.lua")
+RELOCATE = LuaScript.of("rules", "relocate_first.lua")
 
 FIRST = "first"
 REPEAT = "repeat"
@@ -42,16 +43,25 @@ def _reply(raw: list[Any]) -> ScanReply:
 def scan_call(*, batch_id: int, role: Role, serial: int, sale_serial: int, code: str, scan_id: str, now: int,
               adcode: str, ip: str, device: str, device_tag: str, member: str, rules_version: int,
               campaign_ids: str, ip_limit: int, device_limit: int, window_seconds: int,
-              replay_seconds: int) -> ScriptCall[ScanReply]:
+              replay_seconds: int, region_source: str = "none") -> ScriptCall[ScanReply]:
     """One scan of a verified code: `sale_serial` is the item whose activation puts the code on sale,
     `campaign_ids` the matched campaigns (comma-separated, recorded on the event); at most `ip_limit` and
     `device_limit` scans of the batch per `window_seconds` (0: no limit); a retried call within
-    `replay_seconds` gets the first call's reply."""
+    `replay_seconds` gets the first call's reply. `region_source` says where `adcode` came from ("gps",
+    "ip", "none"), recorded on the event."""
     keys = scan_keys(batch_id, role, serial, scan_id, ip, device, now // window_seconds)
     args: list[Arg] = [
         serial, role.label, now, adcode, serial % FIRST_BUCKET,
         # no IP or device: nothing to count (those requests share the unused "rl:none" key)
         ip_limit if ip else 0, device_limit if device else 0, window_seconds, replay_seconds,
-        code, batch_id, ip, device, member, sale_serial, device_tag, rules_version, campaign_ids,
+        code, batch_id, ip, device, member, sale_serial, device_tag, rules_version, campaign_ids, region_source,
     ]
     return ScriptCall(SCAN, keys, args, _reply)
+
+
+def relocate_first_call(*, batch_id: int, role: str, serial: int, first_ts: int, device_tag: str,
+                        adcode: str) -> ScriptCall[bool]:
+    """The wrapper of rules/relocate_first.lua: the first scan (at `first_ts`, from `device_tag`) of a code
+    was at `adcode` after all; True when its record was corrected."""
+    return ScriptCall(RELOCATE, [first_key(batch_id, role, serial)],
+                      [serial % FIRST_BUCKET, first_ts, device_tag, adcode], lambda reply: bool(int(reply)))

@@ -45,6 +45,8 @@ def load_campaign(doc: dict[str, Any]) -> CompiledCampaign:
             d[key] = frozenset(d[key])
     for key in ("region_include", "region_exclude"):
         d[key] = tuple(d[key])
+    if "region_sources" in d:
+        d["region_sources"] = tuple(d["region_sources"])
     d["serial_ranges"] = tuple(tuple(r) for r in d["serial_ranges"]) if d["serial_ranges"] is not None else None
     d["daily_minutes"] = tuple(d["daily_minutes"]) if d["daily_minutes"] is not None else None
     d["prizes"] = tuple(Prize(**p) for p in d["prizes"])

@@ -54,6 +54,8 @@ class Faults:
     system_errors: dict[str, int] = field(default_factory=dict)  # answer SYSTEM_ERROR n times, then proceed
     lost_replies: dict[str, int] = field(default_factory=dict)  # process, then drop the connection, n times
     not_found: dict[str, int] = field(default_factory=dict)  # "query": 404 for a bill that exists, n times
+    reply_delay_s: float = 0.0  # create: the bill is made at once, the reply waits this long (a caller killed
+    # meanwhile never records it)
     accept_async: bool = False  # create answers ACCEPTED (no package_info); the ticker then makes it confirmable
     rate_per_s: float = 100.0  # token bucket on create (商家转账: 100/s per merchant); 0 = no limit
     balance_fen: int | None = None  # None: unlimited; else NOT_ENOUGH when a bill does not fit

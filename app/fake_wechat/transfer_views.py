@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -134,6 +135,8 @@ def create() -> Response:
         view = _bill_view(bill, full=False)
     if state.take_fault("lost_replies", "create"):
         drop_connection()
+    if state.faults.reply_delay_s > 0:
+        time.sleep(state.faults.reply_delay_s)
     return _reply(200, view)
 
 

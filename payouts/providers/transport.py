@@ -12,9 +12,11 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from payouts.errors import ProviderUnavailable
 
-class TransportError(Exception):
-    """No usable reply: the outcome of the request is unknown."""
+
+class TransportError(ProviderUnavailable):
+    """No usable reply: the outcome of the request is unknown (the adapters turn it into an UNCLEAR answer)."""
 
 
 @dataclass(frozen=True)

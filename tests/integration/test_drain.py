@@ -68,7 +68,9 @@ def test_every_event_lands_once_and_the_stream_is_trimmed(redis_any: redis.Redis
     assert {(r.batch_id, r.kind) for r in rows} == {(1, "first"), (1, "repeat"), (2, "first")}
     repeat = next(r for r in rows if r.kind == "repeat" and r.serial == 3)
     assert repeat.scan_count == 2 and repeat.adcode is None and repeat.ip == "1.1.1.1"
-    assert next(r for r in rows if r.kind == "first").adcode == "440305"
+    assert repeat.region_source == "none"  # no location, and this scanner places no address
+    first = next(r for r in rows if r.kind == "first")
+    assert first.adcode == "440305" and first.region_source == "gps"
     assert redis_any.xlen(events_key(1)) == 0 and redis_any.xlen(events_key(2)) == 0
     assert drainer.backlog() == {}
 

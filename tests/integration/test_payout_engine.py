@@ -16,6 +16,8 @@ from payouts.errors import PayoutConflict
 from payouts.operations import retry_payout
 from payouts.pacing import rail_paused
 from payouts.providers.base import CallbackEvent, State, bill_number
+from rules.campaign_keys import counter_keys
+from rules.models import Award
 from tests.support.payout_world import World
 from tests.support.scripted_provider import Killed
 
@@ -164,6 +166,9 @@ def test_an_unconfirmed_bill_is_never_replaced_while_the_provider_keeps_it_open(
 def test_on_expiry_release_the_payout_stays_expired_and_is_marked_released(world: World) -> None:
     engine = world.restart(on_expiry="release")
     p = world.paid_award()
+    spent, _day, qty, _qty_day = counter_keys(world.campaign_id, "")
+    world.redis.set(spent, 500)  # the draw had counted this award (100 fen) among 500 fen spent
+    world.redis.hset(qty, "0", 5)
     world.clock.advance(86_400)
     [closed] = world.provider.expire()
     callback(world, closed)
@@ -173,6 +178,13 @@ def test_on_expiry_release_the_payout_stays_expired_and_is_marked_released(world
     assert (released.state, released.reason, released.next_at) == (State.EXPIRED, "released", None)
     assert len(world.provider.bills) == 1
     assert world.events(p.id)[-1] == ("expiry", "expired", "expired", "released")
+    # The budget is released: the award is void in the ledger (never paid, not counted) and Redis' totals drop.
+    with world.sessions() as s:
+        award = s.get(Award, p.award_id)
+        assert award is not None and award.status == Award.VOID and "budget released" in award.void_reason
+    assert int(world.redis.get(spent)) == 400 and world.redis.hget(qty, "0") == b"4"
+    engine.sweep()  # nothing more happens: released once
+    assert int(world.redis.get(spent)) == 400
 
 
 def test_the_consumers_daily_caps_defer_to_midnight_china_time(world: World) -> None:

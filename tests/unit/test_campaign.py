@@ -657,3 +657,15 @@ def test_a_stored_definition_reads_as_it_was_published_despite_rules_added_since
     # A problem older than those still stops a stored read.
     with pytest.raises(InvalidCampaign):
         parse_definition({**legacy, "budget": {"total_fen": -1}}, stored=True)
+
+
+def test_region_sources_default_to_both_and_are_checked() -> None:
+    assert parse_definition(doc(regions={"include": ["44"]})).region_sources == ("gps", "ip")
+    assert parse_definition(doc(regions={"include": ["44"], "sources": ["gps"]})).region_sources == ("gps",)
+    both = parse_definition(doc(regions={"include": ["44"], "sources": ["ip", "gps"]}))
+    assert both.region_sources == ("gps", "ip")
+    for bad in ([], ["wifi"], ["gps", "gps"], "gps"):
+        with pytest.raises(InvalidCampaign, match=r"regions\.sources"):
+            parse_definition(doc(regions={"include": ["44"], "sources": bad}))
+    with pytest.raises(InvalidCampaign, match=r"needs regions\.include or exclude"):
+        parse_definition(doc(regions={"include": DROP, "sources": ["gps"]}))

@@ -208,3 +208,14 @@ def test_the_validators_problems_read_in_chinese() -> None:
     untranslated = [(p.field, p.message) for p in problems
                     if not re.search(r"[\u4e00-\u9fff]", problem_text(p.field, p.message)[0])]
     assert untranslated == []
+
+
+def test_region_sources_round_trip_and_the_default_is_left_out() -> None:
+    original = docs_example()
+    original["regions"] = {"include": ["44"], "sources": ["gps"]}
+    form = definition_to_form(original)
+    assert form.region_sources == "gps"
+    back, problems = form_to_definition(form)
+    assert problems == [] and back["regions"] == {"include": ["44"], "sources": ["gps"]}
+    both, _ = form_to_definition(dataclasses.replace(form, region_sources="gps,ip"))
+    assert both["regions"] == {"include": ["44"]}

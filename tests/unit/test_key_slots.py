@@ -21,11 +21,12 @@ from reports.forged import FORGED, ForgedCounter
 from rules.awards import RAISE
 from rules.campaign import CompiledCampaign, compile_campaign, parse_definition
 from rules.campaign_keys import counter_keys, coupon_key, draw_keys, restore_keys
-from rules.draw import DRAW, RESTORE, draw_call, restore_call
+from rules.draw import DRAW, RESTORE, STATE, draw_call, draw_state_call, restore_call
+from rules.draw_ticket import DrawTicket, ticket_keys
 from rules.enumeration import INVALID, EnumerationGuard, EnumerationLimits, address_subject, source_keys
 from rules.lua import ScriptCall
 from rules.receipts import AwardReceipt
-from rules.scan_script import SCAN, scan_call
+from rules.scan_script import RELOCATE, SCAN, relocate_first_call, scan_call
 
 
 def slots(keys: list[str]) -> set[int]:
@@ -94,6 +95,21 @@ def test_a_draw_call_names_keys_of_its_campaigns_slot_only(cid: int, prizes: int
     assert call.script is DRAW
     assert len(call.keys) == 11 + prizes  # the documented keys, then one coupon list per prize
     assert slots(list(call.keys)) == {key_slot(f"{{c:{cid}}}".encode())}
+
+
+@few
+@given(cid=ids, batch_id=ids, role=st.sampled_from(["inner", "outer"]), code=nasty_text,
+       event=nasty_text, device=nasty_text)
+def test_the_draw_state_call_and_a_draw_tickets_keys_keep_to_one_slot(cid: int, batch_id: int, role: str,
+                                                                       code: str, event: str, device: str) -> None:
+    call = draw_state_call(campaign(cid, 1), code=code, batch_id=batch_id, role=role, serial=3)
+    assert call.script is STATE and slots(list(call.keys)) == {key_slot(f"{{c:{cid}}}".encode())}
+    relocate = relocate_first_call(batch_id=batch_id, role=role, serial=3, first_ts=1, device_tag="abcde",
+                                   adcode="440305")
+    assert relocate.script is RELOCATE and slots(list(relocate.keys)) == {key_slot(f"{{b:{batch_id}}}".encode())}
+    ticket = DrawTicket(code=code, batch_id=batch_id, event_id=event, device=device, status="first", mine=False,
+                        count=1, issued_at=0)
+    assert one_slot(list(ticket_keys(ticket)))
 
 
 @few

@@ -514,3 +514,38 @@ def test_match_equals_a_brute_force_filter_over_every_campaign(data: st.DataObje
             assert (v.reason == "matched") is v.matched
             if v.campaign.id in matching and not v.matched:
                 assert v.reason.startswith("exclusive campaign #") and v.reason.endswith("took this scan")
+
+
+# --- region sources and the location step (rules/scan.py: the H5 page's held draw) ---------------------------
+
+
+def test_a_campaign_may_refuse_a_region_from_the_ip() -> None:
+    gps_only = campaign(regions={"include": ["44"], "sources": ["gps"]})
+    both = campaign(2, regions={"include": ["44"]})
+    m = Matcher([gps_only, both])
+    assert [c.id for c in m.match(scan(region_source="gps"))] == [1, 2]
+    assert [c.id for c in m.match(scan(region_source="ip"))] == [2]
+    [verdict] = [v for v in m.explain(scan(region_source="ip")) if v.campaign.id == 1]
+    assert verdict.reason == "the campaign does not take a region from ip"
+    # A campaign without regions takes any scan, whatever its region's source.
+    assert Matcher([campaign()]).match(scan(adcode=None, region_source="none"))
+
+
+def test_region_pending_lists_what_a_location_could_still_let_in() -> None:
+    guangdong = campaign(regions={"include": ["44"]})
+    gps_only = campaign(2, regions={"include": ["44"], "sources": ["gps"]})
+    ip_only = campaign(3, regions={"include": ["44"], "sources": ["ip"]})
+    outer = campaign(4, regions={"include": ["44"]}, scope={"roles": ["outer"]})
+    everywhere = campaign(5)
+    m = Matcher([guangdong, gps_only, ip_only, outer, everywhere])
+    assert [c.id for c in m.region_pending(scan(adcode=None, region_source="none"))] == [1, 2]
+    assert [c.id for c in m.region_pending(scan(adcode="510104", region_source="ip"))] == [1, 2]
+    assert [c.id for c in m.region_pending(scan(adcode="440106", region_source="ip"))] == [2]
+    assert m.region_pending(scan(adcode="440106", region_source="gps")) == []
+    assert Matcher([everywhere]).region_pending(scan(adcode=None, region_source="none")) == []
+
+
+def test_match_any_region_leaves_regions_out() -> None:
+    m = Matcher([campaign(regions={"include": ["44"]}), campaign(2, regions={"exclude": ["44"]})])
+    assert [c.id for c in m.match_any_region(scan(adcode=None, region_source="none"))] == [1, 2]
+    assert m.match(scan(adcode=None, region_source="none")) == []

@@ -84,6 +84,7 @@ class DemoUrls:
     inner: str
     outer: str
     forged: str
+    more_inner: tuple[str, ...] = ()
 
 
 @dataclass
@@ -168,14 +169,18 @@ class YimaRun:
 
     def _demo_urls(self) -> DemoUrls:
         found: dict[str, str] = {}
+        more: tuple[str, ...] = ()
         for line in self.lines:
+            if "more inner codes:" in line:
+                more = tuple(line.split("more inner codes:", 1)[1].split())
+                continue
             for label in ("inner code", "outer code", "forged code"):
                 if label in line and "://" in line.split(label, 1)[1]:
                     found[label] = line.split()[-1]
         missing = [label for label in ("inner code", "outer code", "forged code") if label not in found]
         if missing:
             self._fail(f"`yima run` printed no demo URL for: {', '.join(missing)}")
-        return DemoUrls(found["inner code"], found["outer code"], found["forged code"])
+        return DemoUrls(found["inner code"], found["outer code"], found["forged code"], more)
 
     def _wait_healthy(self, deadline: float) -> None:
         last = "no answer"

@@ -70,7 +70,9 @@ def phone() -> Iterator[tuple[sync_api.Page, Traffic]]:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(**PHONE)
+            # The `yima run` demo campaign is mainland China only: the phone shares its location (Shenzhen).
+            context = browser.new_context(**PHONE, geolocation={"latitude": 22.543, "longitude": 114.058},
+                                          permissions=["geolocation"])
             context.on("request", lambda req: traffic.requests.append(req.url))
             context.on("requestfailed", lambda req: traffic.failed.append(f"{req.url}: {req.failure}"))
 
@@ -142,7 +144,11 @@ def test_new_user_opens_the_printed_urls(yima: tuple[YimaRun, DemoUrls], phone: 
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp, csp
 
     # 1. The inner (under-cap) code, as printed (upper case, /Q/): genuine, first scan, reward, trace facts.
-    text = open_page(page, urls.inner, 200, "inner-first")
+    resp = page.goto(urls.inner, wait_until="load")
+    assert resp is not None and resp.status == 200, resp
+    # The draw waits for the phone's location (the demo is mainland China only), then fills the reward card.
+    page.wait_for_selector("#reward .prize-title", timeout=15_000)
+    text = finish(page, "inner-first")
     assert page.title() == "扫码验真"
     assert page.get_attribute("html", "lang") == "zh-CN"
     assert verdict(page) == "正品验证通过"
