@@ -9,10 +9,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from app.claim_views import services
+from app.errors import json_errors
 from payouts.engine import apply_callback
 from payouts.errors import InvalidCallback
 
 bp = Blueprint("payout_notify", __name__)
+json_errors(bp)
 
 
 @bp.post("/wechat/pay/notify")

@@ -32,7 +32,9 @@ def _children(pid: int) -> dict[int, str]:
 
 
 def _worker_pid(run: subprocess.Popen[bytes]) -> int | None:
-    return next((pid for pid, cmd in _children(run.pid).items() if cmd.rstrip().endswith("worker")), None)
+    # The event drain's `yima worker`, not `yima payouts worker`.
+    return next((pid for pid, cmd in _children(run.pid).items()
+                 if cmd.split()[-1:] == ["worker"] and cmd.split()[-2].endswith("yima")), None)
 
 
 def _healthz(port: int) -> int:

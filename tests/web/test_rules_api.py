@@ -255,8 +255,9 @@ def test_done_means_create_simulate_publish_scan_and_win(ops) -> None:  # type: 
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_member_token"
 
     page = client.get(url(20).replace("https://q.demo.example", "") + "?adcode=440106")
-    assert page.status_code == 200  # the H5 page sends no location: no Guangdong draw, no error
-    assert "此码暂无进行中的活动" in page.get_data(as_text=True)
+    assert page.status_code == 200  # the H5 page has no location yet: the Guangdong draw waits for one
+    html = page.get_data(as_text=True)
+    assert 'id="locate-needed"' in html and "广东省" in html and "此码暂无进行中的活动" not in html, html
 
 
 def test_backtest_replays_stored_scans_against_a_draft(ops) -> None:  # type: ignore[no-untyped-def]
