@@ -15,6 +15,7 @@ or two workers on the same payout, never send a second bill.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -114,6 +115,8 @@ def submit_job(payout_id: int, backlog_seconds: float = SWEEP_SECONDS) -> dict[s
     bucket's rate. So the job that finds a backlog paces it as the sweep does, and the jobs queued behind
     it find their payouts submitted."""
     cfg = load_config()
+    with contextlib.suppress(*REDIS_DOWN):  # claims from now on queue the next job; this one sweeps the rest
+        queue_redis(cfg).delete(SUBMIT_WAITING)
     tally = Tally()
     db, engine = _engine(cfg, tally)
     try:
@@ -186,8 +189,16 @@ def enqueue_sweep(queue: Queue, seconds: float = SWEEP_SECONDS) -> Any:
                          description="advance due payouts")
 
 
+SUBMIT_WAITING = "yima:payouts:submit-waiting"  # in RQ's own Redis: a submit job is queued, not started yet
+SUBMIT_WAITING_S = 30  # a job the worker never got to (it was down) stops holding the next claim back
+
+
 def enqueue_submit(queue: Queue, payout_id: int) -> Any:
-    """Queue the submit of a payout just created by a claim (ahead of any sweep job waiting)."""
+    """Queue a submit job for a payout just created by a claim (ahead of any sweep job waiting); None when one
+    is already waiting: that job, when it starts, advances every due payout (this one too), so a burst of
+    claims queues a handful of jobs, not one forked job per claim."""
+    if not queue.connection.set(SUBMIT_WAITING, payout_id, nx=True, ex=SUBMIT_WAITING_S):
+        return None
     return queue.enqueue(submit_job, args=(payout_id,), job_timeout=60, result_ttl=60, failure_ttl=86400,
                          at_front=True, description=f"submit payout {payout_id}")
 

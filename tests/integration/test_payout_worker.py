@@ -75,8 +75,13 @@ def test_a_submit_job_that_meets_a_backlog_paces_it_through_the_bucket(world: Wo
     queue = Queue(QUEUE, connection=world.redis)
     payouts = [world.claim(world.award(), openid=f"o-{i}").payout for i in range(30)]
     jobs = [enqueue_submit(queue, p.id) for p in payouts if p is not None]
+    # One job waits for the whole burst: the claims behind the first queue nothing more.
+    assert jobs[0] is not None and jobs[1:] == [None] * 29 and queue.count == 1
     run_jobs(queue)
-    assert ["wechat_transfer", "awaiting_user", 30] in jobs[-1].return_value()["transitions"]  # at_front: ran first
+    assert ["wechat_transfer", "awaiting_user", 30] in jobs[0].return_value()["transitions"]
+    # Once that job has started, a new claim queues a job of its own again.
+    late = world.claim(world.award(), openid="o-late").payout
+    assert late is not None and enqueue_submit(queue, late.id) is not None
     assert {world.payout_by_id(p.id).state for p in payouts if p is not None} == {State.AWAITING_USER}
     assert len(world.provider.bills) == len(world.provider.submits) == 30
 
