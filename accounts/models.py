@@ -27,6 +27,7 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    seat: Mapped[ChannelSeat | None] = relationship(cascade="all, delete-orphan", lazy="joined")
 
 
 class Membership(Base):
@@ -82,3 +83,18 @@ class AuditEntry(Base):
     before: Mapped[Any] = mapped_column(JSON, nullable=True)
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ChannelSeat(Base):
+    """A channel user's place in one brand (instead of a console role): warehouse or inspector (稽查) for the
+    whole brand, staff of one distributor, or a store's 核销员 (clerk) or waiter / 导购. One seat per user.
+    The kinds are channel.models.SEAT_KINDS; distributor_id / store_id bind the seat where the kind needs it."""
+
+    __tablename__ = "channel_seats"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    distributor_id: Mapped[int | None] = mapped_column(ForeignKey("distributors.id"), index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

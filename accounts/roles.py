@@ -15,6 +15,16 @@ def role_at_least(role: str | None, needed: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Seat:
+    """A channel user's seat (accounts.models.ChannelSeat): kind in channel.models.SEAT_KINDS."""
+
+    brand_id: int
+    kind: str
+    distributor_id: int | None = None
+    store_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Principal:
     """The caller of one request: a signed-in user, a personal API token, or the platform token.
 
@@ -27,6 +37,9 @@ class Principal:
     platform_admin: bool = False
     brands: Mapping[int, str] = field(default_factory=dict)
     token_id: int | None = None
+    # Channel staff (warehouse, inspector, distributor, store clerk or waiter) hold a seat, not a console
+    # role: `brands` stays empty for them, so the console and its API refuse them (404).
+    seat: Seat | None = None
 
     def role_in(self, brand_id: int) -> str | None:
         return ADMIN if self.platform_admin else self.brands.get(brand_id)

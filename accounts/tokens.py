@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 
 from accounts.errors import AccountConflict, AccountNotFound, InvalidAccount
 from accounts.models import ApiToken, User
-from accounts.roles import ROLES, Principal, role_at_least
+from accounts.roles import ROLES, Principal, Seat, role_at_least
 
 PREFIX = "yima_pat_"
 MAX_DAYS = 366
 SHOWN = len(PREFIX) + 6  # characters of the secret kept in clear, to tell tokens apart in a list
+
+
+CHANNEL = "channel"  # the role of a channel seat's token
 
 
 def _digest(secret: str) -> str:
@@ -25,12 +28,16 @@ def _digest(secret: str) -> str:
 def issue_token(session: Session, user: User, brand_id: int, role: str, name: str, days: int,
                 now: datetime | None = None) -> tuple[ApiToken, str]:
     """A new token for `user` in the brand; returns the row and the secret, which is never stored."""
-    if role not in ROLES:
+    if role == CHANNEL:  # a channel seat's token (scanner guns, PDAs): acts as the seat, no console role
+        if user.seat is None or user.seat.brand_id != brand_id:
+            raise InvalidAccount("role: only a channel seat of this brand may hold a channel token")
+    elif role not in ROLES:
         raise InvalidAccount(f"role: must be one of {', '.join(ROLES)}")
-    own = None if not user.platform_admin else "admin"
-    own = own or next((m.role for m in user.memberships if m.brand_id == brand_id), None)
-    if not role_at_least(own, role):
-        raise InvalidAccount("role: a token cannot do more than its owner")
+    else:
+        own = None if not user.platform_admin else "admin"
+        own = own or next((m.role for m in user.memberships if m.brand_id == brand_id), None)
+        if not role_at_least(own, role):
+            raise InvalidAccount("role: a token cannot do more than its owner")
     if not name.strip() or len(name) > 100:
         raise InvalidAccount("name: must be 1-100 characters")
     if not 1 <= days <= MAX_DAYS:
@@ -56,16 +63,28 @@ def resolve_token(session: Session, secret: str, now: datetime | None = None) ->
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
         return None
+    if row.role == CHANNEL:
+        seat = user.seat
+        if seat is None or seat.brand_id != row.brand_id:
+            return None
+        _touch(session, row, now)
+        return Principal(actor=f"token:{row.id} {row.prefix}… of {user.email}", user_id=user.id, email=user.email,
+                         token_id=row.id,
+                         seat=Seat(seat.brand_id, seat.kind, seat.distributor_id, seat.store_id))
     own = "admin" if user.platform_admin else next((m.role for m in user.memberships if m.brand_id == row.brand_id),
                                                     None)
     if own is None:
         return None
     role = row.role if role_at_least(own, row.role) else own
+    _touch(session, row, now)
+    return Principal(actor=f"token:{row.id} {row.prefix}… of {user.email}", user_id=user.id, email=user.email,
+                     brands={row.brand_id: role}, token_id=row.id)
+
+
+def _touch(session: Session, row: ApiToken, now: datetime) -> None:
     if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
         row.last_used_at = now  # at most one write a minute per token
         session.flush()
-    return Principal(actor=f"token:{row.id} {row.prefix}… of {user.email}", user_id=user.id, email=user.email,
-                     brands={row.brand_id: role}, token_id=row.id)
 
 
 def _aware(moment: datetime) -> datetime:

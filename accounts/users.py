@@ -12,7 +12,7 @@ from accounts.audit import record_change
 from accounts.errors import AccountConflict, AccountNotFound, InvalidAccount
 from accounts.models import Membership, User
 from accounts.passwords import hash_password, needs_rehash, verify_password
-from accounts.roles import ADMIN, ROLES, Principal
+from accounts.roles import ADMIN, ROLES, Principal, Seat
 from codegen.models import Brand
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,63}")
@@ -121,8 +121,11 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def principal_for(user: User) -> Principal:
+    seat = user.seat
     return Principal(actor=f"user:{user.id} {user.email}", user_id=user.id, email=user.email,
-                     platform_admin=user.platform_admin, brands={m.brand_id: m.role for m in user.memberships})
+                     platform_admin=user.platform_admin, brands={m.brand_id: m.role for m in user.memberships},
+                     seat=None if seat is None else Seat(seat.brand_id, seat.kind, seat.distributor_id,
+                                                         seat.store_id))
 
 
 def brand_users(session: Session, brand_id: int) -> list[tuple[User, str]]:

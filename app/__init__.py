@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         auth,
         auth_limits,
         catalog_views,
+        channel_web,
         claim_views,
         errors,
         health,
@@ -97,6 +98,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(payouts_api.bp)
     app.register_blueprint(claim_views.bp)
     app.register_blueprint(payout_notify.bp)
+    channel_web.init_app(app)
     payout_metrics.init_app(app)
     # The held draw's post is bound to a signed ticket and the device cookie instead (app/scan_views.py).
     auth.csrf.exempt(scan_views.draw_page)

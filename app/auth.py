@@ -142,13 +142,13 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def console_language() -> None:
-        if request.path.startswith("/ops") and "lang" not in g:
+        if request.path.startswith(("/ops", "/dist")) and "lang" not in g:
             g.lang = choose_language()
 
     @app.after_request
     def remember_language(resp: Response) -> Response:
         """The switch (?lang=en) holds for the next console pages too, as on the scan page."""
-        if request.path.startswith("/ops") and request.args.get("lang") in LANGUAGES:
+        if request.path.startswith(("/ops", "/dist")) and request.args.get("lang") in LANGUAGES:
             resp.set_cookie(LANGUAGE_COOKIE, request.args["lang"], max_age=365 * 86400, samesite="Lax",
                             secure=request.is_secure)
         return resp

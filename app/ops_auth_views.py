@@ -78,6 +78,8 @@ def logout() -> Any:
 def home() -> Any:
     who = current_principal()
     assert who is not None
+    if who.seat is not None and not who.brands and not who.platform_admin:
+        return redirect(url_for("dist.home"))  # channel staff have no console: their desk is /dist
     readable = who.readable_brand_ids()
     with current_app.extensions["yima.db"].sessions() as s:
         query = select(Brand).order_by(Brand.name)

@@ -114,6 +114,7 @@ class Award(Base):
     __table_args__ = (
         Index("uq_awards_valid_claim", "campaign_id", "claim", unique=True,
               sqlite_where=text("status = 'valid'"), postgresql_where=text("status = 'valid'")),
+        Index("ix_awards_batch_serial", "batch_id", "serial"),  # the channel's code lookup (migration 0014)
     )
 
     VALID, VOID = "valid", "void"

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import accounts.models  # noqa: F401
+import channel.models  # noqa: F401
 import codegen.models  # noqa: F401  (registers the tables)
 import payouts.models  # noqa: F401
 import reports.models  # noqa: F401

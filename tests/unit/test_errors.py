@@ -18,6 +18,7 @@ from app.audit_filters import FilterProblem
 from app.cli_errors import EXIT_STATUS, refusal
 from app.config import ConfigError
 from app.errors import STATUS, RequestError
+from channel.errors import ChannelError
 from codegen.errors import CodegenError, DomainError, Kind
 from codegen.ranges import RangeError
 from payouts.errors import PayoutError
@@ -31,9 +32,10 @@ from rules.publish import PublishConflict, UnknownVersion
 from rules.receipts import InvalidReceipt
 from rules.scan import NotGenuine, ScanUnavailable
 
-DOMAIN_PACKAGES = ("codegen", "rules", "accounts", "reports", "payouts")
+DOMAIN_PACKAGES = ("codegen", "rules", "accounts", "reports", "payouts", "channel")
 BASES: dict[str, type[DomainError]] = {
     "codegen": CodegenError, "rules": RulesError, "accounts": AccountsError, "payouts": PayoutError,
+    "channel": ChannelError,
     "app": RequestError}
 
 
