@@ -37,7 +37,7 @@ def make_cased_batch(app: Flask, brand: str = "demo", *, lot: str = "CH-LOT", co
         sku = f"SKU-{brand}"
         try:
             batches.find_product(s, b, sku)
-        except Exception:  # noqa: BLE001  (CatalogError: not there yet)
+        except Exception:
             batches.add_product(s, b, sku, f"产品 {brand} 500ml", None)
         batch = batches.create_batch(s, b, batches.BatchRequest(
             sku=sku, lot=lot, count=count, pack=pack, factory="Test Factory", line="1",
