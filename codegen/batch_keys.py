@@ -51,6 +51,16 @@ def _batch_role_keys(batch_id: int, role: str) -> tuple[str, str, str, str, str,
     return tag, f"{tag}:rl:none", active, void, f"{tag}:seen:{role}", f"{tag}:repeats", events_key(batch_id)
 
 
+def seen_key(batch_id: int, role: str) -> str:
+    """The bitmap of the batch's codes of `role` scanned on sale (bit <serial>)."""
+    return _batch_role_keys(batch_id, role)[4]
+
+
+def repeats_key(batch_id: int) -> str:
+    """The hash of scans after the first, field "<role>:<serial>"."""
+    return _batch_role_keys(batch_id, "inner")[5]
+
+
 def first_key(batch_id: int, role: str, serial: int) -> str:
     """The first-scan details hash holding this code's field (`serial % FIRST_BUCKET`)."""
     return f"{batch_tag(batch_id)}:first:{role}:{serial // FIRST_BUCKET}"

@@ -264,6 +264,12 @@ class Scanner:
         """The rules this node scans with now."""
         return self._rules()
 
+    @property
+    def key_for(self) -> Callable[[int, int], bytes | None]:
+        """The batch-key lookup this node verifies codes with (cached; raises ScanUnavailable without a key
+        file): for the other readers of codes, such as the channel's lookup."""
+        return self._keys
+
     def close(self) -> None:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
         self._scripts.close()
