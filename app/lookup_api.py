@@ -40,7 +40,7 @@ def lookup() -> Any:
     if not isinstance(body, dict) or set(body) - {"code"}:
         raise BadRequest('the body must be a JSON object {"code": "<code or scan URL>"}')
     text = body.get("code")
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_INPUT_LENGTH or "\0" in text:
+    if not isinstance(text, str) or not text or len(text) > MAX_INPUT_LENGTH:
         raise BadRequest(f"code must be a code or a scan URL of 1 to {MAX_INPUT_LENGTH} characters")
     return jsonify(lookup_json(run_lookup(api_scope(), text)))
 
