@@ -80,6 +80,11 @@ def _serials(info: BatchInfo, role: Role) -> int:
     return info.quantity
 
 
+def printed(info: BatchInfo, fields: CodeFields) -> bool:
+    """Whether the batch holds this serial of this role (a signed serial outside it was never printed)."""
+    return fields.serial < _serials(info, fields.role)
+
+
 def case_items(info: BatchInfo, case: int) -> tuple[int, int]:
     """The first and last item serial of case `case` (inclusive)."""
     first = case * info.pack_size

@@ -3,9 +3,11 @@ or brand staff who scanned or typed it.
 
 Genuine or not (and why not, in three words a clerk understands); the product and batch; whether the code
 is on sale; its case and the channel path of that case (redacted to the caller's scope); its scans; its
-prizes and what became of them. A handful of indexed queries (batch, ranges, path, names, scans, awards)
-and one Redis round trip, which brings the scans the drain has not stored yet; with Redis down the answer
-comes from SQL alone and says so (`ScanHistory.live` is False).
+prizes and what became of them. Four indexed queries (the batch with its ranges, the case's path with the
+parties' names, the scans, the awards with their claims, payouts and redemptions; a code scanned more than
+RECENT times, two more) and one Redis round trip, which brings the scans the drain has not stored yet; with
+Redis down the answer comes from SQL alone and says so (`ScanHistory.live` is False). Every round trip
+counts on a busy database host, so the queries join rather than ask twice.
 
 A code another brand issued reads as `not_this_brand` before its signature is even checked, exactly like a
 made-up code naming a batch that is not the brand's: the answer tells nothing of other brands.
@@ -19,16 +21,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
-from channel.codes import ChannelCode, KeyFor, case_items, read_code
+from channel.codes import BatchInfo, ChannelCode, KeyFor, case_items, printed
 from channel.lookup_live import ITEM_ROLES, LiveScans, read_live
-from channel.models import Distributor, Store, VoucherRedemption
-from channel.paths import Hop, path_of
+from channel.models import Distributor, Shipment, ShipmentRange, Store, VoucherRedemption
 from channel.scope import ChannelScope
 from codegen import ranges as rng
-from codegen.codeformat import CodeError, Role, extract_code, parse
+from codegen.codeformat import CodeError, Role, extract_code, parse, verify_canonical
 from codegen.models import Batch, BatchRange, Brand, Product
 from payouts.models import AwardClaim, Payout
 from rules.models import Award, Campaign, ScanEvent
@@ -44,6 +45,7 @@ ON_SALE, NOT_ON_SALE, VOID = "on_sale", "not_on_sale", "void"
 ON_SALE_KINDS = ("first", "repeat")  # scans of a code on sale (the others: not_on_sale, void)
 RECENT = 8  # scans listed, newest first
 WAREHOUSE, DISTRIBUTOR, STORE = "warehouse", "distributor", "store"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,52 @@ class CodeLookup:
     awards: tuple[AwardView, ...] = field(default_factory=tuple)
 
 
+# The statements, built once (bind parameters at call time): a lookup then costs its round trips, not the
+# building of its queries.
+_FACTS = (
+    select(Batch.id, Product.brand_id, Product.id, Product.sku, Product.name, Batch.lot, Batch.production_date,
+           Batch.quantity, Batch.pack_size, Brand.name, Product.gtin, Batch.factory, Batch.line,
+           BatchRange.kind, BatchRange.first_serial, BatchRange.last_serial, BatchRange.reason)
+    .join(Product, Product.id == Batch.product_id).join(Brand, Brand.id == Product.brand_id)
+    .outerjoin(BatchRange, BatchRange.batch_id == Batch.id)
+    .where(Batch.id == bindparam("batch_id")).order_by(BatchRange.id))
+_SENDER, _RECEIVER = aliased(Distributor), aliased(Distributor)
+_PATH = (
+    select(Shipment.id, Shipment.from_distributor_id, Shipment.to_distributor_id, Shipment.to_store_id,
+           Shipment.state, Shipment.shipped_at, Shipment.received_at, _SENDER.name, _RECEIVER.name, Store.name,
+           Store.distributor_id)
+    .join(ShipmentRange, ShipmentRange.shipment_id == Shipment.id)
+    .outerjoin(_SENDER, _SENDER.id == Shipment.from_distributor_id)
+    .outerjoin(_RECEIVER, _RECEIVER.id == Shipment.to_distributor_id)
+    .outerjoin(Store, Store.id == Shipment.to_store_id)
+    .where(ShipmentRange.batch_id == bindparam("batch_id"), ShipmentRange.brand_id == bindparam("brand_id"),
+           ShipmentRange.first_case <= bindparam("case"), ShipmentRange.last_case >= bindparam("case"),
+           Shipment.brand_id == bindparam("brand_id"), Shipment.state.in_(Shipment.LIVE)))
+_CODE = (ScanEvent.batch_id == bindparam("batch_id"), ScanEvent.role == bindparam("role"),
+         ScanEvent.serial == bindparam("serial"))
+_SCANS = (select(ScanEvent.scanned_at, ScanEvent.kind, ScanEvent.adcode, ScanEvent.region_source).where(*_CODE)
+          .order_by(ScanEvent.scanned_at.desc(), ScanEvent.id.desc()).limit(RECENT + 1))
+_SCAN_COUNTS = select(func.count(), func.count().filter(ScanEvent.kind.in_(ON_SALE_KINDS))).where(*_CODE)
+_FIRST_SCAN = (select(ScanEvent.scanned_at, ScanEvent.adcode, ScanEvent.region_source)
+               .where(*_CODE, ScanEvent.kind == "first").limit(1))
+_CASE_ITEMS = select(func.count(func.distinct(ScanEvent.serial))).where(
+    ScanEvent.batch_id == bindparam("batch_id"), ScanEvent.role.in_(ITEM_ROLES),
+    ScanEvent.serial.between(bindparam("first"), bindparam("last")), ScanEvent.kind.in_(ON_SALE_KINDS))
+_AWARDS = (
+    select(Award.id, Award.campaign_id, Campaign.name, Campaign.definition, Award.prize_index, Award.kind,
+           Award.amount_fen, Award.points, Award.status, Award.void_reason, Award.awarded_at,
+           AwardClaim.claimed_at, Payout.state, VoucherRedemption.redeemed_at, Store.id, Store.name,
+           Store.distributor_id)
+    .join(Campaign, Campaign.id == Award.campaign_id)
+    .outerjoin(AwardClaim, AwardClaim.award_id == Award.id)
+    .outerjoin(Payout, Payout.award_id == Award.id)
+    .outerjoin(VoucherRedemption, VoucherRedemption.award_id == Award.id)
+    .outerjoin(Store, Store.id == VoucherRedemption.store_id)
+    .where(Award.batch_id == bindparam("batch_id"), Award.serial == bindparam("serial"),
+           Award.role == bindparam("role"), Campaign.brand_id == bindparam("brand_id"))
+    .order_by(Award.awarded_at, Award.id))
+
+
 def lookup_code(session: Session, scope: ChannelScope, text: str, key_for: KeyFor, *, redis: Any = None,
                 regions: RegionIndex | None = None) -> CodeLookup:
     """Everything the caller may know of the code in `text` (a bare code or a scan URL). Never raises for
@@ -163,23 +211,25 @@ def lookup_code(session: Session, scope: ChannelScope, text: str, key_for: KeyFo
     except CodeError:
         return CodeLookup(False, MALFORMED)
     facts = _batch_facts(session, claimed.batch_id)
-    if facts is None or facts[0] != scope.brand_id:
+    if facts is None or facts.info.brand_id != scope.brand_id:
         return CodeLookup(False, NOT_THIS_BRAND, canonical)
-    try:  # one of the brand's batches: any failure now (signature, key id, serial never printed) is a forgery
-        code = read_code(session, scope.brand_id, canonical, key_for)
+    try:  # one of the brand's batches: a wrong signature, or a key id it was not made with, is a forgery
+        fields, canonical = verify_canonical(canonical, key_for)
     except CodeError:
         return CodeLookup(False, FORGED, canonical)
-    role, serial, info = code.role.label, code.fields.serial, code.batch
-    sale, activated, void_reason = _sale_state(session, code)
+    info = facts.info
+    if not printed(info, fields):
+        return CodeLookup(False, FORGED, canonical)
+    code = ChannelCode(canonical, fields, info)
+    role, serial = code.role.label, fields.serial
+    sale, activated, void_reason = _sale_state(facts.ranges, code)
     case = _case_view(code)
-    hops = path_of(session, scope.brand_id, info.batch_id, case.case) if case else []
-    path, hidden = _redact(session, scope, hops)
+    path, hidden = _path(session, scope, info.batch_id, case.case) if case else ((), 0)
     live = _live(redis, code, case)
-    _brand, brand_name, gtin, factory, line = facts
     return CodeLookup(
         genuine=True, code=code.code, role=role, serial=serial,
-        product=ProductView(brand_name, info.sku, info.product, gtin),
-        batch=BatchView(info.batch_id, info.lot, info.production_date, factory, line, info.quantity,
+        product=ProductView(facts.brand_name, info.sku, info.product, facts.gtin),
+        batch=BatchView(info.batch_id, info.lot, info.production_date, facts.factory, facts.line, info.quantity,
                         info.pack_size, activated),
         sale=sale, void_reason=void_reason,
         case=_with_scanned_items(session, code, case, live),
@@ -192,25 +242,35 @@ def lookup_code(session: Session, scope: ChannelScope, text: str, key_for: KeyFo
 # --- the batch ----------------------------------------------------------------------------------------------
 
 
-def _batch_facts(session: Session, batch_id: int) -> tuple[int, str, str, str, str] | None:
-    """(brand id, brand name, GTIN, factory, line) of the batch the code's header names (not yet verified)."""
-    row = session.execute(
-        select(Product.brand_id, Brand.name, Product.gtin, Batch.factory, Batch.line)
-        .join(Product, Product.id == Batch.product_id).join(Brand, Brand.id == Product.brand_id)
-        .where(Batch.id == batch_id)).first()
-    return None if row is None else (row[0], row[1], row[2] or "", row[3], row[4])
+@dataclass(frozen=True)
+class _Facts:
+    info: BatchInfo
+    brand_name: str
+    gtin: str
+    factory: str
+    line: str
+    ranges: tuple[tuple[str, int, int, str], ...]  # (kind, first serial, last serial, reason), oldest first
 
 
-def _sale_state(session: Session, code: ChannelCode) -> tuple[str, int, str]:
+def _batch_facts(session: Session, batch_id: int) -> _Facts | None:
+    """The batch the code's header names (not yet verified), its product and brand, and its activated and
+    voided ranges: one query (a row per range; the batch's own columns repeat)."""
+    rows = session.execute(_FACTS, {"batch_id": batch_id}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return _Facts(BatchInfo(*first[:9]), first[9], first[10] or "", first[11], first[12],
+                  tuple((r[13], r[14], r[15], r[16]) for r in rows if r[13] is not None))
+
+
+def _sale_state(ranges: tuple[tuple[str, int, int, str], ...], code: ChannelCode) -> tuple[str, int, str]:
     """(sale state, items activated, the void range's reason): what the scan path decides from the same
     ranges (codegen/batches.py effective_ranges; void wins). A case is on sale when its first item is."""
-    rows = session.execute(select(BatchRange.kind, BatchRange.first_serial, BatchRange.last_serial,
-                                  BatchRange.reason).where(BatchRange.batch_id == code.batch.batch_id)).all()
-    active = rng.merge((a, b) for kind, a, b, _ in rows if kind == BatchRange.ACTIVATE)
-    void = rng.merge((a, b) for kind, a, b, _ in rows if kind == BatchRange.VOID)
+    active = rng.merge((a, b) for kind, a, b, _ in ranges if kind == BatchRange.ACTIVATE)
+    void = rng.merge((a, b) for kind, a, b, _ in ranges if kind == BatchRange.VOID)
     item = code.fields.serial * code.batch.pack_size if code.role is Role.CASE else code.fields.serial
     activated = rng.total(rng.subtract(active, void))
-    reason = next((why for kind, a, b, why in reversed(rows) if kind == BatchRange.VOID and a <= item <= b), None)
+    reason = next((why for kind, a, b, why in reversed(ranges) if kind == BatchRange.VOID and a <= item <= b), None)
     if reason is not None:
         return VOID, activated, reason
     on_sale = any(a <= item <= b for a, b in active)
@@ -233,51 +293,45 @@ def _with_scanned_items(session: Session, code: ChannelCode, case: CaseView | No
     if live is not None and live.items_scanned is not None:
         scanned = live.items_scanned
     else:
-        scanned = session.scalar(select(func.count(func.distinct(ScanEvent.serial))).where(
-            ScanEvent.batch_id == code.batch.batch_id, ScanEvent.role.in_(ITEM_ROLES),
-            ScanEvent.serial.between(case.first_item, case.last_item), ScanEvent.kind.in_(ON_SALE_KINDS))) or 0
+        scanned = session.scalar(_CASE_ITEMS, {"batch_id": code.batch.batch_id, "first": case.first_item,
+                                               "last": case.last_item}) or 0
     return CaseView(case.case, case.first_item, case.last_item, scanned)
 
 
 # --- the channel path, as the caller may see it ---------------------------------------------------------
 
 
-def _redact(session: Session, scope: ChannelScope, hops: list[Hop]) -> tuple[tuple[HopView, ...], int]:
-    """The hops the caller sees, with the parties outside their scope unnamed; a store's seat sees only
-    the shipments to its store (the rest are counted, not shown)."""
-    if scope.store_id is not None:
-        kept = [h for h in hops if h.to_store_id == scope.store_id]
-    else:
-        kept = hops
-    distributor_ids = {d for h in kept for d in (h.from_distributor_id, h.to_distributor_id) if d is not None}
-    store_ids = {h.to_store_id for h in kept if h.to_store_id is not None}
-    names = dict(session.execute(select(Distributor.id, Distributor.name).where(
-        Distributor.id.in_(distributor_ids), Distributor.brand_id == scope.brand_id)).all()) if distributor_ids else {}
-    stores = {sid: (name, did) for sid, name, did in session.execute(
-        select(Store.id, Store.name, Store.distributor_id).where(
-            Store.id.in_(store_ids), Store.brand_id == scope.brand_id)).all()} if store_ids else {}
-
-    def distributor(did: int | None, supplier_of_mine: bool) -> Party:
-        if did is None:
-            return Party(WAREHOUSE, None, None)
-        if supplier_of_mine or (scope.store_id is None and scope.sees_distributor(did)):
-            return Party(DISTRIBUTOR, did, names.get(did, ""))
-        return Party(DISTRIBUTOR, None, None)
-
+def _path(session: Session, scope: ChannelScope, batch_id: int, case: int) -> tuple[tuple[HopView, ...], int]:
+    """The case's live shipments, oldest first (channel/paths.py path_of's query, with the parties' names
+    joined: one round trip), as the caller may see them: the parties outside their scope unnamed; a store's
+    seat sees only the shipments to its store (the rest are counted, not shown)."""
+    rows = session.execute(_PATH, {"batch_id": batch_id, "brand_id": scope.brand_id, "case": case}).all()
+    hops = sorted({r[0]: r for r in rows}.values(), key=lambda r: (_opt(r[5]) or _EPOCH, r[0]))
     views = []
-    for h in kept:
-        mine = h.to_store_id is not None and h.to_store_id == scope.store_id
-        sender = distributor(h.from_distributor_id, mine)
-        if h.to_store_id is not None:
-            name, supplier = stores.get(h.to_store_id, ("", None))
-            receiver = (Party(STORE, h.to_store_id, name) if _sees_store(scope, h.to_store_id, supplier)
-                        else Party(STORE, None, None))
+    for (shipment_id, from_id, to_id, store_id, state, shipped_at, received_at, from_name, to_name, store_name,
+         supplier) in hops:
+        if scope.store_id is not None and store_id != scope.store_id:
+            continue
+        mine = store_id is not None and store_id == scope.store_id
+        sending = _distributor(scope, from_id, from_name, mine)
+        if store_id is not None:
+            receiving = (Party(STORE, store_id, store_name) if _sees_store(scope, store_id, supplier)
+                         else Party(STORE, None, None))
         else:
-            receiver = distributor(h.to_distributor_id, False)
-        shown = sender.id is not None or receiver.id is not None or scope.brand_wide
-        views.append(HopView(h.shipment_id if shown else None, sender, receiver, h.state, _opt(h.shipped_at),
-                             _opt(h.received_at)))
-    return tuple(views), len(hops) - len(kept)
+            receiving = _distributor(scope, to_id, to_name, False)
+        shown = sending.id is not None or receiving.id is not None or scope.brand_wide
+        views.append(HopView(shipment_id if shown else None, sending, receiving, state, _opt(shipped_at),
+                             _opt(received_at)))
+    return tuple(views), len(hops) - len(views)
+
+
+def _distributor(scope: ChannelScope, distributor_id: int | None, name: str | None, supplier_of_mine: bool) -> Party:
+    """A shipment's distributor end: named when it is in the caller's scope, or supplied the caller's store."""
+    if distributor_id is None:
+        return Party(WAREHOUSE, None, None)
+    if supplier_of_mine or (scope.store_id is None and scope.sees_distributor(distributor_id)):
+        return Party(DISTRIBUTOR, distributor_id, name or "")
+    return Party(DISTRIBUTOR, None, None)
 
 
 def _sees_store(scope: ChannelScope, store_id: int, supplier: int | None) -> bool:
@@ -306,20 +360,16 @@ def _scans(session: Session, batch_id: int, role: str, serial: int, live: LiveSc
 
     The newest RECENT + 1 rows come first; a code with no more than RECENT scans is then complete. Only a
     code scanned more often costs two more reads (the counts, and its first scan: one row per code)."""
-    where = (ScanEvent.batch_id == batch_id, ScanEvent.role == role, ScanEvent.serial == serial)
-    rows = session.execute(select(ScanEvent.scanned_at, ScanEvent.kind, ScanEvent.adcode, ScanEvent.region_source)
-                           .where(*where).order_by(ScanEvent.scanned_at.desc(), ScanEvent.id.desc())
-                           .limit(RECENT + 1)).all()
+    code = {"batch_id": batch_id, "role": role, "serial": serial}
+    rows = session.execute(_SCANS, code).all()
     lines = [ScanLine(_aware(at), kind, _place(adcode, regions), source or "none")
              for at, kind, adcode, source in rows]
     if len(rows) <= RECENT:
         attempts, on_sale = len(lines), sum(1 for s in lines if s.kind in ON_SALE_KINDS)
         first = next((s for s in reversed(lines) if s.kind == "first"), None)
     else:
-        attempts, on_sale = session.execute(select(func.count(), func.count().filter(
-            ScanEvent.kind.in_(ON_SALE_KINDS))).where(*where)).one()
-        row = session.execute(select(ScanEvent.scanned_at, ScanEvent.adcode, ScanEvent.region_source)
-                              .where(*where, ScanEvent.kind == "first").limit(1)).first()
+        attempts, on_sale = session.execute(_SCAN_COUNTS, code).one()
+        row = session.execute(_FIRST_SCAN, code).first()
         first = None if row is None else ScanLine(_aware(row[0]), "first", _place(row[1], regions),
                                                   row[2] or "none")
     first_at, first_place = (first.at, first.place) if first else (None, None)
@@ -349,19 +399,8 @@ def _place(adcode: str | None, regions: RegionIndex) -> Place | None:
 
 def _awards(session: Session, scope: ChannelScope, batch_id: int, role: str, serial: int) -> tuple[AwardView, ...]:
     """Every award of the code (awards' index on batch, serial) with its claim, payout and redemption."""
-    rows = session.execute(
-        select(Award.id, Award.campaign_id, Campaign.name, Campaign.definition, Award.prize_index, Award.kind,
-               Award.amount_fen, Award.points, Award.status, Award.void_reason, Award.awarded_at,
-               AwardClaim.claimed_at, Payout.state, VoucherRedemption.redeemed_at, Store.id, Store.name,
-               Store.distributor_id)
-        .join(Campaign, Campaign.id == Award.campaign_id)
-        .outerjoin(AwardClaim, AwardClaim.award_id == Award.id)
-        .outerjoin(Payout, Payout.award_id == Award.id)
-        .outerjoin(VoucherRedemption, VoucherRedemption.award_id == Award.id)
-        .outerjoin(Store, Store.id == VoucherRedemption.store_id)
-        .where(Award.batch_id == batch_id, Award.serial == serial, Award.role == role,
-               Campaign.brand_id == scope.brand_id)
-        .order_by(Award.awarded_at, Award.id)).all()
+    rows = session.execute(_AWARDS, {"batch_id": batch_id, "role": role, "serial": serial,
+                                     "brand_id": scope.brand_id}).all()
     out = []
     for (award_id, campaign_id, campaign, definition, prize_index, kind, fen, points, status, void_reason, at,
          claimed_at, payout_state, redeemed_at, store_id, store_name, supplier) in rows:
