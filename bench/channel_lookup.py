@@ -281,9 +281,9 @@ def load_ledger(engine: Engine, lay: Layout, jobs: int) -> None:
 def load_shipments(engine: Engine, lay: Layout) -> None:
     """Every case of every batch: warehouse → its province, → a city, → a store, in contiguous ranges."""
     cases = -(-ITEMS // PACK)
-    per_p = -(-cases // PROVINCES)
-    per_c = -(-per_p // CITIES)
-    per_s = -(-per_c // STORES)
+    per_s = -(-cases // (PROVINCES * CITIES * STORES))  # nested: a city's cases lie in its province's
+    per_c = per_s * STORES
+    per_p = per_c * CITIES
     levels = [  # (level, parts, cases each, sender, receiver column, receiver ids, days after the batch was made)
         ("p", PROVINCES, per_p, "NULL", "to_distributor_id", lay.provinces, 1),
         ("c", PROVINCES * CITIES, per_c, "prov", "to_distributor_id", lay.cities, 3),
@@ -472,10 +472,12 @@ def measure(app: Any, lay: Layout, codes: list[tuple[str, str]], warmup: int) ->
     def count(*_: Any) -> None:
         statements[0] += 1
 
+    answers: dict[str, Any] = {}
+
     def domain_call(i: int, code: str) -> Any:
         def call() -> None:
             with lookup_session(engine) as s:  # as the page and the API open it
-                lookup_code(s, who[i % len(who)][1], code, key_for, redis=redis)
+                answers[code] = lookup_code(s, who[i % len(who)][1], code, key_for, redis=redis)
         return call
 
     client = app.test_client()
@@ -498,7 +500,28 @@ def measure(app: Any, lay: Layout, codes: list[tuple[str, str]], warmup: int) ->
     kinds: dict[str, list[float]] = {}
     for (kind, _), took in zip(codes, domain.wall_ms, strict=True):
         kinds.setdefault(kind, []).append(took)
-    return {"domain": domain, "api": api, "kinds": kinds, "statements": statements[0] / len(asked)}
+    return {"domain": domain, "api": api, "kinds": kinds, "statements": statements[0] / len(asked),
+            "checks": check_answers(codes, answers)}
+
+
+def check_answers(codes: list[tuple[str, str]], answers: dict[str, Any]) -> list[str]:
+    """What each kind of code must have shown, counted: the latencies are of real answers, not empty ones."""
+    expect = {
+        "scanned": ("with scans", lambda a: a.genuine and a.scans.count >= 1 and a.scans.first_at is not None),
+        "awarded": ("with a prize", lambda a: a.genuine and len(a.awards) >= 1),
+        "unscanned": ("never scanned", lambda a: a.genuine and a.scans.count == 0),
+        "outer": ("genuine", lambda a: a.genuine and a.role == "outer"),
+        "case": ("with 3 hops (a store sees 1)", lambda a: a.genuine and a.role == "case"
+                 and len(a.path) + a.hidden_hops == 3),
+        "forged": ("forged", lambda a: a.reason == "forged"),
+        "other brand": ("not this brand's", lambda a: a.reason == "not_this_brand"),
+        "malformed": ("malformed", lambda a: a.reason == "malformed"),
+    }
+    out = []
+    for kind, (what, ok) in expect.items():
+        asked = [answers[code] for k, code in codes if k == kind]
+        out.append(f"{kind} {sum(1 for a in asked if ok(a))}/{len(asked)} {what}")
+    return out
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -561,6 +584,7 @@ def run(args: argparse.Namespace) -> int:
             engine.dispose()
     mix = ", ".join(f"{k} {len(v)}" for k, v in sorted(got["kinds"].items()))
     say(f"\nlookups: {mix}; {got['statements']:.1f} SQL statements per lookup")
+    say("answers: " + "; ".join(got["checks"]))
     for kind, took in sorted(got["kinds"].items()):
         p50, p95, _ = percentiles(took)
         say(f"  domain, {kind:<12} p50 {p50:6.2f} ms  p95 {p95:6.2f} ms")
