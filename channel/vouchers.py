@@ -15,14 +15,10 @@ import base64
 import hashlib
 import hmac
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from accounts.audit import record_change
@@ -235,28 +231,14 @@ def redeem_voucher(session: Session, scope: ChannelScope, token: str, now: datet
     return Redemption(award_id, store.id, store.name, now, line.face_fen, line.rebate_fen, line.id)
 
 
-T = TypeVar("T")
-
-
-def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T], *, attempts: int = 4) -> T:
-    """`work` in a transaction of its own. On SQLite two writers racing get "database is locked" (a
-    transaction that read before the other committed cannot write): the loser runs again from the start,
-    and then meets the winner's rows, as PostgreSQL's INSERT ... ON CONFLICT makes it meet them at once."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with sessions() as session, session.begin():
-                return work(session)
-        except OperationalError as exc:
-            if attempt == attempts or "locked" not in str(exc.orig).lower():
-                raise
-            time.sleep(0.02 * attempt)
-    raise AssertionError("unreachable")
-
-
 def redeem(sessions: sessionmaker[Session], scope: ChannelScope, token: str, now: datetime, *,
            key: bytes) -> Redemption:
-    """`redeem_voucher` in its own transaction (what the pages and the API call)."""
-    return in_transaction(sessions, lambda s: redeem_voucher(s, scope, token, now, key=key))
+    """`redeem_voucher` in its own transaction (what the pages and the API call). Two stores racing: on
+    PostgreSQL the loser's INSERT ... ON CONFLICT waits for the winner's commit and then finds its row; on
+    SQLite (pysqlite opens the write transaction at the first INSERT) the loser waits on the file lock
+    (busy_timeout) and then finds it the same way."""
+    with sessions.begin() as session:
+        return redeem_voucher(session, scope, token, now, key=key)
 
 
 # Who reads a store's money (redemptions, ledger, statements): brand staff, a distributor's staff (their
