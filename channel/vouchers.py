@@ -196,11 +196,11 @@ def redeem_voucher(session: Session, scope: ChannelScope, token: str, now: datet
     its ledger line and the audit entry. ChannelForbidden for any seat but a store's clerk; ChannelNotFound
     for a token not issued here or of another brand; RedeemRefused (reason pending / not_found / void /
     not_voucher / redeemed / unregistered) for a voucher that cannot be redeemed here, now."""
-    award_id = award_of_token(key, token)
-    scope.require(scope.may_redeem, "redeem vouchers (only a store's clerk, 核销员, may)")
-    found = voucher_state(session, award_id, now)
-    if found.brand_id != scope.brand_id:
+    found = voucher_state(session, award_of_token(key, token), now)
+    award_id = found.award_id
+    if found.brand_id != scope.brand_id:  # another brand's voucher reads like none (before any 403)
         raise ChannelNotFound("no such voucher")
+    scope.require(scope.may_redeem, "redeem vouchers (only a store's clerk, 核销员, may)")
     if found.state == REDEEMED:
         raise _redeemed_refusal(session, award_id)
     if found.state != REDEEMABLE:

@@ -111,3 +111,15 @@ def win_voucher(world: ChannelWorld, phone: FlaskClient, brand: str, serial: int
 def stored_awards(app: Flask) -> list[Award]:
     with _sessions(app)() as s:
         return list(s.scalars(select(Award).order_by(Award.id)))
+
+
+def api_token(app: Flask, email: str, brand: str, role: str) -> dict[str, str]:
+    """The Authorization header of a new API token of this user in the brand (role "channel": a seat's)."""
+    from accounts.tokens import issue_token
+    from accounts.users import get_user
+
+    with transaction(_sessions(app)) as s:
+        found = user_by_email(s, email)
+        assert found is not None, email
+        _, secret = issue_token(s, get_user(s, found.id), ensure_brand(app, brand), role, "test", 30)
+    return {"Authorization": f"Bearer {secret}"}
