@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.channel_world import ChannelWorld, add_seat_user, add_store, channel_world
+from tests.support.channel_world import ChannelWorld, add_seat_user, add_store, channel_world, sign
 from tests.support.voucher_world import publish_voucher_campaign, token, win_voucher
 from tests.web.conftest import make_app
 from tests.web.console_support import login
@@ -50,6 +50,10 @@ def text(resp: Any) -> str:
     return str(resp.get_data(as_text=True))
 
 
+def _code(world: ChannelWorld, serial: int) -> str:
+    return sign(world.app, world.batch["a"], serial)
+
+
 def test_a_consumer_shows_the_qr_and_a_clerk_redeems_it_once(world: ChannelWorld) -> None:
     app, phone = world.app, world.app.test_client()
     award_id = win_voucher(world, phone, "a", 3)
@@ -58,6 +62,8 @@ def test_a_consumer_shows_the_qr_and_a_clerk_redeems_it_once(world: ChannelWorld
     path = f"/dist/redeem/v/{token(app, award_id)}"
     assert f'hx-get="{path}/panel?lang=zh"' in scan and 'hx-trigger="load, every 5s"' in scan
     assert "style=" not in scan.split('id="reward"', 1)[1]  # nothing the CSP would refuse
+    # The voucher is the winning phone's: another phone scanning the same cap gets no QR.
+    assert "voucher-qr" not in text(app.test_client().get(f"/q/{_code(world, 3)}"))
     drain(app)
 
     panel = text(phone.get(f"{path}/panel"))
@@ -82,12 +88,6 @@ def test_a_consumer_shows_the_qr_and_a_clerk_redeems_it_once(world: ChannelWorld
     assert "已于" in text(phone.get(f"/claim/{award_id}"))
     english = text(phone.get(f"{path}/panel?lang=en"))
     assert "Redeemed at 门店 a on" in english
-
-
-def _code(world: ChannelWorld, serial: int) -> str:
-    from tests.support.channel_world import sign
-
-    return sign(world.app, world.batch["a"], serial)
 
 
 def test_a_second_store_is_told_where_and_when(world: ChannelWorld) -> None:
