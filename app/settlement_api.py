@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from app.auth import csrf
 from app.channel_access import api_scope
 from app.errors import json_errors
 from app.rules_api import SQL_INT_MAX, require_api_token
@@ -42,7 +41,6 @@ from channel.vouchers import Redemption, aware, list_redemptions, redeem, token_
 bp = Blueprint("settlement_api", __name__, url_prefix="/api/v1/channel")
 bp.before_request(require_api_token)
 json_errors(bp)
-csrf.exempt(bp)  # Bearer-authenticated JSON: no cookie, so no CSRF to forge (as app/__init__.py does for the rest)
 
 
 @bp.url_value_preprocessor
