@@ -133,6 +133,10 @@ class Matcher:
             sides[c.bside].append(c)
         self._sides = {side: _ScopeIndex(found) for side, found in sides.items()}
 
+    def has_side(self, side: str) -> bool:
+        """Whether any campaign draws for this side ("" consumers, or a B-side audience)."""
+        return side in self._sides
+
     def candidates(self, ctx: ScanContext) -> list[CompiledCampaign]:
         """Campaigns of the scan's side whose scope index covers this scan, highest priority first."""
         index = self._sides.get(ctx.bside)
