@@ -307,3 +307,92 @@ def test_the_monthly_ladder_pays_the_highest_tier_once(world: ChannelWorld) -> N
         now = waiter_month(s, waiter)
     assert (now.bottles, now.reached, now.next_tier, now.to_next) == (1, None, (2, 5000), 1)
 
+
+
+def test_the_worker_step_credits_awards_and_pays_last_months_ladder(world: ChannelWorld) -> None:
+    from app.worker import LADDER_KEY, credit_bside
+
+    app, redis = world.app, world.app.extensions["yima.redis"]
+    publish(app, b_campaign("waiter_open_bottle"))
+    waiter = seat_of(app, "waiter@a.test")
+    with transaction(sessions(app)) as s:
+        set_waiter_ladder(s, brand_scope(waiter.brand_id, "op", role="operator"), [[1, 1000]])
+    last_month = Month.of(datetime.now(UTC)).previous()
+    with transaction(sessions(app)) as s:
+        open_bottle(s, waiter, sign(app, world.batch["a"], 60), bside_rules(app),
+                    now=(last_month.start + timedelta(hours=1)).timestamp())
+        open_bottle(s, waiter, sign(app, world.batch["a"], 61), bside_rules(app))
+    drain_awards(world)
+    for _ in range(2):
+        credit_bside(app.extensions["yima.db"], redis)
+    with sessions(app)() as s:
+        lines = sorted(s.execute(select(StoreLedgerLine.kind, StoreLedgerLine.rebate_fen)).all())
+    assert lines == [("ladder", 1000), ("open_bottle", 500), ("open_bottle", 500)]
+    assert redis.exists(LADDER_KEY.format(month=last_month.tag))
+
+
+def test_yima_channel_ladder_and_waiter_ladder(world: ChannelWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from app.channel_cli import channel_group
+
+    cfg = world.app.config["YIMA"]
+    monkeypatch.setenv("DATABASE_URL", cfg.database_url)
+    monkeypatch.setenv("YIMA_VAR_DIR", str(cfg.var_dir))
+    runner = CliRunner()
+
+    def yima(*args: str, status: int = 0) -> str:
+        result = runner.invoke(channel_group, list(args), catch_exceptions=False)
+        assert result.exit_code == status, result.output
+        return result.output
+
+    assert yima("waiter-ladder", "--brand", "a", "100:150", "50:50", "200:400") == (
+        "a: 50 bottles → 50 元, 100 bottles → 150 元, 200 bottles → 400 元\n")
+    assert "Invalid value" in yima("waiter-ladder", "--brand", "a", "fifty", status=2)
+    last_month = Month.of(datetime.now(UTC)).previous()
+    assert yima("ladder", "--month", str(last_month)) == f"{last_month}: 0 ladder line(s) written for 1 brand(s)\n"
+    with sessions(world.app)() as s:
+        assert s.get(ChannelPolicy, s.get(Store, world.store["a"]).brand_id).waiter_ladder == [  # type: ignore[union-attr]
+            [50, 5000], [100, 15000], [200, 40000]]
+
+
+@pytest.mark.parametrize("same_waiter", [True, False])
+def test_a_cap_scanned_twice_at_once_opens_once_on_postgresql(tmp_path: Path, redis_client: Any, postgres_url: str,
+                                                               same_waiter: bool) -> None:
+    """Two scans of one cap at the same moment (a double tap, or two waiters): one opens it; the other sees it
+    opened (the same waiter: its draw answers what the first won) or is refused (another waiter)."""
+    import threading
+
+    world = channel_world(make_app(tmp_path, database_url=postgres_url), brands=("a",))
+    (campaign,) = publish(world.app, b_campaign("waiter_open_bottle"))
+    add_seat_user(world.app, "waiter2@a.test", "a", "waiter", store_id=world.store["a"])
+    second = "waiter@a.test" if same_waiter else "waiter2@a.test"
+    scopes = [seat_of(world.app, "waiter@a.test"), seat_of(world.app, second)]
+    cap = sign(world.app, world.batch["a"], 77)
+    gate = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def scan(scope: Any) -> None:
+        gate.wait()
+        try:
+            with transaction(sessions(world.app)) as s:
+                answers.append(open_bottle(s, scope, cap, bside_rules(world.app)))
+        except BsideRefused as exc:
+            answers.append(exc.reason)
+
+    threads = [threading.Thread(target=scan, args=(scope,)) for scope in scopes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    opened = [a for a in answers if not isinstance(a, str)]
+    assert sum(1 for a in opened if a.first) == 1
+    if same_waiter:
+        award_ids = {a.draws[0].award_id for a in opened}
+        assert len(opened) == 2 and len(award_ids) == 1 and "" not in award_ids
+    else:
+        assert len(opened) == 1 and BsideRefused.OPENED_ELSEWHERE in answers
+    drain_awards(world)
+    assert len(valid_awards(world, campaign)) == 1
+    with sessions(world.app)() as s:
+        assert s.scalar(select(func.count()).select_from(BsideScan)) == 1
