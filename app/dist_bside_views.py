@@ -23,7 +23,7 @@ from channel.bside import BsideOutcome, BsideRefused, BsideRules, open_bottle, o
 from channel.errors import InvalidChannel
 from channel.ladder import waiter_month
 from channel.models import STORE_SEATS, WAITER, BsideScan
-from channel.scope import ChannelScope
+from channel.scope import ChannelScope, get_store
 from codegen.codeformat import MAX_INPUT_LENGTH, CodeError
 from codegen.db import transaction
 from rules.draw import ALREADY_WON, CAPPED, CONSOLATION, UNAVAILABLE, WON
@@ -33,15 +33,31 @@ page_errors(bp)
 bp.context_processor(lambda: {"yuan": fen_to_yuan})
 
 Scan = Callable[[Session, ChannelScope, str, BsideRules], BsideOutcome]
-# Why a scan drew nothing: (zh, en) and the status of the page that says so.
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a scan drew nothing, as the card says it, and the status of the page that says so."""
+
+    headline: tuple[str, str]
+    advice: tuple[str, str]
+    status: int
+
+
 REFUSALS = {
-    BsideRefused.NOT_SHIPPED_HERE: ("这箱货不是发给本店的", "This case was not shipped to your store", 409),
-    BsideRefused.OPENED_ELSEWHERE: ("已被其他门店或服务员扫过", "Already scanned by another store or waiter", 409),
-    BsideRefused.NOT_ON_SALE: ("此码尚未激活或已作废", "This code is not on sale (not activated, or void)", 409),
-    "wrong_case": ("这不是箱码：请扫描箱子上的码", "Not a case code: scan the code on the case", 400),
-    "wrong_bottle": ("这不是瓶盖内码：请扫描瓶盖里面的码", "Not a cap's inner code: scan the code under the cap", 400),
-    "not_genuine": ("不是本品牌的真码", "Not a genuine code of this brand", 404),
-    "empty": ("请扫码或输入码", "Scan or type a code", 400),
+    BsideRefused.NOT_SHIPPED_HERE: Refusal(("不是发给本店的货", "Not shipped to your store"), (
+        "只有发货到本店的箱子才能开箱扫码；如有疑问请联系经销商", "Only cases shipped to your store open here; "
+        "ask your distributor if this is wrong"), 409),
+    BsideRefused.OPENED_ELSEWHERE: Refusal(("已被别人扫过", "Already scanned by someone else"), (
+        "这个码已被其他门店或服务员扫过", "Another store or waiter scanned this code first"), 409),
+    BsideRefused.NOT_ON_SALE: Refusal(("此码未激活或已作废", "Not on sale"), (
+        "尚未激活或已作废的码不参加活动", "A code not yet activated, or void, takes part in no campaign"), 409),
+    "wrong_case": Refusal(("这不是箱码", "Not a case code"), ("请扫描箱子上的箱码", "Scan the code on the case"), 400),
+    "wrong_bottle": Refusal(("这不是瓶盖内码", "Not a cap's inner code"), (
+        "请扫描瓶盖里面的码", "Scan the code under the cap"), 400),
+    "not_genuine": Refusal(("不是本品牌的真码", "Not a genuine code of this brand"), (
+        "请检查后重扫；多次出现请联系品牌", "Check it and scan again; tell the brand if it keeps happening"), 404),
+    "empty": Refusal(("请扫码或输入码", "Scan or type a code"), ("", ""), 400),
 }
 
 
@@ -114,17 +130,17 @@ def _scan(scan: Scan, scope: ChannelScope, wrong_role: str) -> tuple[BsideOutcom
         refusal = wrong_role
     except CodeError:
         refusal = "not_genuine"
-    return None, refusal, REFUSALS[refusal][2]
+    return None, refusal, REFUSALS[refusal].status
 
 
 def _page(kind: str, scope: ChannelScope, scan: Scan, wrong_role: str) -> Any:
     outcome, refusal, status = _scan(scan, scope, wrong_role) if request.method == "POST" else (None, "", 200)
-    month = None
-    if scope.kind == WAITER:
-        with _sessions()() as session:
-            month = waiter_month(session, scope)
-    return render_template("dist/bside_scan.html", kind=kind, scope=scope, card=_card(outcome) if outcome else None,
-                           refusal=REFUSALS.get(refusal), month=month, camera=_camera()), status
+    with _sessions()() as session:
+        store = get_store(session, scope, scope.store_id or 0).name
+        month = waiter_month(session, scope) if scope.kind == WAITER else None
+    return render_template("dist/bside_scan.html", kind=kind, scope=scope, store=store, outcome=outcome,
+                           card=_card(outcome) if outcome else None, refusal=REFUSALS.get(refusal), month=month,
+                           camera=_camera()), status
 
 
 @bp.route("/case", methods=["GET", "POST"], endpoint="open_case")

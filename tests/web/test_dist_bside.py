@@ -58,7 +58,7 @@ def test_a_clerk_opens_a_case_once_and_registers_the_store(world: ChannelWorld) 
 
 
 @pytest.mark.parametrize("code, status, words", [
-    (lambda w: case_code(w.app, w.batch["a"], 7), 409, "这箱货不是发给本店的"),
+    (lambda w: case_code(w.app, w.batch["a"], 7), 409, "不是发给本店的货"),
     (lambda w: sign(w.app, w.batch["a"], 3), 400, "这不是箱码"),
     (lambda w: "NOT-A-CODE", 404, "不是本品牌的真码"),
     (lambda w: case_code(w.app, w.batch["b"], 0), 404, "不是本品牌的真码"),
