@@ -23,7 +23,7 @@ from tests.support.bside_world import b_campaign, bside_rules, publish, seat_of,
 from tests.support.channel_world import case_code, channel_world, sign
 from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in
 from tests.web.conftest import make_app
-from tests.web.console_support import PASSWORD
+from tests.web.console_support import PASSWORD, add_user
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
 if not CHROMIUM.exists():
@@ -138,5 +138,32 @@ def test_a_waiter_opens_bottles_on_a_phone(tmp_path: Path, redis_client: Any) ->
             assert "中奖了" in desk.inner_text("#result") and "#month" not in desk.content()
             shot(desk, "7-case-at-1280")
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_choosing_a_b_side_audience_ticks_its_code_roles(tmp_path: Path, redis_client: Any) -> None:
+    app = make_app(tmp_path)
+    channel_world(app, brands=("a",))
+    add_user(app, "op@a.test", "operator", "a")
+    with served(app) as site, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+            sign_in(page, site, "op@a.test", PASSWORD)
+            page.goto(f"{site}/ops/campaigns/new?brand=a")
+
+            def roles() -> list[str]:
+                return page.eval_on_selector_all("input[name=roles]:checked", "boxes => boxes.map(b => b.value)")
+
+            assert roles() == ["inner"]
+            page.select_option("select[name=audience]", "store_open_case")
+            assert roles() == ["case"]
+            shot(page, "8-editor-open-case")
+            page.select_option("select[name=audience]", "waiter_open_bottle")
+            assert roles() == ["inner"]
+            page.select_option("select[name=audience]", "store_open_case")
+            page.select_option("select[name=audience]", "members")
+            assert roles() == ["inner"]
         finally:
             browser.close()
