@@ -47,8 +47,12 @@ class SellThrough:
         self._rules = rules or RulesHolder(redis).current
         self._indexes: dict[int, ChannelIndex] = {}
 
-    def observe(self, session: Session, rows: Sequence[dict[str, Any]]) -> list[DrawResult]:
-        """Draw for the store of every first scan among `rows`; the draws made (for tests and logs)."""
+    def observe(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """The drain's observer call (rules/drain.py ScanObserver): `draw` for these rows."""
+        self.draw(session, rows)
+
+    def draw(self, session: Session, rows: Sequence[dict[str, Any]]) -> list[DrawResult]:
+        """Draw for the store of every first scan among `rows`; the draws made."""
         firsts = [r for r in rows if r.get("kind") == FIRST]
         matcher = self._rules()
         if not firsts or not matcher.has_side(STORE_SELL_THROUGH):

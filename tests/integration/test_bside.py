@@ -185,8 +185,9 @@ def test_the_consumers_first_scan_is_untouched_by_a_waiter(world: ChannelWorld) 
 
 class ObservingSink(ScanEventSink):
     """The drain's scan-event sink calling the 动销返利 observer with the rows it stores, in its transaction (the
-    shape of the observer hook in rules/drain.py); `fail_once`: the first transaction fails after the observer
-    ran, so its entries are delivered again."""
+    shape of helper B's observer hook, rules/drain.py ScanObserver, which is not on this branch yet; this
+    harness keeps the draws it made); `fail_once`: the first transaction fails after the observer ran, so its
+    entries are delivered again."""
 
     def __init__(self, observer: SellThrough, fail_once: bool = False) -> None:
         super().__init__()
@@ -194,7 +195,7 @@ class ObservingSink(ScanEventSink):
 
     def store(self, session: Any, rows: list[dict[str, Any]]) -> int:
         stored = super().store(session, rows)
-        self.draws += self.observer.observe(session, rows)
+        self.draws += self.observer.draw(session, rows)
         if self.fail_once:
             self.fail_once = False
             raise OperationalError("COMMIT", {}, RuntimeError("the database went away"))
@@ -219,7 +220,7 @@ def test_sell_through_draws_once_for_the_store_under_redelivery(world: ChannelWo
     assert [d.outcome for d in sink.draws] == [WON, WON, WON, WON]  # the second pass: the replay guard's answer
     redis.delete(*redis.keys("{c:*}:req:*"))  # past the replay guard, the code's memo answers
     with sessions(app)() as s:
-        assert [d.outcome for d in SellThrough(redis).observe(s, _rows(app))] == [ALREADY_WON, ALREADY_WON]
+        assert [d.outcome for d in SellThrough(redis).draw(s, _rows(app))] == [ALREADY_WON, ALREADY_WON]
     drain_awards(world)
     with sessions(app)() as s:
         awards = list(s.scalars(select(Award).where(Award.campaign_id == rebate)))  # valid or void: two, ever
