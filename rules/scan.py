@@ -264,6 +264,12 @@ class Scanner:
         """The rules this node scans with now."""
         return self._rules()
 
+    @property
+    def key_for(self) -> Callable[[int, int], bytes | None]:
+        """The batch keys this scanner verifies with (derived once each; raises ScanUnavailable without a key
+        file): other readers of codes, such as the channel's pages, verify with the same ones."""
+        return self._keys
+
     def close(self) -> None:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
         self._scripts.close()
