@@ -39,7 +39,7 @@ from channel import case_ranges
 from channel.case_ranges import Run
 from channel.codes import BatchInfo, KeyFor, batch_info
 from channel.errors import ChannelConflict, ChannelNotFound, InvalidChannel
-from channel.models import CLERK, DISTRIBUTOR, ChannelFlag, Shipment, ShipmentRange, Store
+from channel.models import CLERK, DISTRIBUTOR, ChannelFlag, Distributor, Shipment, ShipmentRange, Store
 from channel.paths import bump_version
 from channel.scope import ChannelScope, get_distributor, get_store
 from codegen.codeformat import CodeError, Role, extract_code, verify_canonical
@@ -49,6 +49,7 @@ MAX_BULK_CODES = 200_000  # one upload; the API's body bound (8 MiB) holds about
 MAX_PROBLEMS_LISTED = 100  # a refused upload lists this many bad lines, and counts them all
 MAX_REFERENCE = 64
 MAX_REASON = 200
+SQL_INT_MAX = (1 << 31) - 1
 
 
 class CaseRefused(InvalidChannel):
@@ -61,6 +62,18 @@ class CaseRefused(InvalidChannel):
 
     def details(self) -> dict[str, Any]:
         return {"field": "code", "reason": self.reason}
+
+
+class ShipmentConflict(ChannelConflict):
+    """The shipment's state forbids this now. `reason`: shipped (no more scans), open (not shipped yet),
+    received, undone, shipped_on (the receiver shipped some cases on: `onward` is that shipment)."""
+
+    def __init__(self, message: str, reason: str, onward: int | None = None) -> None:
+        super().__init__(message)
+        self.reason, self.onward = reason, onward
+
+    def details(self) -> dict[str, Any]:
+        return {"reason": self.reason, **({"onward_shipment": self.onward} if self.onward else {})}
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ class ScanWarning:
     shipment_id: int | None = None
     to_distributor_id: int | None = None
     to_store_id: int | None = None
+    to_name: str = ""
     state: str = ""
     at: datetime | None = None
 
@@ -174,8 +188,9 @@ class CaseReader:
 
 # --- who ships, who receives -------------------------------------------------------------------------------
 
-def _sender(scope: ChannelScope) -> int | None:
-    """The distributor the caller ships from (None: the brand's warehouse)."""
+def sender_of(scope: ChannelScope) -> int | None:
+    """The distributor the caller ships from (None: the brand's warehouse); ChannelForbidden for a seat that
+    does not ship."""
     if scope.may_ship_from_warehouse:
         return None
     scope.require(scope.kind == DISTRIBUTOR, "ship cases")
@@ -240,6 +255,8 @@ def visible(session: Session, scope: ChannelScope, sh: Shipment) -> bool:
 
 
 def get_shipment(session: Session, scope: ChannelScope, shipment_id: int, *, lock: bool = False) -> Shipment:
+    if not 0 < shipment_id <= SQL_INT_MAX:  # SQL INTEGER ids: a larger one is no shipment, not a SQL error
+        raise ChannelNotFound(f"no shipment {shipment_id}")
     sh = session.get(Shipment, shipment_id, with_for_update=lock)
     if sh is None or not visible(session, scope, sh):
         raise ChannelNotFound(f"no shipment {shipment_id}")
@@ -256,7 +273,7 @@ def _audit(session: Session, scope: ChannelScope, action: str, sh: Shipment, **a
 def open_shipment(session: Session, scope: ChannelScope, *, to_distributor_id: int | None = None,
                   to_store_id: int | None = None, reference: str = "") -> Shipment:
     """A new OPEN shipment from the caller to the receiver, ready to scan."""
-    sender = _sender(scope)
+    sender = sender_of(scope)
     to_d, to_s = _receiver(session, scope, sender, to_distributor_id, to_store_id)
     sh = Shipment(brand_id=scope.brand_id, from_distributor_id=sender, to_distributor_id=to_d, to_store_id=to_s,
                   reference=_reference(reference), state=Shipment.OPEN, created_by=scope.actor, created_at=utcnow())
@@ -278,7 +295,8 @@ def _open_for_scanning(session: Session, scope: ChannelScope, shipment_id: int) 
     sh = get_shipment(session, scope, shipment_id, lock=True)
     scope.require(acts_as_sender(scope, sh), "scan into this shipment")
     if sh.state != Shipment.OPEN:
-        raise ChannelConflict(f"shipment {sh.id} is {sh.state}: open a new shipment to scan more cases")
+        raise ShipmentConflict(f"shipment {sh.id} is {sh.state}: open a new shipment to scan more cases",
+                               "shipped" if sh.state != Shipment.UNDONE else Shipment.UNDONE)
     return sh
 
 
@@ -347,10 +365,13 @@ def _same_sender(sh: Shipment) -> Any:
 
 
 def _warnings(session: Session, sh: Shipment, batch_id: int, case: int) -> list[ScanWarning]:
-    found = [ScanWarning("elsewhere", other.id, other.to_distributor_id, other.to_store_id, other.state,
-                         other.shipped_at or other.created_at)
-             for other in session.scalars(
-                 select(Shipment).join(ShipmentRange, ShipmentRange.shipment_id == Shipment.id).where(
+    found = [ScanWarning("elsewhere", other.id, other.to_distributor_id, other.to_store_id,
+                         d_name or s_name or "", other.state, other.shipped_at or other.created_at)
+             for other, d_name, s_name in session.execute(
+                 select(Shipment, Distributor.name, Store.name)
+                 .join(ShipmentRange, ShipmentRange.shipment_id == Shipment.id)
+                 .outerjoin(Distributor, Distributor.id == Shipment.to_distributor_id)
+                 .outerjoin(Store, Store.id == Shipment.to_store_id).where(
                      Shipment.brand_id == sh.brand_id, Shipment.id != sh.id, _same_sender(sh),
                      Shipment.state.in_((Shipment.OPEN, *Shipment.LIVE)), ShipmentRange.batch_id == batch_id,
                      ShipmentRange.first_case <= case, ShipmentRange.last_case >= case)
@@ -455,9 +476,9 @@ def receive(session: Session, scope: ChannelScope, shipment_id: int) -> Shipment
     sh = get_shipment(session, scope, shipment_id, lock=True)
     scope.require(may_receive(scope, sh), "confirm receipt of this shipment")
     if sh.state != Shipment.SHIPPED:
-        raise ChannelConflict({Shipment.OPEN: f"shipment {sh.id} has not been shipped yet",
-                               Shipment.RECEIVED: f"shipment {sh.id} was already received",
-                               Shipment.UNDONE: f"shipment {sh.id} was undone by its sender"}[sh.state])
+        raise ShipmentConflict({Shipment.OPEN: f"shipment {sh.id} has not been shipped yet",
+                                Shipment.RECEIVED: f"shipment {sh.id} was already received",
+                                Shipment.UNDONE: f"shipment {sh.id} was undone by its sender"}[sh.state], sh.state)
     sh.state, sh.received_at, sh.received_by = Shipment.RECEIVED, utcnow(), scope.actor
     session.flush()
     bump_version(session, sh.brand_id)
@@ -474,10 +495,10 @@ def undo(session: Session, scope: ChannelScope, shipment_id: int, reason: str) -
     if not reason or len(reason) > MAX_REASON:
         raise InvalidChannel(f"say why, in at most {MAX_REASON} characters", field="reason")
     if sh.state == Shipment.RECEIVED:
-        raise ChannelConflict(f"shipment {sh.id} was received: it cannot be undone, the receiver must ship the "
-                              "cases back")
+        raise ShipmentConflict(f"shipment {sh.id} was received: it cannot be undone, the receiver must ship the "
+                               "cases back", Shipment.RECEIVED)
     if sh.state == Shipment.UNDONE:
-        raise ChannelConflict(f"shipment {sh.id} was already undone")
+        raise ShipmentConflict(f"shipment {sh.id} was already undone", Shipment.UNDONE)
     if sh.state == Shipment.SHIPPED:
         _refuse_if_shipped_on(session, sh)
     before = sh.state
@@ -508,8 +529,8 @@ def _refuse_if_shipped_on(session: Session, sh: Shipment) -> None:
                Shipment.from_distributor_id == sh.to_distributor_id, _overlapping(runs))).all()
     hit = sorted({other for other, b, first, last in onward if case_ranges.intersect(runs[b], [(first, last)])})
     if hit:
-        raise ChannelConflict(f"the receiver has shipped some of these cases on (shipment {hit[0]}): undo that "
-                              "shipment first")
+        raise ShipmentConflict(f"the receiver has shipped some of these cases on (shipment {hit[0]}): undo that "
+                               "shipment first", "shipped_on", hit[0])
 
 
 # --- the API's bulk path -------------------------------------------------------------------------------------
@@ -527,7 +548,7 @@ def bulk_ship(session: Session, scope: ChannelScope, key_for: KeyFor, *, lines: 
 
     Cost: one HMAC per line (CPU), one query per batch, one insert of the collapsed runs; no query per code.
     """
-    sender = _sender(scope)
+    sender = sender_of(scope)
     to_d, to_s = _receiver(session, scope, sender, to_distributor_id, to_store_id)
     if not lines:
         raise InvalidChannel("no codes to ship", field="codes")
