@@ -9,12 +9,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from accounts.tokens import issue_token
 from accounts.users import get_user, user_by_email
+from app.openapi import OPENAPI
 from app.shipments_api import BULK_MAX_BYTES
 from channel.models import ChannelFlag, Shipment
 from codegen.codeformat import Role
@@ -134,6 +136,15 @@ def test_pages_answer_404_outside_the_scope_and_403_where_the_seat_may_not_act(w
 
 # --- the API -------------------------------------------------------------------------------------------------
 
+def conforms(resp: Any, path: str, method: str = "get") -> Any:
+    """The response's JSON, held to its OpenAPI schema (schemathesis meets these routes mostly with made-up
+    brands and ids, so the bodies of real shipments are checked here)."""
+    op = OPENAPI["paths"][f"/api/v1/channel{path}"][method]
+    schema = op["responses"][str(resp.status_code)]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator({**schema, "components": OPENAPI["components"]}).validate(resp.get_json())
+    return resp.get_json()
+
+
 def codes(world: ChannelWorld, n: int, brand: str = "a") -> list[str]:
     return [case_code(world.app, world.batch[brand], c) for c in range(n)]
 
@@ -145,22 +156,22 @@ def test_bulk_json_ships_and_the_receiver_confirms_through_the_api(world: Channe
             "codes": [*reversed(codes(world, 10)), codes(world, 1)[0], ""]}
     made = client.post(f"{API}/shipments", json=body, headers=wh)
     assert made.status_code == 201, made.get_json()
-    sh = made.get_json()
+    sh = conforms(made, "/shipments", "post")
     assert (sh["state"], sh["case_count"], sh["item_count"], sh["duplicates"], sh["lines"]) == (
         "shipped", 10, 240, 1, 11)
     assert [(r["first_case"], r["last_case"], r["lot"]) for r in sh["ranges"]] == [(0, 9, "LOT-a")]
     assert sh["from"]["kind"] == "warehouse" and sh["to"]["id"] == world.distributor["a"]
-    listed = client.get(f"{API}/shipments?direction=received&state=shipped", headers=dist).get_json()
+    listed = conforms(client.get(f"{API}/shipments?direction=received&state=shipped", headers=dist), "/shipments")
     assert [s["id"] for s in listed["shipments"]] == [sh["id"]]
     got = client.post(f"{API}/shipments/{sh['id']}/receive", headers=dist)
-    assert got.status_code == 200 and got.get_json()["state"] == "received"
+    assert conforms(got, "/shipments/{shipment_id}/receive", "post")["state"] == "received"
     again = client.post(f"{API}/shipments/{sh['id']}/receive", headers=dist)
     assert again.status_code == 409 and again.get_json()["error"]["reason"] == "received"
+    conforms(again, "/shipments/{shipment_id}/receive", "post")
     undo = client.post(f"{API}/shipments/{sh['id']}/undo", json={"reason": "x"}, headers=wh)
     assert undo.status_code == 409 and "ship the cases back" in undo.get_json()["error"]["message"]
     path = client.get(f"{API}/items/{sign(world.app, world.batch['a'], 30, Role.INNER)}/path", headers=dist)
-    assert path.status_code == 200
-    record = path.get_json()
+    record = conforms(path, "/items/{code}/path")
     assert record["case"] == 1 and [h["id"] for h in record["hops"]] == [sh["id"]]
     assert record["responsible_distributor"]["id"] == world.distributor["a"]
     assert client.get(f"{API}/items/NOTACODE/path", headers=dist).status_code == 404
@@ -178,6 +189,7 @@ def test_a_csv_upload_with_a_bad_line_is_refused_whole_and_names_the_line(world:
     assert refused.status_code == 400
     error = refused.get_json()["error"]
     assert error["bad_lines"] == 2
+    conforms(refused, "/shipments", "post")
     assert [(p["line"], p["reason"]) for p in error["problems"]] == [(4, "malformed"), (6, "item_code")]
     with world.app.extensions["yima.db"].sessions() as s:
         assert s.scalar(select(func.count(Shipment.id))) == 0
@@ -191,7 +203,11 @@ def test_a_csv_upload_with_a_bad_line_is_refused_whole_and_names_the_line(world:
     # Case 2 went to the same receiver twice: no flag; the warehouse's JSON upload to another one: flagged.
     other = add_distributor(world.app, "a", "A-P2", "省级经销商 福建", ["35"])
     flagged = client.post(f"{API}/shipments", json={"to_distributor": other, "codes": good[:1]}, headers=wh)
-    assert [f["kind"] for f in flagged.get_json()["flags"]] == ["double_ship"]
+    assert [f["kind"] for f in conforms(flagged, "/shipments", "post")["flags"]] == ["double_ship"]
+    undone = client.post(f"{API}/shipments/{flagged.get_json()['id']}/undo", json={"reason": "错发"}, headers=wh)
+    assert conforms(undone, "/shipments/{shipment_id}/undo", "post")["flags"][0]["resolved_at"] is not None
+    assert conforms(client.get(f"{API}/shipments/{made.get_json()['id']}", headers=wh),
+                    "/shipments/{shipment_id}")["reference"] == "CSV-1"
     with world.app.extensions["yima.db"].sessions() as s:
         assert s.scalar(select(func.count(ChannelFlag.id))) == 1
 
