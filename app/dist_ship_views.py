@@ -72,6 +72,12 @@ def party_name(party: Party) -> str:
     return f"{party.name}（{party.code}）" if party.code else party.name
 
 
+def person(actor: str) -> str:
+    """The audit log's actor as a page shows it: "user:3 li@x.example" → "li@x.example"."""
+    head, _, rest = actor.partition(" ")
+    return rest if head.startswith("user:") and rest else actor
+
+
 def state_word(state: str) -> str:
     return tr(*STATE_WORDS.get(state, (state, state)))
 
@@ -92,7 +98,7 @@ def warning_text(w: ScanWarning) -> str:
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
-    return {"party_name": party_name, "state_word": state_word, "warning_text": warning_text,
+    return {"party_name": party_name, "state_word": state_word, "warning_text": warning_text, "person": person,
             "local_time": local_time, "flag_word": lambda kind: tr(*FLAG_WORDS.get(kind, (kind, kind)))}
 
 
@@ -106,7 +112,12 @@ def index() -> Any:
     before_id = int(before) if before.isdigit() and len(before) < 10 else None
     with _sessions()() as s:
         rows = list_shipments(s, scope, direction=direction, limit=PAGE, before_id=before_id)
-    return render_template("dist/ship_list.html", rows=rows, direction=direction, scope=scope,
+    tabs = [("", "全部", "All"), ("sent", "发出", "Sent"), ("received", "收到", "Received")]
+    if scope.brand_wide:
+        tabs = tabs[:2]  # the brand's warehouse receives nothing
+    elif scope.kind != "distributor":
+        tabs = []  # a store only receives
+    return render_template("dist/ship_list.html", rows=rows, direction=direction, tabs=tabs,
                            more=rows[-1].id if len(rows) == PAGE else None)
 
 

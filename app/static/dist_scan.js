@@ -17,6 +17,9 @@
 
   function sendInOrder(form, input, target) {
     var chain = Promise.resolve();
+    // The box is emptied before htmx reads the form, so htmx must not validate it (`required`): the code
+    // travels in `values`, and an empty scan is skipped here.
+    form.noValidate = true;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var code = input.value.trim();
