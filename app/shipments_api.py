@@ -1,8 +1,8 @@
 """Shipments through the API: bulk 出库 from scanner guns, PDAs and CSV files; 入库; undo; an item's path.
 
 POST /shipments takes JSON, text/plain or text/csv (app/shipment_upload.py) and ships in one call, all or
-nothing (channel.shipments.bulk_ship). Its body may be up to BULK_MAX_BYTES (8 MiB: about 100,000 scan URLs
-or 250,000 bare codes); every other request keeps the app's 64 KiB. A seat's token (role "channel") acts as
+nothing (channel.shipments.bulk_ship). Its body may be up to BULK_MAX_BYTES (8 MiB: about 100,000 scan URLs;
+200,000 lines at most); every other request keeps the app's 64 KiB. A seat's token (role "channel") acts as
 the seat; a brand's token as brand staff; the platform token names the brand with ?brand=<slug>.
 """
 

@@ -417,11 +417,14 @@ def ship(session: Session, scope: ChannelScope, shipment_id: int) -> ShipResult:
 
 
 def _ship(session: Session, sh: Shipment, runs: dict[int, list[Run]], count: Totals) -> list[ChannelFlag]:
+    # The version first: its row stays locked until commit, so two shipments of one brand ship one after the
+    # other, and the second one's flag queries see the first one's cases (a double shipment made by two
+    # uploads at the same moment is flagged too).
+    bump_version(session, sh.brand_id)
     flags = _flags(session, sh, runs)
     sh.state, sh.shipped_at, sh.case_count, sh.item_count = Shipment.SHIPPED, utcnow(), count.cases, count.items
     session.add_all(flags)
     session.flush()
-    bump_version(session, sh.brand_id)
     return flags
 
 

@@ -6,6 +6,8 @@ seat sees but may not act)."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -333,3 +335,32 @@ def test_bulk_ship_is_all_or_nothing(tmp_path: Path, redis_client, database: str
     assert sum(f.last_case - f.first_case + 1 for f in again.flags) == 20
     with pytest.raises(InvalidChannel):
         world.do(bulk_ship, wh, world.key_for, lines=[], to_distributor_id=p)
+
+
+def test_two_uploads_of_the_same_cases_at_once_are_flagged_on_postgresql(tmp_path: Path, redis_client,  # type: ignore[no-untyped-def]
+                                                                          postgres_url: str) -> None:
+    """The second upload waits for the first one's commit (the brand's channel version row is locked first),
+    so its flag query sees the first one's cases: the double shipment is flagged even when both were made at
+    the same moment."""
+    world = World(channel_world(make_app(tmp_path, database_url=postgres_url), brands=("a",)))
+    lines = [(n + 1, world.case(n)) for n in range(5)]
+    first_shipped = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction(world.sessions) as s:
+                bulk_ship(s, world.warehouse(), world.key_for, lines=lines, to_distributor_id=world.w.distributor["a"])
+                first_shipped.set()
+                time.sleep(0.5)  # still uncommitted while the second upload runs
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            first_shipped.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_shipped.wait(30)
+    second = world.do(bulk_ship, world.warehouse(), world.key_for, lines=lines, to_distributor_id=world.p2)
+    thread.join(30)
+    assert errors == []
+    assert [(f.kind, f.first_case, f.last_case) for f in second.flags] == [("double_ship", 0, 4)]

@@ -93,6 +93,8 @@ def test_the_warehouse_scans_ships_and_the_distributor_receives(world: ChannelWo
     assert "已入库：不能撤销" in refused.get_data(as_text=True)
     listed = dist.get("/dist/shipments?direction=received").get_data(as_text=True)
     assert f"#{sid}" in listed
+    english = dist.get(f"/dist/shipments/{sid}?lang=en").get_data(as_text=True)
+    assert "Brand warehouse" in english and "Received" in english and "Case ranges" in english
 
 
 def test_double_shipping_warns_on_the_scan_page_and_undo_asks_why(world: ChannelWorld) -> None:
