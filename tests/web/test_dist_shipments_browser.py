@@ -124,6 +124,11 @@ def test_a_warehouse_clerk_ships_three_cases_and_the_distributor_receives(
     page.keyboard.press("Enter")
     page.wait_for_selector("#scan-last.warn")
     assert page.inner_text("#tally-cases").strip() == "3"
+    page.keyboard.type("https://q.demo.example/q/NOT-A-CODE")  # a stray label: refused, said inline
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#scan-problem")
+    assert "无法识别" in page.inner_text("#scan-problem") and page.inner_text("#tally-cases").strip() == "3"
+    shoot(page, "3b-refused")
     with page.expect_navigation():
         page.click("text=确认出库")
     assert "已出库：3 箱，72 件" in page.inner_text("main")
