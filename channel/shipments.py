@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import Table, and_, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from accounts.audit import record_change
@@ -577,7 +577,7 @@ def bulk_ship(session: Session, scope: ChannelScope, key_for: KeyFor, *, lines: 
 
 def _insert_runs(session: Session, sh: Shipment, runs: dict[int, list[Run]]) -> None:
     """One statement for every run: on PostgreSQL a list per column (codegen.db.pg_unnest_insert; a VALUES
-    list of 100,000 runs costs psycopg more to build than the server to insert), elsewhere Core's executemany."""
+    list of 100,000 runs costs psycopg more to build than the server to insert), elsewhere one executemany."""
     flat = [(b, first, last) for b, rs in runs.items() for first, last in rs]
     if session.get_bind().dialect.name == "postgresql":
         columns = ("shipment_id", "brand_id", "batch_id", "first_case", "last_case")
@@ -585,8 +585,8 @@ def _insert_runs(session: Session, sh: Shipment, runs: dict[int, list[Run]]) -> 
             "shipment_id": [sh.id] * len(flat), "brand_id": [sh.brand_id] * len(flat),
             "batch_id": [b for b, _, _ in flat], "first_case": [f for _, f, _ in flat],
             "last_case": [last for _, _, last in flat]})
-    else:
-        session.execute(insert(ShipmentRange), [
+    else:  # the Table, not the entity: Core's executemany, without the ORM's bulk bookkeeping per row
+        session.execute(insert(cast(Table, ShipmentRange.__table__)), [
             {"shipment_id": sh.id, "brand_id": sh.brand_id, "batch_id": b, "first_case": first, "last_case": last}
             for b, first, last in flat])
 
