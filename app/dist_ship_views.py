@@ -17,11 +17,11 @@ from app.auth import login_required, tr
 from app.channel_access import code_keys, page_scope
 from app.console_format import local_time
 from app.errors import page_errors
+from channel.case_reader import CaseRefused
 from channel.errors import InvalidChannel
 from channel.scope import ChannelScope
 from channel.shipment_queries import Party, inbox, list_shipments, receivers, shipment_detail
 from channel.shipments import (
-    CaseRefused,
     ScanOutcome,
     ScanWarning,
     ShipmentConflict,

@@ -7,9 +7,10 @@ from typing import Any
 
 from app.openapi_audit import _query
 from app.shipment_upload import SQL_INT_MAX
+from channel.bulk_ship import MAX_BULK_CODES, MAX_PROBLEMS_LISTED
 from channel.models import Shipment
 from channel.shipment_queries import MAX_PAGE
-from channel.shipments import MAX_BULK_CODES, MAX_PROBLEMS_LISTED, MAX_REASON, MAX_REFERENCE
+from channel.shipments import MAX_REASON, MAX_REFERENCE
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ID = {"type": "integer", "minimum": 1, "maximum": SQL_INT_MAX}

@@ -1,7 +1,7 @@
 """Shipments through the API: bulk 出库 from scanner guns, PDAs and CSV files; 入库; undo; an item's path.
 
 POST /shipments takes JSON, text/plain or text/csv (app/shipment_upload.py) and ships in one call, all or
-nothing (channel.shipments.bulk_ship). Its body may be up to BULK_MAX_BYTES (8 MiB: about 100,000 scan URLs;
+nothing (channel.bulk_ship). Its body may be up to BULK_MAX_BYTES (8 MiB: about 100,000 scan URLs;
 200,000 lines at most); every other request keeps the app's 64 KiB. A seat's token (role "channel") acts as
 the seat; a brand's token as brand staff; the platform token names the brand with ?brand=<slug>.
 """
@@ -18,6 +18,7 @@ from app.channel_access import api_scope, code_keys
 from app.errors import error_response, json_errors
 from app.rules_api import require_api_token
 from app.shipment_upload import SQL_INT_MAX, Upload, UploadError, from_json, from_text
+from channel.bulk_ship import bulk_ship
 from channel.shipment_queries import (
     MAX_PAGE,
     ChannelRecord,
@@ -29,7 +30,7 @@ from channel.shipment_queries import (
     list_shipments,
     shipment_detail,
 )
-from channel.shipments import MAX_REASON, bulk_ship, receive, undo
+from channel.shipments import MAX_REASON, receive, undo
 from codegen.db import transaction
 
 bp = Blueprint("shipments_api", __name__, url_prefix="/api/v1/channel")

@@ -7,7 +7,7 @@ A batch of cases × pack items is made as one Batch row (no item files: items fo
 its case codes are signed with codegen's CodeSigner, and one warehouse shipment of all of them is timed end
 to end, commit included:
 
-  1. the domain call (channel.shipments.bulk_ship) on SQLite, codes in printing order;
+  1. the domain call (channel.bulk_ship.bulk_ship) on SQLite, codes in printing order;
   2. the same with the codes in random order (the collapse into runs sorts them: still one run);
   3. every other case of a batch twice as big, in random order: no two cases touch, so 100,000 runs of one
      case each, 100,000 ShipmentRange rows (the true worst case for the runs);
@@ -137,9 +137,9 @@ def check(shipment: Any, cases: int, pack: int) -> str:
 
 def time_domain(sessions: sessionmaker[Session], ring: Any, cat: Catalogue, db: str, args: argparse.Namespace,
                 ) -> list[Figure]:
+    from channel.bulk_ship import bulk_ship
     from channel.models import WAREHOUSE
     from channel.scope import ChannelScope
-    from channel.shipments import bulk_ship
     from codegen.db import transaction
 
     scope = ChannelScope(cat.brand_id, "bench", WAREHOUSE)

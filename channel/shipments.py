@@ -20,48 +20,37 @@ Flags (ChannelFlag) are written when a shipment ships: `double_ship` where its c
 live shipment of the same sender to a different receiver; `not_held` where a distributor ships cases no live
 shipment ever brought it. Undoing a shipment resolves the flags it took part in.
 
+Beside this module: channel/case_reader.py reads case codes, channel/shipment_flags.py computes the flags,
+channel/bulk_ship.py is the API's one-call upload, channel/shipment_queries.py the lists and records.
+
 Every change by a person is audited in the same transaction; every transaction that creates, ships, receives
 or undoes a shipment bumps the brand's ChannelVersion (scans of an OPEN shipment change no live range).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, insert, or_, select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from accounts.audit import record_change
 from channel import case_ranges
 from channel.case_ranges import Run
-from channel.codes import BatchInfo, KeyFor, batch_info
+from channel.case_reader import CaseReader, ScannedCase
+from channel.codes import KeyFor
 from channel.errors import ChannelConflict, ChannelNotFound, InvalidChannel
 from channel.models import CLERK, DISTRIBUTOR, ChannelFlag, Distributor, Shipment, ShipmentRange, Store
 from channel.paths import bump_version
 from channel.scope import ChannelScope, get_distributor, get_store
-from codegen.codeformat import CodeError, Role, extract_code, verify_canonical
-from codegen.db import pg_unnest_insert, utcnow
+from channel.shipment_flags import flags_for, held_by_sender, overlapping, same_sender
+from codegen.db import utcnow
 
-MAX_BULK_CODES = 200_000  # one upload; the API's body bound (8 MiB) holds about 100,000 scan URLs
-MAX_PROBLEMS_LISTED = 100  # a refused upload lists this many bad lines, and counts them all
 MAX_REFERENCE = 64
 MAX_REASON = 200
 SQL_INT_MAX = (1 << 31) - 1
-
-
-class CaseRefused(InvalidChannel):
-    """A scanned text that cannot go into a shipment. `reason`: malformed, forged, other_brand, item_code,
-    pallet_code (the page picks its words from it)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message, field="code")
-        self.reason = reason
-
-    def details(self) -> dict[str, Any]:
-        return {"field": "code", "reason": self.reason}
 
 
 class ShipmentConflict(ChannelConflict):
@@ -74,36 +63,6 @@ class ShipmentConflict(ChannelConflict):
 
     def details(self) -> dict[str, Any]:
         return {"reason": self.reason, **({"onward_shipment": self.onward} if self.onward else {})}
-
-
-@dataclass(frozen=True)
-class LineProblem:
-    line: int  # 1-based, as the caller numbered the upload
-    reason: str  # CaseRefused.reason
-    message: str
-
-
-class BulkRejected(InvalidChannel):
-    """An upload with bad lines: refused whole, nothing written."""
-
-    def __init__(self, problems: list[LineProblem], total: int) -> None:
-        super().__init__(f"{total} line(s) are not case codes of this brand: nothing was shipped", field="codes")
-        self.problems, self.total = problems, total
-
-    def details(self) -> dict[str, Any]:
-        return {"field": "codes", "bad_lines": self.total,
-                "problems": [{"field": f"line {p.line}", "line": p.line, "reason": p.reason, "message": p.message}
-                             for p in self.problems]}
-
-
-@dataclass(frozen=True)
-class ScannedCase:
-    batch: BatchInfo
-    case: int
-
-    @property
-    def items(self) -> int:
-        return case_ranges.items_in(self.case, self.case, self.batch.pack_size, self.batch.quantity)
 
 
 @dataclass(frozen=True)
@@ -142,50 +101,6 @@ class ShipResult:
     duplicates: int = 0  # bulk: lines repeating a case already in the upload
 
 
-class CaseReader:
-    """Reads case codes for one brand: the signature (CPU only), then the batch, looked up once per batch.
-    Keys are cached per call too, so a bulk upload costs one HMAC per line and one query per batch."""
-
-    def __init__(self, session: Session, brand_id: int, key_for: KeyFor) -> None:
-        self._session, self._brand_id, self._key_for = session, brand_id, key_for
-        self._keys: dict[tuple[int, int], bytes | None] = {}
-        self._batches: dict[int, BatchInfo | None] = {}
-
-    def _key(self, key_id: int, batch_id: int) -> bytes | None:
-        try:
-            return self._keys[key_id, batch_id]
-        except KeyError:
-            key = self._keys[key_id, batch_id] = self._key_for(key_id, batch_id)
-            return key
-
-    def read(self, text: str) -> ScannedCase:
-        try:
-            fields, _ = verify_canonical(extract_code(text), self._key)
-        except CodeError as exc:
-            reason = CodeError.MALFORMED if exc.reason == CodeError.UNSUPPORTED else exc.reason
-            raise CaseRefused(str(exc), "other_brand" if reason == CodeError.UNKNOWN_KEY else reason) from None
-        try:
-            info = self._batches[fields.batch_id]
-        except KeyError:
-            info = self._batches[fields.batch_id] = batch_info(self._session, fields.batch_id)
-        if info is None or info.brand_id != self._brand_id:
-            raise CaseRefused("not a code of this brand", "other_brand")
-        if fields.role in (Role.INNER, Role.OUTER):
-            raise CaseRefused("an item's code: scan the case code (箱码)", "item_code")
-        if fields.role is Role.PALLET:
-            raise CaseRefused("pallet codes (垛码) cannot be shipped yet: scan the case codes", "pallet_code")
-        cases = -(-info.quantity // info.pack_size) if info.pack_size else 0
-        if fields.serial >= cases:
-            raise CaseRefused("signed, but outside its batch's cases", "forged")
-        return ScannedCase(info, fields.serial)
-
-    def batch(self, batch_id: int) -> BatchInfo:
-        """A batch this reader has read a case of."""
-        info = self._batches[batch_id]
-        assert info is not None
-        return info
-
-
 # --- who ships, who receives -------------------------------------------------------------------------------
 
 def sender_of(scope: ChannelScope) -> int | None:
@@ -215,7 +130,7 @@ def may_undo(scope: ChannelScope, sh: Shipment) -> bool:
     return scope.operates or acts_as_sender(scope, sh)
 
 
-def _receiver(session: Session, scope: ChannelScope, sender: int | None, to_distributor_id: int | None,
+def receiver_of(session: Session, scope: ChannelScope, sender: int | None, to_distributor_id: int | None,
               to_store_id: int | None) -> tuple[int | None, int | None]:
     if (to_distributor_id is None) == (to_store_id is None):
         raise InvalidChannel("name one receiver: a distributor or a store", field="to")
@@ -263,7 +178,7 @@ def get_shipment(session: Session, scope: ChannelScope, shipment_id: int, *, loc
     return sh
 
 
-def _audit(session: Session, scope: ChannelScope, action: str, sh: Shipment, **after: Any) -> None:
+def audit(session: Session, scope: ChannelScope, action: str, sh: Shipment, **after: Any) -> None:
     record_change(session, scope.actor, f"shipment.{action}", f"shipment:{sh.id}", brand_id=sh.brand_id,
                   after={"state": sh.state, **after})
 
@@ -273,18 +188,28 @@ def _audit(session: Session, scope: ChannelScope, action: str, sh: Shipment, **a
 def open_shipment(session: Session, scope: ChannelScope, *, to_distributor_id: int | None = None,
                   to_store_id: int | None = None, reference: str = "") -> Shipment:
     """A new OPEN shipment from the caller to the receiver, ready to scan."""
-    sender = sender_of(scope)
-    to_d, to_s = _receiver(session, scope, sender, to_distributor_id, to_store_id)
-    sh = Shipment(brand_id=scope.brand_id, from_distributor_id=sender, to_distributor_id=to_d, to_store_id=to_s,
-                  reference=_reference(reference), state=Shipment.OPEN, created_by=scope.actor, created_at=utcnow())
-    session.add(sh)
-    session.flush()
+    sh = new_shipment(session, scope, to_distributor_id, to_store_id, reference)
     bump_version(session, scope.brand_id)
-    _audit(session, scope, "open", sh, to_distributor=to_d, to_store=to_s, reference=sh.reference)
+    audit(session, scope, "open", sh, to_distributor=sh.to_distributor_id, to_store=sh.to_store_id,
+          reference=sh.reference)
     return sh
 
 
-def _reference(text: str) -> str:
+def new_shipment(session: Session, scope: ChannelScope, to_distributor_id: int | None, to_store_id: int | None,
+                 reference: str) -> Shipment:
+    """The OPEN shipment row (flushed) from the caller's warehouse or distributor to a receiver they may ship
+    to: ChannelForbidden for a seat that does not ship, ChannelNotFound for a receiver outside the scope."""
+    sender = sender_of(scope)
+    to_d, to_s = receiver_of(session, scope, sender, to_distributor_id, to_store_id)
+    sh = Shipment(brand_id=scope.brand_id, from_distributor_id=sender, to_distributor_id=to_d, to_store_id=to_s,
+                  reference=clean_reference(reference), state=Shipment.OPEN, created_by=scope.actor,
+                  created_at=utcnow())
+    session.add(sh)
+    session.flush()
+    return sh
+
+
+def clean_reference(text: str) -> str:
     text = text.strip()
     if len(text) > MAX_REFERENCE or any(ord(c) < 32 for c in text):
         raise InvalidChannel(f"the reference is at most {MAX_REFERENCE} printable characters", field="reference")
@@ -312,7 +237,7 @@ def add_case(session: Session, scope: ChannelScope, shipment_id: int, text: str,
     added = not any(r.first_case <= case <= r.last_case for r in near)
     if added:
         _insert_case(session, sh, batch_id, case, near)
-        _audit(session, scope, "scan", sh, batch=batch_id, case=case)
+        audit(session, scope, "scan", sh, batch=batch_id, case=case)
     warnings = _warnings(session, sh, batch_id, case)
     return ScanOutcome(added, scanned, totals(session, sh.id), tuple(warnings))
 
@@ -355,13 +280,8 @@ def remove_case(session: Session, scope: ChannelScope, shipment_id: int, text: s
                                       first_case=case + 1, last_case=row.last_case))
             row.last_case = case - 1
         session.flush()
-        _audit(session, scope, "unscan", sh, batch=batch_id, case=case)
+        audit(session, scope, "unscan", sh, batch=batch_id, case=case)
     return totals(session, sh.id)
-
-
-def _same_sender(sh: Shipment) -> Any:
-    col = Shipment.from_distributor_id
-    return col.is_(None) if sh.from_distributor_id is None else col == sh.from_distributor_id
 
 
 def _warnings(session: Session, sh: Shipment, batch_id: int, case: int) -> list[ScanWarning]:
@@ -372,11 +292,11 @@ def _warnings(session: Session, sh: Shipment, batch_id: int, case: int) -> list[
                  .join(ShipmentRange, ShipmentRange.shipment_id == Shipment.id)
                  .outerjoin(Distributor, Distributor.id == Shipment.to_distributor_id)
                  .outerjoin(Store, Store.id == Shipment.to_store_id).where(
-                     Shipment.brand_id == sh.brand_id, Shipment.id != sh.id, _same_sender(sh),
+                     Shipment.brand_id == sh.brand_id, Shipment.id != sh.id, same_sender(sh),
                      Shipment.state.in_((Shipment.OPEN, *Shipment.LIVE)), ShipmentRange.batch_id == batch_id,
                      ShipmentRange.first_case <= case, ShipmentRange.last_case >= case)
                  .order_by(Shipment.id))]
-    if sh.from_distributor_id is not None and not _held(session, sh, {batch_id: [(case, case)]}).get(batch_id):
+    if sh.from_distributor_id is not None and not held_by_sender(session, sh, {batch_id: [(case, case)]}).get(batch_id):
         found.append(ScanWarning("not_held"))
     return found
 
@@ -410,68 +330,27 @@ def ship(session: Session, scope: ChannelScope, shipment_id: int) -> ShipResult:
     for batch_id, first, last, _pack, _quantity in rows:
         runs.setdefault(batch_id, []).append((first, last))
     count = totals(session, sh.id)
-    flags = _ship(session, sh, runs, count)
-    _audit(session, scope, "ship", sh, cases=sh.case_count, items=sh.item_count, flags=len(flags),
-           ranges=_audited_runs(runs))
+    flags = ship_runs(session, sh, runs, count)
+    audit(session, scope, "ship", sh, cases=sh.case_count, items=sh.item_count, flags=len(flags),
+           ranges=audited_runs(runs))
     return ShipResult(sh, flags)
 
 
-def _ship(session: Session, sh: Shipment, runs: dict[int, list[Run]], count: Totals) -> list[ChannelFlag]:
+def ship_runs(session: Session, sh: Shipment, runs: dict[int, list[Run]], count: Totals) -> list[ChannelFlag]:
     # The version first: its row stays locked until commit, so two shipments of one brand ship one after the
     # other, and the second one's flag queries see the first one's cases (a double shipment made by two
     # uploads at the same moment is flagged too).
     bump_version(session, sh.brand_id)
-    flags = _flags(session, sh, runs)
+    flags = flags_for(session, sh, runs)
     sh.state, sh.shipped_at, sh.case_count, sh.item_count = Shipment.SHIPPED, utcnow(), count.cases, count.items
     session.add_all(flags)
     session.flush()
     return flags
 
 
-def _audited_runs(runs: dict[int, list[Run]], limit: int = 50) -> list[list[int]]:
+def audited_runs(runs: dict[int, list[Run]], limit: int = 50) -> list[list[int]]:
     flat = [[b, first, last] for b, rs in sorted(runs.items()) for first, last in rs]
     return flat[:limit]
-
-
-def _overlapping(runs: dict[int, list[Run]]) -> Any:
-    """SQL: a range of one of these batches that could meet these runs (each batch's envelope)."""
-    return or_(*(and_(ShipmentRange.batch_id == b, ShipmentRange.last_case >= rs[0][0],
-                      ShipmentRange.first_case <= rs[-1][1]) for b, rs in runs.items()))
-
-
-def _flags(session: Session, sh: Shipment, runs: dict[int, list[Run]]) -> list[ChannelFlag]:
-    others: dict[tuple[int, int], list[Run]] = {}
-    for batch_id, first, last, other_id, to_d, to_s in session.execute(
-            select(ShipmentRange.batch_id, ShipmentRange.first_case, ShipmentRange.last_case, Shipment.id,
-                   Shipment.to_distributor_id, Shipment.to_store_id)
-            .join(Shipment, Shipment.id == ShipmentRange.shipment_id)
-            .where(Shipment.brand_id == sh.brand_id, Shipment.id != sh.id, Shipment.state.in_(Shipment.LIVE),
-                   _same_sender(sh), _overlapping(runs))):
-        if (to_d, to_s) != (sh.to_distributor_id, sh.to_store_id):
-            others.setdefault((other_id, batch_id), []).append((first, last))
-    flags = [ChannelFlag(brand_id=sh.brand_id, kind=ChannelFlag.DOUBLE_SHIP, batch_id=batch_id, first_case=first,
-                         last_case=last, shipment_id=sh.id, other_shipment_id=other_id)
-             for (other_id, batch_id), theirs in sorted(others.items())
-             for first, last in case_ranges.intersect(runs[batch_id], case_ranges.union(theirs))]
-    if sh.from_distributor_id is not None:
-        held = _held(session, sh, runs)
-        flags += [ChannelFlag(brand_id=sh.brand_id, kind=ChannelFlag.NOT_HELD, batch_id=batch_id, first_case=first,
-                              last_case=last, shipment_id=sh.id)
-                  for batch_id, rs in sorted(runs.items())
-                  for first, last in case_ranges.subtract(rs, held.get(batch_id, []))]
-    return flags
-
-
-def _held(session: Session, sh: Shipment, runs: dict[int, list[Run]]) -> dict[int, list[Run]]:
-    """The cases of these batches that live shipments brought to the sender (a distributor)."""
-    held: dict[int, list[Run]] = {}
-    for batch_id, first, last in session.execute(
-            select(ShipmentRange.batch_id, ShipmentRange.first_case, ShipmentRange.last_case)
-            .join(Shipment, Shipment.id == ShipmentRange.shipment_id)
-            .where(Shipment.brand_id == sh.brand_id, Shipment.state.in_(Shipment.LIVE),
-                   Shipment.to_distributor_id == sh.from_distributor_id, _overlapping(runs))):
-        held.setdefault(batch_id, []).append((first, last))
-    return {b: case_ranges.intersect(runs[b], case_ranges.union(rs)) for b, rs in held.items()}
 
 
 def receive(session: Session, scope: ChannelScope, shipment_id: int) -> Shipment:
@@ -485,7 +364,7 @@ def receive(session: Session, scope: ChannelScope, shipment_id: int) -> Shipment
     sh.state, sh.received_at, sh.received_by = Shipment.RECEIVED, utcnow(), scope.actor
     session.flush()
     bump_version(session, sh.brand_id)
-    _audit(session, scope, "receive", sh)
+    audit(session, scope, "receive", sh)
     return sh
 
 
@@ -511,7 +390,7 @@ def undo(session: Session, scope: ChannelScope, shipment_id: int, reason: str) -
         ChannelFlag.resolved_at.is_(None)).values(resolved_at=sh.undone_at))
     session.flush()
     bump_version(session, sh.brand_id)
-    _audit(session, scope, "undo", sh, was=before, reason=reason)
+    audit(session, scope, "undo", sh, was=before, reason=reason)
     return sh
 
 
@@ -529,86 +408,11 @@ def _refuse_if_shipped_on(session: Session, sh: Shipment) -> None:
         select(Shipment.id, ShipmentRange.batch_id, ShipmentRange.first_case, ShipmentRange.last_case)
         .join(ShipmentRange, ShipmentRange.shipment_id == Shipment.id)
         .where(Shipment.brand_id == sh.brand_id, Shipment.state.in_(Shipment.LIVE),
-               Shipment.from_distributor_id == sh.to_distributor_id, _overlapping(runs))).all()
+               Shipment.from_distributor_id == sh.to_distributor_id, overlapping(runs))).all()
     hit = sorted({other for other, b, first, last in onward if case_ranges.intersect(runs[b], [(first, last)])})
     if hit:
         raise ShipmentConflict(f"the receiver has shipped some of these cases on (shipment {hit[0]}): undo that "
                                "shipment first", "shipped_on", hit[0])
 
 
-# --- the API's bulk path -------------------------------------------------------------------------------------
-
-def bulk_ship(session: Session, scope: ChannelScope, key_for: KeyFor, *, lines: Sequence[tuple[int, str]],
-              to_distributor_id: int | None = None, to_store_id: int | None = None,
-              reference: str = "") -> ShipResult:
-    """Open, fill and ship one shipment from an upload (scanner guns, PDAs, CSV): `lines` are (line number,
-    code or scan URL) pairs. A case repeated in the upload counts once (`duplicates`).
-
-    All or nothing: an upload with any bad line (not genuine, another brand's, an item or pallet code) is
-    refused whole with BulkRejected, listing the first MAX_PROBLEMS_LISTED bad lines by number, and nothing is
-    written. A PDA that uploads a day's scans and gets a half-written shipment back would have to work out
-    which half; refused whole, it fixes the lines and sends the same file again.
-
-    Cost: one HMAC per line (CPU), one query per batch, one insert of the collapsed runs; no query per code.
-    """
-    sender = sender_of(scope)
-    to_d, to_s = _receiver(session, scope, sender, to_distributor_id, to_store_id)
-    if not lines:
-        raise InvalidChannel("no codes to ship", field="codes")
-    if len(lines) > MAX_BULK_CODES:
-        raise InvalidChannel(f"at most {MAX_BULK_CODES:,} codes per upload, not {len(lines):,}", field="codes")
-    reader = CaseReader(session, scope.brand_id, key_for)
-    cases, duplicates = _read_all(reader, lines)
-    runs = {b: case_ranges.collapse(cs) for b, cs in sorted(cases.items())}
-    sh = Shipment(brand_id=scope.brand_id, from_distributor_id=sender, to_distributor_id=to_d, to_store_id=to_s,
-                  reference=_reference(reference), state=Shipment.OPEN, created_by=scope.actor, created_at=utcnow())
-    session.add(sh)
-    session.flush()
-    _insert_runs(session, sh, runs)
-    count = Totals(sum(case_ranges.count(rs) for rs in runs.values()),
-                   sum(case_ranges.items_in(first, last, reader.batch(b).pack_size, reader.batch(b).quantity)
-                       for b, rs in runs.items() for first, last in rs))
-    flags = _ship(session, sh, runs, count)
-    _audit(session, scope, "bulk_ship", sh, to_distributor=to_d, to_store=to_s, reference=sh.reference,
-           lines=len(lines), duplicates=duplicates, cases=sh.case_count, items=sh.item_count, flags=len(flags),
-           ranges=_audited_runs(runs))
-    return ShipResult(sh, flags, duplicates)
-
-
-def _insert_runs(session: Session, sh: Shipment, runs: dict[int, list[Run]]) -> None:
-    """One statement for every run: on PostgreSQL a list per column (codegen.db.pg_unnest_insert; a VALUES
-    list of 100,000 runs costs psycopg more to build than the server to insert), elsewhere one executemany."""
-    flat = [(b, first, last) for b, rs in runs.items() for first, last in rs]
-    if session.get_bind().dialect.name == "postgresql":
-        columns = ("shipment_id", "brand_id", "batch_id", "first_case", "last_case")
-        session.execute(text(pg_unnest_insert(ShipmentRange.__tablename__, columns, "")), {
-            "shipment_id": [sh.id] * len(flat), "brand_id": [sh.brand_id] * len(flat),
-            "batch_id": [b for b, _, _ in flat], "first_case": [f for _, f, _ in flat],
-            "last_case": [last for _, _, last in flat]})
-    else:  # the Table, not the entity: Core's executemany, without the ORM's bulk bookkeeping per row
-        session.execute(insert(cast(Table, ShipmentRange.__table__)), [
-            {"shipment_id": sh.id, "brand_id": sh.brand_id, "batch_id": b, "first_case": first, "last_case": last}
-            for b, first, last in flat])
-
-
-def _read_all(reader: CaseReader, lines: Sequence[tuple[int, str]]) -> tuple[dict[int, set[int]], int]:
-    cases: dict[int, set[int]] = {}
-    problems: list[LineProblem] = []
-    bad = duplicates = 0
-    for line, raw in lines:
-        try:
-            scanned = reader.read(raw)
-        except CaseRefused as exc:
-            bad += 1
-            if len(problems) < MAX_PROBLEMS_LISTED:
-                problems.append(LineProblem(line, exc.reason, str(exc)))
-            continue
-        seen = cases.setdefault(scanned.batch.batch_id, set())
-        if scanned.case in seen:
-            duplicates += 1
-        else:
-            seen.add(scanned.case)
-    if bad:
-        raise BulkRejected(problems, bad)
-    return cases, duplicates
 

@@ -16,16 +16,15 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import AuditEntry
+from channel.bulk_ship import BulkRejected, bulk_ship
+from channel.case_reader import CaseRefused
 from channel.errors import ChannelConflict, ChannelForbidden, ChannelNotFound, InvalidChannel
 from channel.models import CLERK, DISTRIBUTOR, INSPECTOR, WAREHOUSE, ChannelFlag, Shipment, ShipmentRange
 from channel.paths import brand_version, path_of
 from channel.scope import ChannelScope, brand_scope, seat_scope
 from channel.shipment_queries import channel_record, inbox, list_shipments, receivers, shipment_detail
 from channel.shipments import (
-    BulkRejected,
-    CaseRefused,
     add_case,
-    bulk_ship,
     open_shipment,
     receive,
     remove_case,
