@@ -61,7 +61,11 @@ ENGINE_ACTIONS = {"retryPayout", "cancelPayout"}
 ENGINE = importlib.util.find_spec("payouts.engine") is not None
 DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampaign", "setCampaignStatus",
                   "uploadCoupons", "simulateScan", "issueMemberToken", "backtestCampaign", "listAuditEntries",
-                  "listPayouts", "exportPayouts"}
+                  "listPayouts", "exportPayouts",
+                  # The channel's shipments: a case code's genuineness, the receiver's and the shipment's
+                  # existence in the brand the token names.
+                  "createShipment", "listShipments", "getShipment", "receiveShipment", "undoShipment",
+                  "getItemPath"}
 
 
 @schema.parametrize()
