@@ -39,6 +39,7 @@ class _Unset:
 UNSET: Any = _Unset()  # "leave as it is", where None is a value (no parent, no position)
 
 CODE = re.compile(r"[^\s]{1,40}")
+ID_MAX = (1 << 31) - 1  # ids are SQL INTEGER: a larger one names nothing (and PostgreSQL would refuse it)
 MAX_FEN = 1_000_000  # 10,000 元: above any one voucher's face value or rebate
 
 
@@ -54,6 +55,11 @@ def text(value: object, field: str, limit: int, *, required: bool = True) -> str
     if any(unicodedata.category(c) == "Cc" for c in value):
         raise InvalidChannel(f"{field}: must not contain control characters", field)
     return value
+
+
+def is_id(value: object) -> bool:
+    """An int that could be a row's id (bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
 
 
 def _flag(value: object, field: str) -> bool:
@@ -135,8 +141,9 @@ def _check_parent(session: Session, scope: ChannelScope, d: Distributor | None, 
                   territory: list[str]) -> int | None:
     if parent_id is None:
         return None
-    if not isinstance(parent_id, int) or isinstance(parent_id, bool):
+    if not is_id(parent_id):
         raise InvalidChannel("parent_id: a distributor id, or null", "parent_id")
+    assert isinstance(parent_id, int)
     try:
         parent = get_distributor(session, scope, parent_id)
     except ChannelNotFound:
@@ -280,8 +287,9 @@ def _check_position(lat: object, lng: object) -> tuple[float | None, float | Non
 
 
 def _supplier(session: Session, scope: ChannelScope, distributor_id: object, adcode: str) -> Distributor:
-    if not isinstance(distributor_id, int) or isinstance(distributor_id, bool):
+    if not is_id(distributor_id):
         raise InvalidChannel("distributor_id: the id of the distributor that supplies the store", "distributor_id")
+    assert isinstance(distributor_id, int)
     try:
         supplier = get_distributor(session, scope, distributor_id)
     except ChannelNotFound:

@@ -21,7 +21,7 @@ from accounts.errors import AccountConflict, AccountsError
 from accounts.models import ApiToken, ChannelSeat, User
 from accounts.tokens import CHANNEL, issue_token
 from accounts.users import create_user, normalise_email, set_disabled
-from channel.directory import text
+from channel.directory import is_id, text
 from channel.errors import ChannelConflict, ChannelNotFound, InvalidChannel
 from channel.models import BRAND_WIDE_SEATS, DISTRIBUTOR, SEAT_KINDS, STORE_SEATS, Distributor, Store
 from channel.scope import ChannelScope, get_distributor, get_store
@@ -94,7 +94,7 @@ def _binding(session: Session, scope: ChannelScope, kind: object, distributor_id
         raise InvalidChannel(f"kind: one of {', '.join(SEAT_KINDS)}", "kind")
     assert isinstance(kind, str)
     for value, field in ((distributor_id, "distributor_id"), (store_id, "store_id")):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        if value is not None and not is_id(value):
             raise InvalidChannel(f"{field}: an id, or null", field)
     try:
         if kind == DISTRIBUTOR:
