@@ -44,22 +44,32 @@ MAX_FEN = 1_000_000  # 10,000 元: above any one voucher's face value or rebate
 
 
 def text(value: object, field: str, limit: int, *, required: bool = True) -> str:
-    """A one-line text field: a string of at most `limit` characters and no control characters."""
+    """A one-line text field: a string of at most `limit` characters and no control characters, stripped."""
     if not isinstance(value, str):
         raise InvalidChannel(f"{field}: must be text", field)
+    if len(value) > limit:  # as sent: the API's documented maxLength counts what was sent
+        raise InvalidChannel(f"{field}: at most {limit} characters", field)
     value = value.strip()
     if required and not value:
         raise InvalidChannel(f"{field}: required", field)
-    if len(value) > limit:
-        raise InvalidChannel(f"{field}: at most {limit} characters", field)
     if any(unicodedata.category(c) == "Cc" for c in value):
         raise InvalidChannel(f"{field}: must not contain control characters", field)
     return value
 
 
-def is_id(value: object) -> bool:
-    """An int that could be a row's id (bool is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
+def whole(value: object) -> int | None:
+    """A whole number as an int (JSON's 5.0 is 5, as JSON Schema counts it); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
+def as_id(value: object) -> int | None:
+    """The value as a row's id (1 .. SQL INTEGER's maximum), or None when it cannot be one."""
+    number = whole(value)
+    return number if number is not None and 0 < number <= ID_MAX else None
 
 
 def _flag(value: object, field: str) -> bool:
@@ -141,11 +151,11 @@ def _check_parent(session: Session, scope: ChannelScope, d: Distributor | None, 
                   territory: list[str]) -> int | None:
     if parent_id is None:
         return None
-    if not is_id(parent_id):
+    wanted = as_id(parent_id)
+    if wanted is None:
         raise InvalidChannel("parent_id: a distributor id, or null", "parent_id")
-    assert isinstance(parent_id, int)
     try:
-        parent = get_distributor(session, scope, parent_id)
+        parent = get_distributor(session, scope, wanted)
     except ChannelNotFound:
         raise InvalidChannel(f"parent_id: no distributor {parent_id}", "parent_id") from None
     if d is not None and parent.id in subtree(session, scope.brand_id, d.id):
@@ -287,11 +297,11 @@ def _check_position(lat: object, lng: object) -> tuple[float | None, float | Non
 
 
 def _supplier(session: Session, scope: ChannelScope, distributor_id: object, adcode: str) -> Distributor:
-    if not is_id(distributor_id):
+    wanted = as_id(distributor_id)
+    if wanted is None:
         raise InvalidChannel("distributor_id: the id of the distributor that supplies the store", "distributor_id")
-    assert isinstance(distributor_id, int)
     try:
-        supplier = get_distributor(session, scope, distributor_id)
+        supplier = get_distributor(session, scope, wanted)
     except ChannelNotFound:
         raise InvalidChannel(f"distributor_id: no distributor {distributor_id}", "distributor_id") from None
     if not covers(list(supplier.territory), adcode):
@@ -380,9 +390,10 @@ def get_policy(session: Session, brand_id: int) -> Policy:
 
 
 def _fen(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FEN:
+    fen = whole(value)
+    if fen is None or not 0 <= fen <= MAX_FEN:
         raise InvalidChannel(f"{field}: whole fen from 0 to {MAX_FEN} (1 元 = 100 fen)", field)
-    return value
+    return fen
 
 
 def set_policy(session: Session, scope: ChannelScope, *, require_registration: object, voucher_face_fen: object,

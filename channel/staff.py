@@ -21,11 +21,12 @@ from accounts.errors import AccountConflict, AccountsError
 from accounts.models import ApiToken, ChannelSeat, User
 from accounts.tokens import CHANNEL, issue_token
 from accounts.users import create_user, normalise_email, set_disabled
-from channel.directory import is_id, text
+from channel.directory import as_id, text, whole
 from channel.errors import ChannelConflict, ChannelNotFound, InvalidChannel
 from channel.models import BRAND_WIDE_SEATS, DISTRIBUTOR, SEAT_KINDS, STORE_SEATS, Distributor, Store
 from channel.scope import ChannelScope, get_distributor, get_store
 
+EMAIL_MAX = 254  # accounts.models.User.email
 GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters, 96 random bits (as accounts.members)
 
 
@@ -90,29 +91,29 @@ def _seat_user(session: Session, scope: ChannelScope, user_id: int) -> tuple[Use
 
 def _binding(session: Session, scope: ChannelScope, kind: object, distributor_id: object,
              store_id: object) -> tuple[str, int | None, int | None]:
-    if kind not in SEAT_KINDS:
+    """(kind, distributor id, store id) of a new seat, each checked against the scope."""
+    if not isinstance(kind, str) or kind not in SEAT_KINDS:
         raise InvalidChannel(f"kind: one of {', '.join(SEAT_KINDS)}", "kind")
-    assert isinstance(kind, str)
     for value, field in ((distributor_id, "distributor_id"), (store_id, "store_id")):
-        if value is not None and not is_id(value):
+        if value is not None and as_id(value) is None:
             raise InvalidChannel(f"{field}: an id, or null", field)
-    try:
-        if kind == DISTRIBUTOR:
-            if distributor_id is None or store_id is not None:
-                raise InvalidChannel("distributor_id: a distributor seat names its distributor (and no store)",
-                                     "distributor_id")
-            assert isinstance(distributor_id, int)
-            return kind, get_distributor(session, scope, distributor_id).id, None
-        if kind in STORE_SEATS:
-            if store_id is None or distributor_id is not None:
-                raise InvalidChannel("store_id: a clerk or waiter seat names its store (and no distributor)",
-                                     "store_id")
-            assert isinstance(store_id, int)
-            return kind, None, get_store(session, scope, store_id).id
-    except ChannelNotFound as exc:
-        field = "distributor_id" if kind == DISTRIBUTOR else "store_id"
-        raise InvalidChannel(f"{field}: {exc}", field) from None
-    if distributor_id is not None or store_id is not None:
+    distributor, store = as_id(distributor_id), as_id(store_id)
+    if kind == DISTRIBUTOR:
+        if distributor is None or store is not None:
+            raise InvalidChannel("distributor_id: a distributor seat names its distributor (and no store)",
+                                 "distributor_id")
+        try:
+            return kind, get_distributor(session, scope, distributor).id, None
+        except ChannelNotFound as exc:
+            raise InvalidChannel(f"distributor_id: {exc}", "distributor_id") from None
+    if kind in STORE_SEATS:
+        if store is None or distributor is not None:
+            raise InvalidChannel("store_id: a clerk or waiter seat names its store (and no distributor)", "store_id")
+        try:
+            return kind, None, get_store(session, scope, store).id
+        except ChannelNotFound as exc:
+            raise InvalidChannel(f"store_id: {exc}", "store_id") from None
+    if distributor is not None or store is not None:
         raise InvalidChannel(f"kind: a {kind} seat is brand-wide (no distributor or store)", "kind")
     return kind, None, None
 
@@ -125,8 +126,9 @@ def add_staff(session: Session, scope: ChannelScope, *, email: object, name: obj
     scope.require(scope.may_manage, "manage channel staff")
     kind, distributor, store = _binding(session, scope, kind, distributor_id, store_id)
     name = text(name, "name", 100, required=False)
-    if not isinstance(password, str) or not isinstance(email, str):
-        raise InvalidChannel("email: e-mail and password must be text", "email")
+    email = text(email, "email", EMAIL_MAX)
+    if not isinstance(password, str):
+        raise InvalidChannel("password: must be text", "password")
     generated = None if password else secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
     try:
         user = create_user(session, normalise_email(email), password or generated or "", name=name)
@@ -166,10 +168,11 @@ def issue_staff_token(session: Session, scope: ChannelScope, user_id: int, *, na
     scope.require(scope.may_manage, "issue tokens for channel staff")
     if user.disabled:
         raise ChannelConflict("this account is disabled; enable it first")
-    if not isinstance(days, int) or isinstance(days, bool):
+    whole_days = whole(days)
+    if whole_days is None:
         raise InvalidChannel("days: a whole number of days", "days")
     try:
-        row, secret = issue_token(session, user, scope.brand_id, CHANNEL, text(name, "name", 100), days)
+        row, secret = issue_token(session, user, scope.brand_id, CHANNEL, text(name, "name", 100), whole_days)
     except AccountsError as exc:
         field = str(exc).partition(":")[0]
         raise InvalidChannel(str(exc), field if field in ("name", "days") else "") from None

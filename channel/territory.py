@@ -34,7 +34,6 @@ def _unit(prefix: str) -> Region | None:
 
 def normalise_prefix(text: str) -> str:
     """"440000" → "44", "440100" → "4401"; anything else unchanged (checked by `check_territory`)."""
-    text = text.strip()
     if len(text) == 6 and text.isdigit():
         if text[2:] == "0000":
             return text[:2]
