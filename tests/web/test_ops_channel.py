@@ -17,8 +17,8 @@ from accounts.tokens import issue_token
 from accounts.users import user_by_email
 from channel.directory import get_policy
 from codegen.db import transaction
-from tests.support.channel_world import ChannelWorld, channel_world
 from tests.conftest import REDIS_TEST_URL
+from tests.support.channel_world import ChannelWorld, channel_world
 from tests.web import conftest as web_conftest
 from tests.web.conftest import make_app
 from tests.web.console_support import PASSWORD, add_user, csrf_token, ensure_brand, login
