@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -220,7 +221,7 @@ class DrainWorker(Worker):
                 os.kill(self.horse_pid, signal.SIGTERM)
 
 
-def _reap_horse(worker: DrainWorker, timeout: float = 15.0) -> None:
+def _reap_horse(worker: Worker, timeout: float = 15.0) -> None:
     """After the RQ worker gave up mid-job, let its work horse finish (it stops within a second)."""
     pid = worker.horse_pid
     if not pid:
@@ -270,24 +271,34 @@ def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
 
 
 def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None:
+    def seed(queue: Queue) -> None:
+        if queue.count == 0:
+            enqueue_drain(queue, seconds)
+
+    supervise(cfg, stopping, QUEUE, DrainWorker, seed, "the RQ worker", "a drain job")
+
+
+def supervise(cfg: Config, stopping: threading.Event, queue_name: str, worker_class: type[Worker],
+              seed: Callable[[Queue], None], label: str, job: str) -> None:
+    """Run RQ workers of `worker_class` on `queue_name` until `stopping`, restarting one whenever Redis or
+    anything else makes it quit; `seed` queues the job that keeps the queue busy (a drain, a sweep)."""
     _wait_for_database(cfg, stopping)
     q = queue_redis(cfg)
     backoff = Backoff(0.5, 10.0)
     while not stopping.is_set():
         started = time.monotonic()
-        worker: DrainWorker | None = None
+        worker: Worker | None = None
         try:
-            queue = Queue(QUEUE, connection=q)
-            if queue.count == 0:
-                enqueue_drain(queue, seconds)
-            worker = DrainWorker([queue], connection=q)
-            worker.stopping = stopping
+            queue = Queue(queue_name, connection=q)
+            seed(queue)
+            worker = worker_class([queue], connection=q)
+            worker.stopping = stopping  # type: ignore[attr-defined]
             worker.work(logging_level="INFO", max_idle_time=IDLE_RESTART_S)
-            why = "it was idle without a drain job" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
+            why = f"it was idle without {job}" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
         except REDIS_DOWN as exc:
             why = f"Redis unavailable ({exc})"
         except Exception as exc:  # whatever else stopped it, a restart is better than an exit
-            log.exception("the RQ worker failed")
+            log.exception("%s failed", label)
             why = exc.__class__.__name__
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -299,5 +310,5 @@ def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None
         if time.monotonic() - started > 60:
             backoff.reset()
         delay = backoff.step()
-        log.warning("restarting the RQ worker in %.1fs: %s", delay, why)
+        log.warning("restarting %s in %.1fs: %s", label, delay, why)
         stopping.wait(delay)
