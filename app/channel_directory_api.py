@@ -129,7 +129,7 @@ def _distributor_filter() -> int | None:
     value = request.args.get("distributor")
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit() and 0 < int(value) <= SQL_INT_MAX):
+    if not (value.isascii() and value.isdigit() and len(value) <= 10 and 0 < int(value) <= SQL_INT_MAX):
         raise InvalidChannel("distributor: a distributor id", "distributor")
     return int(value)
 

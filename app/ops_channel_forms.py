@@ -17,7 +17,7 @@ from app.brand_scope import BrandScope, page_brand
 from app.channel_messages import field_of, in_chinese
 from app.errors import STATUS
 from app.rules_api import SQL_INT_MAX
-from channel.errors import ChannelConflict, ChannelError, InvalidChannel
+from channel.errors import ChannelConflict, ChannelError, ChannelNotFound, InvalidChannel
 from channel.models import Distributor, Store
 from channel.scope import ChannelScope, brand_scope
 from channel.territory import MAX_PREFIXES
@@ -113,8 +113,16 @@ def fen_field(name: str) -> int | str:
         fen = Decimal(value) * 100
     except InvalidOperation:
         return value
-    return int(fen) if fen.is_finite() and fen == fen.to_integral_value() else value
+    whole = fen.is_finite() and fen == fen.to_integral_value() and abs(fen) <= 10**12  # int() of 1e999999 hangs
+    return int(fen) if whole else value
 
 
 def back_to(endpoint: str, slug: str, **values: Any) -> Any:
     return redirect(url_for(endpoint, brand=slug, **values), 303)
+
+
+def ids_in_sql_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """A blueprint's url_value_preprocessor: an id beyond SQL INTEGER names nothing (404, before SQL sees it)."""
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and value > SQL_INT_MAX:
+            raise ChannelNotFound(f"no {name.removesuffix('_id')} {value}")

@@ -22,6 +22,7 @@ from app.ops_channel_forms import (
     field,
     form_errors,
     id_field,
+    ids_in_sql_range,
     listing_scope,
     sessions,
 )
@@ -32,6 +33,7 @@ from channel.scope import ChannelScope
 from codegen.db import transaction
 
 bp = Blueprint("people", __name__)
+bp.url_value_preprocessor(ids_in_sql_range)
 
 
 def _no_store(body: str, status: int) -> Any:

@@ -21,6 +21,7 @@ from app.ops_channel_forms import (
     field,
     form_errors,
     id_field,
+    ids_in_sql_range,
     listing_scope,
     number_field,
     owner_scope,
@@ -42,6 +43,7 @@ bp.context_processor(console_helpers)
 bp.add_app_template_filter(seat_kind, "seat_kind")
 bp.add_app_template_filter(tier_label, "tier")
 bp.add_app_template_filter(yuan, "yuan")
+bp.url_value_preprocessor(ids_in_sql_range)
 bp.register_blueprint(ops_channel_people.bp)  # staff and policy: /ops/channel/staff, /ops/channel/policy
 
 

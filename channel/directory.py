@@ -283,10 +283,10 @@ def store_view(session: Session, scope: ChannelScope, store_id: int) -> StoreVie
 def _coordinate(value: object, field: str, bound: float) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or not -bound <= value <= bound:
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    if not -bound <= number <= bound:  # an int of any size compares; NaN and infinities fail
         raise InvalidChannel(f"{field}: a number from -{bound:g} to {bound:g}", field)
-    return float(value)
+    return float(number)
 
 
 def _check_position(lat: object, lng: object) -> tuple[float | None, float | None]:
