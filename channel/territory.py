@@ -77,9 +77,9 @@ def check_store_adcode(adcode: object) -> str:
     if not isinstance(adcode, str) or not (len(adcode) == 6 and adcode.isascii() and adcode.isdigit()):
         raise InvalidChannel("adcode: six digits of GB/T 2260 (a district, e.g. 440106)", "adcode")
     region = default_index().lookup(adcode)
-    if region is None or region.adcode != adcode:
+    if region is None:
         raise InvalidChannel(f"adcode: {adcode} is not in the region tree", "adcode")
-    if not (region.district or adcode in _leaves() or adcode[2:4] == "90"):
+    if region.adcode != adcode or not (region.district or adcode in _leaves() or adcode[2:4] == "90"):
         raise InvalidChannel(f"adcode: {adcode} is a province or city; give the district", "adcode")
     return adcode
 
