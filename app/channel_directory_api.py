@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.auth import csrf
 from app.channel_access import api_scope
 from app.errors import json_errors
 from app.rules_api import SQL_INT_MAX, require_api_token
@@ -27,7 +26,6 @@ from codegen.db import transaction
 bp = Blueprint("channel_directory_api", __name__, url_prefix="/api/v1/channel")
 bp.before_request(require_api_token)
 json_errors(bp)
-csrf.exempt(bp)  # Bearer-authenticated JSON: no cookie, so no CSRF to forge
 
 DISTRIBUTOR_FIELDS = ("code", "name", "territory", "parent_id", "contact", "disabled")
 STORE_FIELDS = ("name", "adcode", "distributor_id", "address", "lat", "lng", "registered", "disabled")

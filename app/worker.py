@@ -33,6 +33,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.config import Config, load_config
 from app.runtime import connect_database, connect_redis_url, queue_url, redis_url
 from app.worker_metrics import count_job, serve_metrics
+from channel.bside_ledger import credit_bside_awards
+from channel.ladder import Month, ladder_bonuses, ladder_brands
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
@@ -46,6 +48,7 @@ REPAIR_EVERY_S = 5.0  # how often Redis' campaign counters are checked against t
 PRUNE_EVERY_S = 600.0  # how often minute rollups past their retention are deleted
 PRUNED_KEY = "yima:rollups:pruned"  # present while the last prune is recent
 PARTITIONS_KEY = "yima:events:partitions-checked"  # present while the last partition check is recent
+LADDER_KEY = "yima:channel:ladder-paid:{month}"  # present once the waiters' ladder of that month is paid
 log = logging.getLogger("yima.worker")
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError (AOF replay) is a ConnectionError
 
@@ -101,6 +104,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
                 passes = [d.drain_once(block_ms=500) for d in drainers]
                 if time.monotonic() >= next_repair:
                     repair_lost_counters(db, r)
+                    credit_bside(db, r)
                     collect_forged_attempts(db, r)
                     make_coming_partitions(db, r)
                     next_repair = time.monotonic() + REPAIR_EVERY_S
@@ -128,6 +132,23 @@ def repair_lost_counters(db: Any, r: redis.Redis | RedisCluster) -> None:
     try:
         with db.sessions() as session, session.begin():
             repair_published(session, r)
+    except (DBAPIError, PoolTimeout) as exc:
+        raise DatabaseUnavailable(exc.__class__.__name__) from exc
+
+
+def credit_bside(db: Any, r: redis.Redis | RedisCluster) -> None:
+    """B-side awards into the store and points ledgers (channel/bside_ledger.py), and, once a month has ended,
+    the waiters' ladder of that month (channel/ladder.py; again until one pass succeeds, then marked done)."""
+    month = Month.of(datetime.now(UTC)).previous()
+    paid = LADDER_KEY.format(month=month.tag)
+    try:
+        with db.sessions() as session, session.begin():
+            credit_bside_awards(session)
+        if not r.exists(paid):
+            with db.sessions() as session, session.begin():
+                for brand_id in ladder_brands(session):
+                    ladder_bonuses(session, brand_id, month)
+            r.set(paid, 1, ex=62 * 86400)
     except (DBAPIError, PoolTimeout) as exc:
         raise DatabaseUnavailable(exc.__class__.__name__) from exc
 
