@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request
 
 from app.auth import login_required
+from app.errors import page_errors
 from app.ops_channel_forms import (
     TOKEN_DAYS,
     back_to,
@@ -33,6 +34,7 @@ from channel.scope import ChannelScope
 from codegen.db import transaction
 
 bp = Blueprint("people", __name__)
+page_errors(bp)
 bp.url_value_preprocessor(ids_in_sql_range)
 
 
