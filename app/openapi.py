@@ -9,6 +9,7 @@ from typing import Any
 
 from app.openapi_audit import audit_paths
 from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
+from app.openapi_channel_directory import channel_directory_paths
 from app.openapi_payouts import payouts_paths
 from app.openapi_settlement import settlement_paths
 from app.openapi_shipments import shipments_paths
@@ -318,6 +319,7 @@ OPENAPI: dict[str, Any] = {
         **OPS_PATHS,
         **audit_paths(_ops),
         **payouts_paths(_ops),
+        **channel_directory_paths(_ops),
         **settlement_paths(_ops),
         **shipments_paths(_ops),
         "/api/v1/openapi.json": {
