@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -41,13 +41,14 @@ NORMAL, DIVERTED, NO_RECORD, UNLOCATED = ChannelJudgementDaily.VERDICTS
 CONSUMER_ROLES = frozenset({"inner", "outer"})  # a case or pallet code is the channel's own scan, not a sale
 DAILY_KEYS = ("brand_id", "distributor_id", "day", "adcode", "verdict")
 REFRESH_S = 30.0
+CHINA = timezone(timedelta(seconds=REPORT_UTC_OFFSET_S))  # the reports' days (reports/rollups.py)
 
 
 def china_day(at: datetime) -> date:
     """The calendar day in China (UTC+8, no daylight saving) holding the instant `at`."""
     if at.tzinfo is None:  # SQLite hands back naive datetimes: they are UTC
         at = at.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(int(at.timestamp()) + REPORT_UTC_OFFSET_S, UTC).date()
+    return at.astimezone(CHINA).date()
 
 
 def known_prefix(adcode: str) -> str:
