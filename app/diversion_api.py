@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from app.auth import csrf
 from app.channel_access import api_scope
 from app.dist_diversion_views import channel_key_for, today
 from app.errors import json_errors
@@ -26,6 +27,7 @@ from rules.scan import Scanner, ScanRequest
 bp = Blueprint("diversion_api", __name__, url_prefix="/api/v1/channel")
 bp.before_request(require_api_token)
 json_errors(bp)
+csrf.exempt(bp)  # Bearer-authenticated JSON: no cookie, so no CSRF to forge (as app/__init__.py does for the rest)
 
 SQL_INT_MAX = 2**31 - 1
 MAX_CODE = 512
@@ -85,10 +87,12 @@ def report() -> Any:
     scope = api_scope()
     w = diversion.window(_date_arg("since"), _date_arg("until"), today())
     distributor_id = _int_arg("distributor", None, 1, SQL_INT_MAX)
+    period = request.args.get("period", "day")
+    if period not in diversion.PERIODS:
+        raise InvalidChannel(f"period must be one of {', '.join(diversion.PERIODS)}", "period")
     with _sessions()() as s:
         if distributor_id is not None:
-            return jsonify(report_json(diversion.distributor_report(
-                s, scope, distributor_id, w, request.args.get("period", "day"))))
+            return jsonify(report_json(diversion.distributor_report(s, scope, distributor_id, w, period)))
         found = diversion.overview(s, scope, w)
     return jsonify({"since": w.since.isoformat(), "until": w.until.isoformat(), "no_record": found.no_record,
                     "distributors": [line_json(line) for line in found.lines]})

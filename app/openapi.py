@@ -9,6 +9,7 @@ from typing import Any
 
 from app.openapi_audit import audit_paths
 from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
+from app.openapi_diversion import diversion_paths
 from app.openapi_payouts import payouts_paths
 from app.rules_api import SQL_INT_MAX
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
@@ -316,6 +317,7 @@ OPENAPI: dict[str, Any] = {
         **OPS_PATHS,
         **audit_paths(_ops),
         **payouts_paths(_ops),
+        **diversion_paths(_ops),
         "/api/v1/openapi.json": {
             "get": {"operationId": "openapi", "summary": "This document",
                     "responses": {"200": {"description": "The OpenAPI document.",

@@ -65,11 +65,11 @@ def brand_id(app: Flask, slug: str) -> int:
     return ensure_brand(app, slug)
 
 
-def diversion_world(tmp_path) -> DiversionWorld:  # type: ignore[no-untyped-def]
+def diversion_world(tmp_path, **over: object) -> DiversionWorld:  # type: ignore[no-untyped-def]
     """Brand a: cases 0-4 to the province distributor (Guangdong), 3-4 on to the city one (Guangzhou); scans:
     case 0 in Urumqi (窜货 of the province), case 3 in Shenzhen (窜货 of the city) and in Guangzhou (normal),
     case 8 (never shipped). Brand b: cases 0-9 to its province distributor (Zhejiang), one scan in Urumqi."""
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, **over)
     w = DiversionWorld(channel_world(app))
     for slug in ("a", "b"):
         w.brand_ids[slug] = brand_id(app, slug)

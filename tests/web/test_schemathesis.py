@@ -54,14 +54,16 @@ _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 # what no JSON schema can say: a member token's signature, whether a code is genuine, a campaign
 # definition's catalogue references and overlaps, whether a prize is a coupon, a member label's "letter of
 # any script" (JSON Schema patterns are ASCII-minded), a date-time whose UTC instant falls outside the years
-# 1-9999 (0001-01-01T00:00:00+01:01 is format-valid), an audit or payouts filter's brand. There 400 is the right
-# answer.
+# 1-9999 (0001-01-01T00:00:00+01:01 is format-valid), an audit or payouts filter's brand, a channel route's brand
+# (the platform token must name an existing one). There 400 or 404 is the right answer.
 # Retry and cancel call the payout engine (payouts/engine.py), built alongside the payouts' read side.
 ENGINE_ACTIONS = {"retryPayout", "cancelPayout"}
 ENGINE = importlib.util.find_spec("payouts.engine") is not None
 DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampaign", "setCampaignStatus",
                   "uploadCoupons", "simulateScan", "issueMemberToken", "backtestCampaign", "listAuditEntries",
-                  "listPayouts", "exportPayouts"}
+                  "listPayouts", "exportPayouts",
+                  # the channel's routes: the brand must exist and the caller have a place in it
+                  "getDiversion", "listDiversionAlerts", "inspectCode"}
 
 
 @schema.parametrize()
