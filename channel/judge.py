@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from channel.models import ChannelJudgementDaily, ChannelVersion, Distributor, DiversionEvent, Store
 from channel.paths import ChannelIndex, Hop, responsible_distributor
+from codegen.db import pg_unnest_insert
 from codegen.models import Batch, Product
 from reports.rollups import REPORT_UTC_OFFSET_S, upsert_add
 
@@ -205,9 +205,12 @@ def _insert_once(session: Session, rows: list[dict[str, Any]]) -> None:
     table = cast(Table, DiversionEvent.__table__)
     dialect = session.get_bind().dialect.name
     stmt: Any
-    if dialect == "postgresql":
-        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["scan_event_id"])
-    elif dialect == "sqlite":
+    if dialect == "postgresql":  # one statement of a list per column, as the rollups do
+        columns = tuple(rows[0])
+        sql = pg_unnest_insert(table.name, columns, "ON CONFLICT (scan_event_id) DO NOTHING")
+        session.execute(text(sql), {c: [r[c] for r in rows] for c in columns})
+        return
+    if dialect == "sqlite":
         stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["scan_event_id"])
     else:
         known = set(session.scalars(select(table.c.scan_event_id)
