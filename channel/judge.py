@@ -21,7 +21,7 @@ latest every `refresh_s` seconds (a territory edit need not bump the version).
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -122,7 +122,8 @@ class ChannelJudge:
             return
         batches = self._batch_facts(session, {r["batch_id"] for r in scans})
         self._refresh(session, {brand for brand, _ in batches.values()})
-        daily: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+        daily: dict[tuple[Any, ...], int] = defaultdict(int)
+        days: dict[datetime, date] = {}  # a pass's scans share a few seconds
         diverted: list[dict[str, Any]] = []
         now = datetime.now(UTC)
         for r in scans:
@@ -132,15 +133,17 @@ class ChannelJudge:
             brand_id, pack = facts
             adcode = r["adcode"] or ""
             v = self.judge(session, brand_id, r["batch_id"], r["serial"] // pack if pack else None, adcode)
-            daily[brand_id, v.distributor_id, china_day(r["scanned_at"]), adcode, v.verdict]["scans"] += 1
+            at = r["scanned_at"]
+            day = days.get(at) or days.setdefault(at, china_day(at))
+            daily[brand_id, v.distributor_id, day, adcode, v.verdict] += 1
             if v.verdict == DIVERTED:
                 diverted.append({"scan_event_id": r["id"], "brand_id": brand_id, "distributor_id": v.distributor_id,
                                  "shipment_id": v.shipment_id, "batch_id": r["batch_id"], "serial": r["serial"],
                                  "code": r["code"], "adcode": adcode, "region_source": r.get("region_source") or "",
-                                 "scanned_at": r["scanned_at"], "judged_at": now})
-        upsert_add(session, ChannelJudgementDaily, DAILY_KEYS, ("scans",), daily)
+                                 "scanned_at": at, "judged_at": now})
+        upsert_add(session, ChannelJudgementDaily, DAILY_KEYS, ("scans",), {k: {"scans": n} for k, n in daily.items()})
         _insert_once(session, diverted)
-        self.stats.judged += sum(c["scans"] for c in daily.values())
+        self.stats.judged += sum(daily.values())
         self.stats.diverted += len(diverted)
 
     def judge(self, session: Session, brand_id: int, batch_id: int, case: int | None, adcode: str) -> Verdict:
@@ -148,7 +151,9 @@ class ChannelJudge:
         located), from the brand's channel as loaded (`_refresh` first)."""
         brand = self._brands[brand_id]
         hops = brand.index.hops(batch_id, case) if case is not None else ()
-        distributor_id, hop = responsible(hops, lambda store: self._supplier(session, brand, store))
+        distributor_id, hop = responsible_distributor(hops)
+        if distributor_id is None and hops and hops[-1].to_store_id is not None:  # warehouse → store
+            distributor_id, hop = self._supplier(session, brand, hops[-1].to_store_id), hops[-1]
         if distributor_id is None or hop is None:
             return Verdict(NO_RECORD, 0, None)
         if not adcode:

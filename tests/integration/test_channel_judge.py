@@ -63,6 +63,10 @@ def ship(s: Session, brand: int, first: int, last: int, *, frm: int | None = Non
 
 @pytest.fixture
 def channel(sessions: sessionmaker[Session]) -> Channel:
+    return make_channel(sessions)
+
+
+def make_channel(sessions: sessionmaker[Session]) -> Channel:
     """One brand, a cased batch (pack 10) and an uncased one, and this channel:
     cases 0-9 warehouse → province; 5-9 province → city; 8-9 city → store; 20-21 warehouse → a Zhejiang
     store (its supplier: the Zhejiang distributor); 30 an open shipment, 40 an undone one; the rest unshipped."""
@@ -273,3 +277,31 @@ def test_the_territory_match_gives_coarse_locations_the_benefit_of_the_doubt() -
     assert inside_territory("440100", ["440106"])  # only "Guangzhou" is known: not evidence of 窜货
     assert not inside_territory("440300", ["440106"])  # Shenzhen is not that Guangzhou district
     assert inside_territory("650102", [])  # no territory set: no limit
+
+
+
+def test_the_worker_drain_job_judges_and_the_report_shows_it(redis_client: redis.Redis, sqlite_url: str,
+                                                             tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The issue's "done": a consumer scan from Xinjiang of a Guangdong distributor's item is on its report
+    after the worker's drain job (one pass: under a second), with nothing else in between."""
+    from app.worker import drain_job
+    from channel.diversion import distributor_report, window
+    from channel.judge import CHINA
+    from channel.scope import brand_scope
+    from tests.conftest import REDIS_TEST_URL
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
+    monkeypatch.setenv("YIMA_VAR_DIR", str(tmp_path))
+    engine = make_engine(sqlite_url)
+    sessions = make_sessionmaker(engine)
+    c = make_channel(sessions)
+    scanner(redis_client).scan(ScanRequest(code(7), adcode=URUMQI))  # case 0: the Guangdong distributor's
+    totals = drain_job(seconds=1.0, chain=False)
+    assert totals["stored"] == 1
+    with sessions() as s:
+        report = distributor_report(s, brand_scope(c.brand, "test", role="analyst"), c.province,
+                                    window(None, None, datetime.now(CHINA).date()))
+    assert report.distributor.diverted == 1 and report.samples[0].code == code(7)
+    assert report.regions[0].place.province == "新疆维吾尔自治区"
+    engine.dispose()
