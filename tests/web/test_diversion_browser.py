@@ -18,7 +18,7 @@ import redis
 
 from tests.support.channel_world import sign
 from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, serve_app, sign_in
-from tests.web.console_support import PASSWORD
+from tests.web.console_support import PASSWORD, add_user
 from tests.web.diversion_support import PACK, DiversionWorld, diversion_world
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
@@ -33,6 +33,7 @@ DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "z
 @pytest.fixture
 def site(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[str, DiversionWorld]]:
     dw = diversion_world(tmp_path)
+    add_user(dw.app, "boss@a.test", "analyst", "a")
     dw.app.config["TESTING"] = False  # as served: CSRF and all
     with serve_app(dw.app, int(os.environ.get("YIMA_BROWSER_PORT", "0"))) as url:
         yield url, dw
@@ -103,5 +104,17 @@ def test_the_report_and_the_inspectors_check_on_a_phone(site: tuple[str, Diversi
             page.goto(f"{url}/dist/diversion")
             shot(page, "overview-1280")
             desk.close()
+
+            boss = browser.new_context(**DESK)  # the brand's dashboard: the 窜货预警 panel links to the report
+            page = boss.new_page()
+            sign_in(page, url, "boss@a.test", PASSWORD)
+            page.goto(f"{url}/ops/dashboard/?brand=a")
+            panel = page.locator("#diversion-alerts")
+            assert "省级经销商 a" in panel.inner_text()
+            panel.screenshot(path=str(ARTIFACTS / "diversion-dashboard-panel-1280.png"))
+            with page.expect_navigation():
+                panel.locator("a", has_text="省级经销商 a").click()
+            assert page.inner_text("#diverted") == "1"
+            boss.close()
         finally:
             browser.close()
