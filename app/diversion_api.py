@@ -137,10 +137,10 @@ def inspect() -> Any:
     text, adcode = body.get("code"), body.get("adcode")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_CODE or "\x00" in text:
         raise InvalidChannel(f"code must be a code or a scan URL (1 to {MAX_CODE} characters)", "code")
-    if adcode is not None and not isinstance(adcode, str):
+    if "adcode" in body and not (isinstance(adcode, str) and len(adcode) == 6 and adcode.isdigit()):
         raise InvalidChannel("adcode must be a GB/T 2260 code of 6 digits", "adcode")
     source = "gps"
-    if not adcode:
+    if adcode is None:
         scanner: Scanner = current_app.extensions["yima.scanner"]
         region, source = scanner.locate(ScanRequest("", ip=request.remote_addr or ""))
         adcode = region.adcode if region is not None else None

@@ -121,7 +121,8 @@ def test_the_inspectors_check(dw: DiversionWorld) -> None:
     fake = conforms(client.post(INSPECT, headers=auth, json={"code": sign(dw.app, w.batch["b"], 3), "adcode": URUMQI}),
                     INSPECT, "post")
     assert (fake["verdict"], fake["genuine"], fake["distributor"]) == ("not_genuine", False, None)
-    for bad in ({"code": ""}, {"code": code, "adcode": "44"}, {"code": code, "adcode": "000000"},
+    for bad in ({"code": ""}, {"code": code, "adcode": "44"}, {"code": code, "adcode": ""},
+                {"code": code, "adcode": None}, {"code": code, "adcode": "000000"},
                 {"code": code, "extra": 1}, {"code": 5}, [code], {"code": "a" * 513}):
         resp = client.post(INSPECT, headers=auth, json=bad)
         assert resp.status_code == 400, bad

@@ -121,6 +121,9 @@ def test_the_inspectors_check(dw: DiversionWorld) -> None:
         audit = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "channel.inspect")))
     assert len(audit) == 9 and audit[0].after["verdict"] == "diverted" and audit[0].brand_id == dw.brand_ids["a"]
     assert audit[0].target == f"code:{code}" and "inspector@a.test" in audit[0].actor
+    english = client.get("/dist/diversion/inspect?lang=en").get_data(as_text=True)
+    assert "Inspect a code" in english and "Where you are" in english
+    assert "Diverted" in post_inspect(client, code, region="650100").get_data(as_text=True)
 
 
 def test_the_check_needs_the_csrf_token(dw: DiversionWorld) -> None:
