@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import click
 
+from app.channel_cli import channel_group
 from app.cli_errors import OneLineErrors, run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
@@ -30,6 +31,7 @@ def cli() -> None:
 cli.add_command(user_group)
 cli.add_command(events_group)
 cli.add_command(payouts_group)
+cli.add_command(channel_group)
 
 
 @cli.command("seed")

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.auth import csrf
 from app.channel_access import api_scope
 from app.dist_diversion_views import channel_key_for, today
 from app.errors import json_errors
@@ -27,7 +26,6 @@ from rules.scan import Scanner, ScanRequest
 bp = Blueprint("diversion_api", __name__, url_prefix="/api/v1/channel")
 bp.before_request(require_api_token)
 json_errors(bp)
-csrf.exempt(bp)  # Bearer-authenticated JSON: no cookie, so no CSRF to forge (as app/__init__.py does for the rest)
 
 SQL_INT_MAX = 2**31 - 1
 MAX_CODE = 512

@@ -11,6 +11,8 @@ from app.openapi_audit import audit_paths
 from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
 from app.openapi_diversion import diversion_paths
 from app.openapi_payouts import payouts_paths
+from app.openapi_settlement import settlement_paths
+from app.openapi_shipments import shipments_paths
 from app.rules_api import SQL_INT_MAX
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from rules.idempotency import MAX_KEY_LENGTH
@@ -318,6 +320,8 @@ OPENAPI: dict[str, Any] = {
         **audit_paths(_ops),
         **payouts_paths(_ops),
         **diversion_paths(_ops),
+        **settlement_paths(_ops),
+        **shipments_paths(_ops),
         "/api/v1/openapi.json": {
             "get": {"operationId": "openapi", "summary": "This document",
                     "responses": {"200": {"description": "The OpenAPI document.",

@@ -264,6 +264,10 @@ class Scanner:
         """The rules this node scans with now."""
         return self._rules()
 
+    def key_for(self, key_id: int, batch_id: int) -> bytes | None:
+        """The batch key this node verifies codes with (cached): for the channel's readers of codes."""
+        return self._keys(key_id, batch_id)
+
     def close(self) -> None:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
         self._scripts.close()

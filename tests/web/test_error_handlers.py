@@ -18,7 +18,6 @@ from rules.scan import ScanUnavailable
 from tests.web.conftest import make_app
 
 JSON_BLUEPRINTS = {"api", "rules_api", "audit_api", "payouts_api", "payout_notify", "health", "bench",
-                   # the channel's API (app/channel_web.py)
                    "shipments_api", "channel_directory_api", "lookup_api", "diversion_api", "settlement_api"}
 
 

@@ -62,7 +62,11 @@ ENGINE = importlib.util.find_spec("payouts.engine") is not None
 DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampaign", "setCampaignStatus",
                   "uploadCoupons", "simulateScan", "issueMemberToken", "backtestCampaign", "listAuditEntries",
                   "listPayouts", "exportPayouts",
-                  # the channel's routes: the brand must exist and the caller have a place in it
+                  # The channel's shipments: a case code's genuineness, the receiver's and the shipment's
+                  # existence in the brand the token names.
+                  "createShipment", "listShipments", "getShipment", "receiveShipment", "undoShipment",
+                  "getItemPath",
+                  # 窜货: the brand must exist and the caller have a place in it
                   "getDiversion", "listDiversionAlerts", "inspectCode"}
 
 
