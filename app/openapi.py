@@ -10,6 +10,7 @@ from typing import Any
 from app.openapi_audit import audit_paths
 from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
 from app.openapi_channel_directory import channel_directory_paths
+from app.openapi_diversion import diversion_paths
 from app.openapi_payouts import payouts_paths
 from app.openapi_settlement import settlement_paths
 from app.openapi_shipments import shipments_paths
@@ -320,6 +321,7 @@ OPENAPI: dict[str, Any] = {
         **audit_paths(_ops),
         **payouts_paths(_ops),
         **channel_directory_paths(_ops),
+        **diversion_paths(_ops),
         **settlement_paths(_ops),
         **shipments_paths(_ops),
         "/api/v1/openapi.json": {

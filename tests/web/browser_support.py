@@ -324,11 +324,11 @@ def _same_process(pid: int, start: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """The app on a threaded werkzeug server on a free loopback port (the OS picks it); yields its URL."""
+def serve_app(app: Any, port: int = 0) -> Iterator[str]:
+    """The app on a threaded werkzeug server on a loopback port (0: a free one the OS picks); yields its URL."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
     thread.start()
     try:
