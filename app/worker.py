@@ -35,8 +35,8 @@ from app.runtime import connect_database, connect_redis_url, queue_url, redis_ur
 from app.worker_metrics import count_job, serve_metrics
 from channel.bside_ledger import credit_bside_awards
 from channel.judge import ChannelJudge
-from channel.sell_through import SellThrough
 from channel.ladder import Month, ladder_bonuses, ladder_brands
+from channel.sell_through import SellThrough
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
@@ -91,9 +91,9 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     db = connect_database(cfg, migrate=False)
     settings = DrainSettings(count=batch_size, claim_idle_ms=claim_idle_ms)
     name = consumer or consumer_name()
-    # Scan events and awards: the same machinery, two families of streams. The 窜货 judge sees the scan
-    # events each pass stores, in its transaction; built once per job, it keeps its caches across passes.
-    # Off the hot path, in the drain's transaction: 窜货 verdicts, and the stores' 动销返利 draws.
+    # Scan events and awards: the same machinery, two families of streams. The 窜货 judge and the stores'
+    # 动销返利 (SellThrough) see the scan events each pass stores, in its transaction; built once per job,
+    # they keep their caches across passes.
     scans = ScanEventSink(observers=[ChannelJudge(), SellThrough(r)])
     drainers = [Drainer(r, db.sessions, name, settings, scans), Drainer(r, db.sessions, name, settings, AwardSink())]
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0, "redis_outages": 0}
