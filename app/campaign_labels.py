@@ -35,8 +35,11 @@ PRIZE_FIELDS = {
 _PRIZE = re.compile(r"prizes\[(\d+)\](?:\.(\w+))?")
 
 VALUES = {
-    "inner": ("内码", "inner"), "outer": ("外码", "outer"),
+    "inner": ("内码", "inner"), "outer": ("外码", "outer"), "case": ("箱码", "case"),
     "anyone": ("所有人", "anyone"), "members": ("仅会员", "members"), "new_members": ("仅新会员", "new members"),
+    "store_open_case": ("门店开箱扫码（B 端）", "store opens a case (B side)"),
+    "waiter_open_bottle": ("服务员开瓶扫码（B 端）", "waiter opens a bottle (B side)"),
+    "store_sell_through": ("门店动销返利（BC 一体化）", "store sell-through rebate (BC)"),
     "any": ("每次扫码", "any scan"), "first_scan": ("码的首次扫码", "the code's first scan"),
     "member_first": ("会员首次扫码", "a member's first scan"), "every_nth": ("每第 N 次扫码", "every Nth scan"),
     "cash": ("现金红包", "cash"), "points": ("积分", "points"), "coupon": ("优惠券", "coupon"),
@@ -78,6 +81,15 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in
     (r"serial ranges need scope.batches.*", "号段需要先选择批次（序号按批次编号）"),
     (r"no serial range falls inside the batches \(largest has (\d+) items\)",
      r"号段都不在批次范围内（最大的批次有 \1 个码）"),
+    (r"no serial range falls inside the batches \(largest has (\d+) cases\)",
+     r"号段都不在批次范围内（最大的批次有 \1 箱）"),
+    (r"a store_open_case campaign draws on case codes only", "开箱扫码活动只能选择箱码"),
+    (r"a waiter_open_bottle campaign draws on inner codes only", "开瓶扫码活动只能选择内码（瓶盖内）"),
+    (r"a store_sell_through campaign draws on inner and outer codes only", "动销返利活动只能选择内码或外码"),
+    (r"a B-side campaign draws once per code.*", "B 端活动每个码（每箱、每个瓶盖）只抽一次"),
+    (r"is for consumer campaigns.*", "仅适用于消费者活动（B 端活动没有会员等级和标签）"),
+    (r"a B-side campaign draws on any scan or every Nth.*", "B 端活动只能选择“每次扫码”或“每第 N 次扫码”"),
+    (r"a B-side campaign takes the store's own region.*", "B 端活动按门店所在地区判断，不能选择地区依据"),
     (r"must be a non-empty list of \[first, last\].*", "每个号段的起始序号须不大于结束序号"),
     (r"may hold only inner and outer", "只能是内码或外码"),
     (r"must be a list of non-empty strings", "请至少选择一项（不选表示不限）"),

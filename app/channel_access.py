@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from accounts.roles import Principal
 from app.auth import api_principal_or_none, current_principal
+from channel.codes import KeyFor
 from channel.errors import ChannelNotFound
 from channel.scope import ChannelScope, brand_scope, seat_scope
 from codegen.models import Brand
@@ -86,3 +87,8 @@ def api_scope() -> ChannelScope:
         abort(401)
     slug = request.args.get("brand", "")
     return scope_for(who, _brand_id(slug) if slug else None)
+
+
+def code_keys() -> KeyFor:
+    """The batch keys the channel verifies codes with (the scan path's, cached per process)."""
+    return current_app.extensions["yima.scanner"].key_for  # type: ignore[no-any-return]

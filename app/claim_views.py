@@ -36,6 +36,8 @@ from app.errors import page_errors
 from app.i18n import choose_language
 from app.payout_services import PayoutServices
 from app.scan_views import kept_receipts
+from app.voucher_panel import VoucherPanel, voucher_panel
+from channel.vouchers import VOUCHER, voucher_state
 from payouts.claims import claim_award, payout_for_award, points_balance
 from payouts.engine import retry_payout
 from payouts.errors import ClaimRefused, PayoutConflict, PayoutNotFound
@@ -95,6 +97,15 @@ def _authorize_url(next_path: str) -> str:
     return f"{svc.oauth_base}/connect/oauth2/authorize?{query}#wechat_redirect"
 
 
+def _voucher(receipt: AwardReceipt) -> VoucherPanel | None:
+    """A voucher prize's redemption QR and where it stands (redeemed where and when)."""
+    if receipt.kind != VOUCHER:
+        return None
+    with services().sessions() as db:
+        state = voucher_state(db, receipt.award_id)
+    return voucher_panel(receipt.award_id, state)
+
+
 def _claim_context(award_id: str, receipt: AwardReceipt, token: str) -> dict[str, Any]:
     svc = services()
     with svc.sessions() as db:
@@ -119,7 +130,7 @@ def claim_page(award_id: str) -> Response:
     if receipt.kind != "cash" and not receipt.points:
         return _page("h5/claim.html", receipt=receipt, token=token, payout=None, claimed=None, mine=False,
                      balance=None, waiting=False, in_wechat=in_wechat(), can_claim_here=False, moving=MOVING,
-                     confirm=None)
+                     confirm=None, voucher=_voucher(receipt))
     if OPENID not in session and (services().provider_name == "fake" or in_wechat()):
         return redirect(_authorize_url(request.full_path))  # type: ignore[return-value]
     return _page("h5/claim.html", **_claim_context(award_id, receipt, token))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import click
 
+from app.channel_cli import channel_group
+from app.channel_seed import password_path, seed_demo_channel
 from app.cli_errors import OneLineErrors, run_cli
 from app.config import load_config
 from app.embedded import stop_embedded_redis
@@ -30,6 +32,7 @@ def cli() -> None:
 cli.add_command(user_group)
 cli.add_command(events_group)
 cli.add_command(payouts_group)
+cli.add_command(channel_group)
 
 
 @cli.command("seed")
@@ -89,6 +92,7 @@ def run_cmd(workers: int | None) -> None:
     info = seed_demo(cfg, db, r)
     seed_demo_campaign(db, r, info.batch_id, mainland_only=True)
     operator = seed_demo_operator(cfg, db)
+    channel = seed_demo_channel(cfg, db)
     db.engine.dispose()
     host = cfg.host
     click.echo(f"Redis: {url}   database: {cfg.database_url.split('@')[-1]}")
@@ -126,6 +130,10 @@ def run_cmd(workers: int | None) -> None:
     click.echo(f"ops API (campaigns, publish, simulate): Authorization: Bearer <token in {token_file}>")
     click.echo(f"brand console: {site}/ops/   sign in as {operator.email}, password {operator.password} "
                f"(demo operator; kept in {cfg.var_dir / 'demo_password'})")
+    click.echo(f"channel desk: {site}/dist   (on a phone; each seat signs in at {site}/ops/login, password "
+               f"{channel.password}, kept in {password_path(cfg)})")
+    for email, kind, where in channel.seats:
+        click.echo(f"  {kind:<12} {email}" + (f"   ({where})" if where else ""))
     click.echo(f"metrics (Prometheus): {site}/metrics (app), http://{host}:{worker_port}/metrics (worker); "
                f"open to {', '.join(str(n) for n in cfg.metrics_allow)}")
     if cfg.payouts.provider == "fake":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import login_required, tr
 from app.campaign_labels import value_label
-from app.channel_access import page_scope
+from app.channel_access import code_keys, page_scope
 from app.console_format import local_time
 from app.errors import page_errors
 from app.payout_labels import STATES as PAYOUT_STATES
@@ -77,7 +76,7 @@ def run_lookup(scope: ChannelScope, text: str) -> CodeLookup:
     """The one domain call, with the app's keyring lookup and Redis (also used by the API)."""
     ext = current_app.extensions
     with lookup_session(ext["yima.db"].engine) as s:
-        return lookup_code(s, scope, text, ext["yima.scanner"].key_for, redis=ext["yima.redis"])
+        return lookup_code(s, scope, text, code_keys(), redis=ext["yima.redis"])
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -88,10 +87,4 @@ def page() -> Any:
     result = run_lookup(scope, text) if text else None
     if request.method == "POST" and request.headers.get("HX-Request"):
         return render_template("dist/lookup_result.html", result=result, asked=bool(text))
-    return render_template("dist/lookup.html", scope=scope, result=result, code=text, asked=bool(text),
-                           scan_js=_has_static("dist_scan.js"))
-
-
-def _has_static(name: str) -> bool:
-    """Whether the camera scanner's script (another room's, app/static/dist_scan.js) is here yet."""
-    return bool(current_app.static_folder) and (Path(str(current_app.static_folder)) / name).is_file()
+    return render_template("dist/lookup.html", scope=scope, result=result, code=text, asked=bool(text))

@@ -9,8 +9,12 @@ from typing import Any
 
 from app.openapi_audit import audit_paths
 from app.openapi_campaign import BACKTEST, CAMPAIGN, DEFINITION, SIMULATION, UPDATE
+from app.openapi_channel_directory import channel_directory_paths
+from app.openapi_diversion import diversion_paths
 from app.openapi_lookup import LOOKUP, lookup_paths
 from app.openapi_payouts import payouts_paths
+from app.openapi_settlement import settlement_paths
+from app.openapi_shipments import shipments_paths
 from app.rules_api import SQL_INT_MAX
 from codegen.codeformat import MAX_BATCH_ID, MAX_SERIAL
 from rules.idempotency import MAX_KEY_LENGTH
@@ -317,7 +321,11 @@ OPENAPI: dict[str, Any] = {
         **OPS_PATHS,
         **audit_paths(_ops),
         **payouts_paths(_ops),
+        **channel_directory_paths(_ops),
+        **diversion_paths(_ops),
         **lookup_paths(_ops, _error),
+        **settlement_paths(_ops),
+        **shipments_paths(_ops),
         "/api/v1/openapi.json": {
             "get": {"operationId": "openapi", "summary": "This document",
                     "responses": {"200": {"description": "The OpenAPI document.",

@@ -11,7 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from codegen.codeformat import MAX_BATCH_ID
-from rules.campaign import AUDIENCES, CONSOLATION_KINDS, MAX_CASH_FEN, MIN_CASH_FEN, ORDINALS, PRIZE_KINDS, ROLES
+from rules.campaign import (
+    AUDIENCES,
+    CODE_ROLES,
+    CONSOLATION_KINDS,
+    MAX_CASH_FEN,
+    MIN_CASH_FEN,
+    ORDINALS,
+    PRIZE_KINDS,
+)
+from rules.campaign_fields import MIN_B_CASH_FEN
 
 
 def _int(low: int, high: int, *, nullable: bool = True, **extra: Any) -> dict[str, Any]:
@@ -42,8 +51,9 @@ PRIZE = _object({
              "description": "Default for cash 红包, for points 积分; other kinds need one."},
     "weight": {"type": "number", "minimum": 0, "maximum": 1,
                "description": "Probability per draw (0.25 = 25 %); the prizes' weights add up to at most 1."},
-    "min_fen": _int(MIN_CASH_FEN, MAX_CASH_FEN, description="cash only: the amount, or the lowest of a range"),
-    "max_fen": _int(MIN_CASH_FEN, MAX_CASH_FEN, description="cash only: the highest of a range (default min_fen)"),
+    "min_fen": _int(MIN_B_CASH_FEN, MAX_CASH_FEN, description=f"cash only: the amount, or the lowest of a range; at "
+                    f"least {MIN_CASH_FEN} (a red packet) except in a B-side campaign (a line on a store's statement)"),
+    "max_fen": _int(MIN_B_CASH_FEN, MAX_CASH_FEN, description="cash only: the highest of a range (default min_fen)"),
     "points": _int(1, 1_000_000, description="points only"),
     "total": _int(1, 100_000_000, description="Quantity over the campaign (default: limited by the budget)."),
     "daily": _int(1, 100_000_000, description="Quantity per local day."),
@@ -75,8 +85,9 @@ _DEFINITION_FIELDS: dict[str, Any] = {
                     "description": "[first, last] code segments (serials are per batch: needs batches).",
                     "items": {"type": "array", "minItems": 2, "maxItems": 2,
                               "items": {"type": "integer", "minimum": 0}}},
-        "roles": {"type": ["array", "null"], "minItems": 1, "items": {"enum": list(ROLES)},
-                  "description": "Default [\"inner\"] (the code under the cap)."},
+        "roles": {"type": ["array", "null"], "minItems": 1, "items": {"enum": list(CODE_ROLES)},
+                  "description": "Default [\"inner\"] (the code under the cap); \"case\" only for a "
+                                 "store_open_case campaign, which defaults to it."},
     }),
     "regions": _object({
         "include": {"type": ["array", "null"], "minItems": 1, "items": _PREFIXES,
@@ -89,7 +100,11 @@ _DEFINITION_FIELDS: dict[str, Any] = {
                                    "exclude."},
     }),
     "members": _object({
-        "audience": {"enum": list(AUDIENCES)},
+        "audience": {"enum": list(AUDIENCES),
+                     "description": "Consumers: anyone, members, new_members. The B side (docs/channel-bside.md): "
+                                    "store_open_case (a store's staff scan a case they received), "
+                                    "waiter_open_bottle (a waiter scans a cap's inner code), store_sell_through "
+                                    "(a consumer's first scan of an item from a case the store received)."},
         "tiers": _NAMES,
         "tags": {**_NAMES, "description": "The member needs any one of these."},
         "tier_multipliers": {"type": ["object", "null"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
@@ -17,6 +18,9 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from app.auth import current_principal, login_required, require_brand, tr
 from app.dashboard_charts import charts, local, percent, yuan
 from app.errors import page_errors
+from channel.diversion import Alert, alerts
+from channel.judge import CHINA
+from channel.scope import brand_scope
 from reports.dashboard import PERIODS, Dashboard, brand_dashboard, campaign_brand, campaign_dashboard, visible_brands
 from reports.export import dashboard_csv
 from rules.region import default_index
@@ -24,6 +28,7 @@ from rules.region import default_index
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("ops_dashboard", __name__, url_prefix="/ops/dashboard")
 page_errors(bp)
+ALERT_DAYS = 7
 REFRESH_S = 5  # a scan shows within this plus the drain's pass (under a second), well inside 10 s
 
 
@@ -99,6 +104,15 @@ def _csv(d: Dashboard, name: str) -> Response:
     return resp
 
 
+def _diversion_alerts(brand_id: int) -> list[Alert]:
+    """The 窜货预警 panel: distributors flagged in the last ALERT_DAYS days (channel/diversion.py)."""
+    who = current_principal()
+    assert who is not None
+    scope = brand_scope(brand_id, who.actor, role=who.role_in(brand_id), user_id=who.user_id)
+    with _sessions()() as s:
+        return alerts(s, scope, datetime.now(CHINA).date(), ALERT_DAYS)
+
+
 @bp.get("/")
 @login_required
 def index() -> Any:
@@ -106,7 +120,8 @@ def index() -> Any:
     if d is None:
         return render_template("ops/dashboard.html", d=None, brands=brands, brand=None)
     live = url_for(".live", brand=brand.slug, days=d.period.days)
-    return render_template("ops/dashboard.html", brands=brands, brand=brand, **_context(d, live))
+    return render_template("ops/dashboard.html", brands=brands, brand=brand, diversion=_diversion_alerts(brand.id),
+                           alert_days=ALERT_DAYS, **_context(d, live))
 
 
 @bp.get("/live")

@@ -29,22 +29,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.config import Config, load_config
 from app.payout_wiring import make_payout_engine
 from app.runtime import connect_database
-from app.worker import (
-    REDIS_DOWN,
-    Backoff,
-    _on_sigterm,
-    _reap_horse,
-    _restore_sigterm,
-    _wait_for_database,
-    drain_redis,
-    queue_redis,
-)
+from app.worker import REDIS_DOWN, Backoff, _on_sigterm, _restore_sigterm, drain_redis, queue_redis, supervise
 
 QUEUE = "yima-payouts"
 SWEEP_JOB_PREFIX = "payout-sweep-"
 SWEEP_SECONDS = 5.0  # one sweep job's length: a submit job queued behind it waits at most this
 SWEEP_INTERVAL = 0.5  # between two sweep passes
-IDLE_RESTART_S = 10
 log = logging.getLogger("yima.payouts")
 DB_DOWN = (DBAPIError, PoolTimeout)
 
@@ -277,36 +267,8 @@ def _serve_metrics(cfg: Config) -> Any:
 
 
 def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None:
-    import signal
+    def seed(queue: Queue) -> None:
+        if not sweep_queued(queue):
+            enqueue_sweep(queue, seconds)
 
-    _wait_for_database(cfg, stopping)
-    q = queue_redis(cfg)
-    backoff = Backoff(0.5, 10.0)
-    while not stopping.is_set():
-        started = time.monotonic()
-        worker: PayoutWorker | None = None
-        try:
-            queue = Queue(QUEUE, connection=q)
-            if not sweep_queued(queue):
-                enqueue_sweep(queue, seconds)
-            worker = PayoutWorker([queue], connection=q)
-            worker.stopping = stopping
-            worker.work(logging_level="INFO", max_idle_time=IDLE_RESTART_S)
-            why = "it was idle without a sweep job" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
-        except REDIS_DOWN as exc:
-            why = f"Redis unavailable ({exc})"
-        except Exception as exc:  # whatever else stopped it, a restart is better than an exit
-            log.exception("the payout RQ worker failed")
-            why = exc.__class__.__name__
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda _signum, _frame: stopping.set())
-            if worker is not None:
-                _reap_horse(worker)  # type: ignore[arg-type]
-        if stopping.is_set():
-            break
-        if time.monotonic() - started > 60:
-            backoff.reset()
-        delay = backoff.step()
-        log.warning("restarting the payout RQ worker in %.1fs: %s", delay, why)
-        stopping.wait(delay)
+    supervise(cfg, stopping, QUEUE, PayoutWorker, seed, "the payout RQ worker", "a sweep job")

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from app.errors import page_errors
 from app.i18n import COOKIE, choose_language, translate
 from app.metrics import count_draws, count_scan
+from app.voucher_panel import VoucherPanel, voucher_panel
 from codegen.codeformat import MAX_INPUT_LENGTH
 from rules.campaign import Prize
 from rules.draw import DrawResult
@@ -162,7 +163,8 @@ def scan_page(code: str) -> Response:
     won = [(result.code, d.receipt) for d in result.draws if d.receipt]
     receipts = [*won, *(pair for pair in kept if pair not in won)] if won else None
     return _page("scan.html", 200, did, r=result, first_time=first_time, first_place=first_place,
-                 view=token if shown else view_token(result), receipts=receipts, locate=locate_context(result))
+                 view=token if shown else view_token(result), receipts=receipts, locate=locate_context(result),
+                 vouchers=voucher_panels(result))
 
 
 def _coordinate(raw: str | None, low: float, high: float) -> float | None:
@@ -207,7 +209,15 @@ def draw_page(code: str) -> Response:
     won = [(result.code, d.receipt) for d in result.draws if d.receipt]
     receipts = [*won, *(pair for pair in kept if pair not in won)] if won else None
     return _page("scan.html", 200, did, r=result, first_time="", first_place="", receipts=receipts,
-                 locate=locate_context(result, tried=True), switch_path=url_for("scan.scan_page", code=result.code))
+                 locate=locate_context(result, tried=True), switch_path=url_for("scan.scan_page", code=result.code),
+                 vouchers=voucher_panels(result))
+
+
+def voucher_panels(result: ScanResult) -> dict[str, VoucherPanel]:
+    """The redemption QR of each voucher prize on the page, by award id (no SQL: the page asks for the
+    voucher's state afterwards)."""
+    panels = (voucher_panel(d.award_id) for d in result.draws if d.prize and d.prize.kind == "voucher" and d.award_id)
+    return {p.award_id: p for p in panels if p is not None}
 
 
 def _region_name(region: Region | None) -> str:

@@ -49,6 +49,8 @@ class DemoInfo:
 
 
 DEMO_CAMPAIGN = "演示：扫码有礼 Demo scan-and-win"
+DEMO_VOUCHER_CAMPAIGN = "演示：再来一瓶 Demo win-another-bottle"
+VOUCHER_SERIALS = (500, 999)
 
 
 # The 31 provincial-level divisions of mainland China (GB/T 2260): the `yima run` demo is a national campaign.
@@ -63,6 +65,7 @@ def demo_campaign(batch_id: int, *, mainland_only: bool = False) -> dict[str, An
     loop is quick to see."""
     if mainland_only:
         doc = demo_campaign(batch_id)
+        doc["scope"]["serials"] = [[0, VOUCHER_SERIALS[0] - 1]]
         doc["regions"] = {"include": list(MAINLAND), "sources": ["gps", "ip"]}
         doc["prizes"] = [{**doc["prizes"][0], "weight": 0.7}]
         return doc
@@ -79,13 +82,36 @@ def demo_campaign(batch_id: int, *, mainland_only: bool = False) -> dict[str, An
     }
 
 
+def demo_voucher_campaign(batch_id: int) -> dict[str, Any]:
+    """再来一瓶 on the demo batch's second half (serials 500-999, cases 20-41 at 24 a case): every first scan in
+    mainland China wins a voucher that a store redeems (核销) and the brand reimburses."""
+    return {
+        "name": DEMO_VOUCHER_CAMPAIGN,
+        "brand": DEMO_BRAND,
+        "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2099-12-31T00:00:00+08:00"},
+        "scope": {"batches": [batch_id], "serials": [list(VOUCHER_SERIALS)], "roles": ["inner"]},
+        "regions": {"include": list(MAINLAND), "sources": ["gps", "ip"]},
+        "ordinal": {"kind": "first_scan"},
+        "first_scan_wins": True,
+        "budget": {"total_fen": 100_000},
+        "prizes": [{"kind": "voucher", "name": "再来一瓶", "weight": 1.0, "total": 500}],
+    }
+
+
 def seed_demo_campaign(db: Database, redis: Any, batch_id: int, *, mainland_only: bool = False) -> None:
-    """An active, published demo campaign (once): what a new user sees on the demo inner code."""
+    """An active, published demo campaign (once): what a new user sees on the demo inner code. With
+    `mainland_only` (`yima run`), the red-packet campaign takes serials 0-499 and 再来一瓶 the rest."""
     with transaction(db.sessions) as session:
-        if session.scalar(select(Campaign).where(Campaign.name == DEMO_CAMPAIGN)) is None:
-            row = save_campaign(session, demo_campaign(batch_id, mainland_only=mainland_only), default_index())
-            set_status(session, row.id, Campaign.ACTIVE, default_index())
-        if current_version(redis) == 0:
+        docs = [demo_campaign(batch_id, mainland_only=mainland_only)]
+        if mainland_only:
+            docs.append(demo_voucher_campaign(batch_id))
+        added = False
+        for doc in docs:
+            if session.scalar(select(Campaign).where(Campaign.name == doc["name"])) is None:
+                row = save_campaign(session, doc, default_index())
+                set_status(session, row.id, Campaign.ACTIVE, default_index())
+                added = True
+        if added or current_version(redis) == 0:
             publish_rules(session, redis, default_index(), note="demo")
 
 

@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +33,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.config import Config, load_config
 from app.runtime import connect_database, connect_redis_url, queue_url, redis_url
 from app.worker_metrics import count_job, serve_metrics
+from channel.bside_ledger import credit_bside_awards
+from channel.judge import ChannelJudge
+from channel.ladder import Month, ladder_bonuses, ladder_brands
+from channel.sell_through import SellThrough
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
 from rules.awards import AwardSink, repair_published
-from rules.drain import DatabaseUnavailable, Drainer, DrainSettings
+from rules.drain import DatabaseUnavailable, Drainer, DrainSettings, ScanEventSink
 from rules.partitions import ensure_partitions
 
 QUEUE = "yima-events"
@@ -45,6 +50,7 @@ REPAIR_EVERY_S = 5.0  # how often Redis' campaign counters are checked against t
 PRUNE_EVERY_S = 600.0  # how often minute rollups past their retention are deleted
 PRUNED_KEY = "yima:rollups:pruned"  # present while the last prune is recent
 PARTITIONS_KEY = "yima:events:partitions-checked"  # present while the last partition check is recent
+LADDER_KEY = "yima:channel:ladder-paid:{month}"  # present once the waiters' ladder of that month is paid
 log = logging.getLogger("yima.worker")
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)  # BusyLoadingError (AOF replay) is a ConnectionError
 
@@ -85,8 +91,11 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     db = connect_database(cfg, migrate=False)
     settings = DrainSettings(count=batch_size, claim_idle_ms=claim_idle_ms)
     name = consumer or consumer_name()
-    # Scan events and awards: the same machinery, two families of streams.
-    drainers = [Drainer(r, db.sessions, name, settings), Drainer(r, db.sessions, name, settings, AwardSink())]
+    # Scan events and awards: the same machinery, two families of streams. The 窜货 judge and the stores'
+    # 动销返利 (SellThrough) see the scan events each pass stores, in its transaction; built once per job,
+    # they keep their caches across passes.
+    scans = ScanEventSink(observers=[ChannelJudge(), SellThrough(r)])
+    drainers = [Drainer(r, db.sessions, name, settings, scans), Drainer(r, db.sessions, name, settings, AwardSink())]
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0, "redis_outages": 0}
     deadline = time.monotonic() + seconds
     next_repair = time.monotonic()
@@ -100,6 +109,7 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
                 passes = [d.drain_once(block_ms=500) for d in drainers]
                 if time.monotonic() >= next_repair:
                     repair_lost_counters(db, r)
+                    credit_bside(db, r)
                     collect_forged_attempts(db, r)
                     make_coming_partitions(db, r)
                     next_repair = time.monotonic() + REPAIR_EVERY_S
@@ -127,6 +137,23 @@ def repair_lost_counters(db: Any, r: redis.Redis | RedisCluster) -> None:
     try:
         with db.sessions() as session, session.begin():
             repair_published(session, r)
+    except (DBAPIError, PoolTimeout) as exc:
+        raise DatabaseUnavailable(exc.__class__.__name__) from exc
+
+
+def credit_bside(db: Any, r: redis.Redis | RedisCluster) -> None:
+    """B-side awards into the store and points ledgers (channel/bside_ledger.py), and, once a month has ended,
+    the waiters' ladder of that month (channel/ladder.py; again until one pass succeeds, then marked done)."""
+    month = Month.of(datetime.now(UTC)).previous()
+    paid = LADDER_KEY.format(month=month.tag)
+    try:
+        with db.sessions() as session, session.begin():
+            credit_bside_awards(session)
+        if not r.exists(paid):
+            with db.sessions() as session, session.begin():
+                for brand_id in ladder_brands(session):
+                    ladder_bonuses(session, brand_id, month)
+            r.set(paid, 1, ex=62 * 86400)
     except (DBAPIError, PoolTimeout) as exc:
         raise DatabaseUnavailable(exc.__class__.__name__) from exc
 
@@ -220,7 +247,7 @@ class DrainWorker(Worker):
                 os.kill(self.horse_pid, signal.SIGTERM)
 
 
-def _reap_horse(worker: DrainWorker, timeout: float = 15.0) -> None:
+def _reap_horse(worker: Worker, timeout: float = 15.0) -> None:
     """After the RQ worker gave up mid-job, let its work horse finish (it stops within a second)."""
     pid = worker.horse_pid
     if not pid:
@@ -270,24 +297,34 @@ def run_worker(cfg: Config | None = None, seconds: float = 30.0) -> None:
 
 
 def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None:
+    def seed(queue: Queue) -> None:
+        if queue.count == 0:
+            enqueue_drain(queue, seconds)
+
+    supervise(cfg, stopping, QUEUE, DrainWorker, seed, "the RQ worker", "a drain job")
+
+
+def supervise(cfg: Config, stopping: threading.Event, queue_name: str, worker_class: type[Worker],
+              seed: Callable[[Queue], None], label: str, job: str) -> None:
+    """Run RQ workers of `worker_class` on `queue_name` until `stopping`, restarting one whenever Redis or
+    anything else makes it quit; `seed` queues the job that keeps the queue busy (a drain, a sweep)."""
     _wait_for_database(cfg, stopping)
     q = queue_redis(cfg)
     backoff = Backoff(0.5, 10.0)
     while not stopping.is_set():
         started = time.monotonic()
-        worker: DrainWorker | None = None
+        worker: Worker | None = None
         try:
-            queue = Queue(QUEUE, connection=q)
-            if queue.count == 0:
-                enqueue_drain(queue, seconds)
-            worker = DrainWorker([queue], connection=q)
-            worker.stopping = stopping
+            queue = Queue(queue_name, connection=q)
+            seed(queue)
+            worker = worker_class([queue], connection=q)
+            worker.stopping = stopping  # type: ignore[attr-defined]
             worker.work(logging_level="INFO", max_idle_time=IDLE_RESTART_S)
-            why = "it was idle without a drain job" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
+            why = f"it was idle without {job}" if time.monotonic() - started >= IDLE_RESTART_S else "it quit"
         except REDIS_DOWN as exc:
             why = f"Redis unavailable ({exc})"
         except Exception as exc:  # whatever else stopped it, a restart is better than an exit
-            log.exception("the RQ worker failed")
+            log.exception("%s failed", label)
             why = exc.__class__.__name__
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -299,5 +336,5 @@ def _run_workers(cfg: Config, stopping: threading.Event, seconds: float) -> None
         if time.monotonic() - started > 60:
             backoff.reset()
         delay = backoff.step()
-        log.warning("restarting the RQ worker in %.1fs: %s", delay, why)
+        log.warning("restarting %s in %.1fs: %s", label, delay, why)
         stopping.wait(delay)

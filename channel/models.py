@@ -69,6 +69,9 @@ class ChannelPolicy(Base):
     require_registration: Mapped[bool] = mapped_column(Boolean, default=True)
     voucher_face_fen: Mapped[int] = mapped_column(Integer, default=0)
     redeem_rebate_fen: Mapped[int] = mapped_column(Integer, default=0)
+    # The waiters' monthly ladder (migration 0015): [[bottles, fen], ...], cumulative thresholds; a waiter
+    # is paid the bonus of the highest one reached in a month (channel/ladder.py). [] = no ladder.
+    waiter_ladder: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -199,6 +202,30 @@ class VoucherRedemption(Base):
     staff_user_id: Mapped[int | None] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(28))
     redeemed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BsideScan(Base):
+    """A B-side scan accepted (migration 0015): a case opened by its store's staff (开箱, role case) or a cap
+    opened by a waiter (开瓶, role inner). Once per code, ever (the unique key): a second scan of the case or
+    the cap finds the first. A waiter's month (bottles opened) and the ladder count these rows; the draws
+    they made are in Redis and the awards ledger, like every other draw."""
+
+    __tablename__ = "bside_scans"
+    __table_args__ = (UniqueConstraint("batch_id", "role", "serial"),
+                      Index("ix_bside_scans_store_at", "store_id", "at"))
+
+    OPEN_CASE, OPEN_BOTTLE = "open_case", "open_bottle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    batch_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(8))
+    serial: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(28))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class StoreLedgerLine(Base):

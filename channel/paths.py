@@ -12,7 +12,8 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channel.models import ChannelVersion, Shipment, ShipmentRange
@@ -70,13 +71,16 @@ def brand_version(session: Session, brand_id: int) -> int:
 
 
 def bump_version(session: Session, brand_id: int) -> None:
-    """Call in the transaction of every change to a brand's shipments (create, ship, receive, undo)."""
-    row = session.get(ChannelVersion, brand_id, with_for_update=True)
-    if row is None:
-        session.add(ChannelVersion(brand_id=brand_id, version=1))
-    else:
-        row.version += 1
-    session.flush()
+    """Call in the transaction of every change to a brand's shipments (create, ship, receive, undo). The row
+    stays locked until commit: a brand's shipment changes commit one after the other."""
+    bump = update(ChannelVersion).where(ChannelVersion.brand_id == brand_id).values(version=ChannelVersion.version + 1)
+    if session.execute(bump).rowcount:  # type: ignore[attr-defined]
+        return
+    try:  # the brand's first change; another transaction may be making the row at the same moment
+        with session.begin_nested():
+            session.add(ChannelVersion(brand_id=brand_id, version=1))
+    except IntegrityError:  # it did, and has committed (the insert waited for it): count this change too
+        session.execute(bump)
 
 
 class _BatchSegments:

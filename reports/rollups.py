@@ -25,7 +25,6 @@ from reports.models import SCAN_COUNTS, AwardHour, BatchDay, ForgedMinute, ScanH
 REPORT_UTC_OFFSET_S = 8 * 3600
 KIND_COLUMNS = {"first": "first_scans", "repeat": "repeat_scans", "not_on_sale": "not_on_sale", "void": "void_scans"}
 MINUTE_RETENTION_S = 2 * 86400
-UPSERT_CHUNK = 500  # rows per INSERT statement: under SQLite's and PostgreSQL's bound-parameter limits
 
 
 def minute_of(ts: int) -> int:
@@ -83,14 +82,15 @@ def upsert(session: Session, model: type[Base], keys: Sequence[str], values: lis
         return
     if dialect != "sqlite":
         raise NotImplementedError(f"rollups need PostgreSQL or SQLite, not {dialect}")
+    # One statement run for every row (executemany): compiled once and cached, where a VALUES list of
+    # hundreds of rows cost SQLAlchemy more to compile than SQLite to run.
     table = model.__table__
-    for i in range(0, len(values), UPSERT_CHUNK):
-        stmt = sqlite_insert(cast(Table, table)).values(values[i:i + UPSERT_CHUNK])
-        update = {}
-        for column, how in merge.items():
-            old, new = table.c[column], stmt.excluded[column]
-            update[column] = old + new if how == "add" else func.max(old, new)  # SQLite's two-argument max()
-        session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+    stmt = sqlite_insert(cast(Table, table))
+    update = {}
+    for column, how in merge.items():
+        old, new = table.c[column], stmt.excluded[column]
+        update[column] = old + new if how == "add" else func.max(old, new)  # SQLite's two-argument max()
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), values)
 
 
 def _unnest_upsert(table_name: str, keys: tuple[str, ...], merge: tuple[tuple[str, str], ...]) -> str:

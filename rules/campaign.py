@@ -19,8 +19,13 @@ from zoneinfo import ZoneInfo
 
 from rules.campaign_fields import (
     AUDIENCES,
+    B_AUDIENCES,
+    B_PRIZE_KINDS,
+    CODE_ROLES,
     CONSOLATION_KINDS,
+    CONSUMER_AUDIENCES,
     MAX_CASH_FEN,
+    MIN_B_CASH_FEN,
     MIN_CASH_FEN,
     ORDINALS,
     PRIZE_KINDS,
@@ -40,7 +45,8 @@ from rules.campaign_fields import (
 )
 
 # Re-exported: the definition's vocabulary is used through this module.
-__all__ = ["AUDIENCES", "CONSOLATION_KINDS", "MAX_CASH_FEN", "MIN_CASH_FEN", "ORDINALS", "PRIZE_KINDS",
+__all__ = ["AUDIENCES", "B_AUDIENCES", "CODE_ROLES", "CONSOLATION_KINDS", "CONSUMER_AUDIENCES", "MAX_CASH_FEN",
+           "MIN_CASH_FEN", "ORDINALS", "PRIZE_KINDS",
            "REGION_SOURCES", "ROLES", "SECTION_FIELDS", "TOP_FIELDS", "CompiledCampaign", "Definition",
            "InvalidCampaign", "Prize", "Problem", "compile_campaign", "in_document_order", "parse_definition",
            "read_definition"]
@@ -85,6 +91,11 @@ class CompiledCampaign:
     @property
     def win_probability(self) -> float:
         return min(1.0, sum(p.weight for p in self.prizes))
+
+    @property
+    def bside(self) -> str:
+        """The B-side audience this campaign draws for ("" for a consumer campaign)."""
+        return self.audience if self.audience in B_AUDIENCES else ""
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,8 @@ def _read_caps(r: FieldReader, top: Mapping[str, Any], audience: str) -> _Caps:
         one_per_code = True
     if (per_member_daily or per_member) and audience == "anyone":
         r.fail("caps", "per-member caps need members.audience members or new_members")
+    if audience in B_AUDIENCES and not one_per_code:
+        r.fail("caps.one_per_code", "a B-side campaign draws once per code (a case, a cap)")
     return _Caps(per_member_daily, per_member, one_per_code)
 
 
@@ -250,15 +263,19 @@ def _read_budget(r: FieldReader, top: Mapping[str, Any]) -> tuple[int, int | Non
     return budget_fen, daily_budget_fen
 
 
-def _read_prizes(r: FieldReader, top: Mapping[str, Any], first_scan_wins: bool) -> tuple[list[Prize], Prize | None]:
-    """(the prize table, the consolation prize)."""
+def _read_prizes(r: FieldReader, top: Mapping[str, Any], first_scan_wins: bool,
+                 audience: str) -> tuple[list[Prize], Prize | None]:
+    """(the prize table, the consolation prize). A B-side campaign pays cash (from 0.01 元: a line on the
+    store's statement) or points."""
+    bside = audience in B_AUDIENCES
+    kinds, min_cash = (B_PRIZE_KINDS, MIN_B_CASH_FEN) if bside else (PRIZE_KINDS, MIN_CASH_FEN)
     raw_prizes = top.get("prizes")
     prizes: list[Prize] = []
     if not isinstance(raw_prizes, list) or not raw_prizes:
         r.fail("prizes", "needs at least one prize")
     else:
         for i, raw in enumerate(raw_prizes):
-            prize = read_prize(r, raw, f"prizes[{i}]", i, PRIZE_KINDS)
+            prize = read_prize(r, raw, f"prizes[{i}]", i, kinds, min_cash_fen=min_cash)
             if prize is not None:
                 prizes.append(prize)
         total_weight = sum(p.weight for p in prizes)
@@ -270,6 +287,24 @@ def _read_prizes(r: FieldReader, top: Mapping[str, Any], first_scan_wins: bool) 
     if first_scan_wins and consolation is None and sum(p.weight for p in prizes) < 1 - 1e-9:
         r.fail("consolation", "首扫必中 (first_scan_wins) needs a consolation prize for when the draw misses")
     return prizes, consolation
+
+
+def _check_bside(r: FieldReader, top: Mapping[str, Any], members: _Members, ordinal: str) -> None:
+    """What a B-side campaign may not say: member tiers and tags (a store or a waiter has none), the
+    consumer's own ordinals, and where a region comes from (it is the store's own adcode)."""
+    if members.audience not in B_AUDIENCES:
+        return
+    consumers = f"is for consumer campaigns ({', '.join(CONSUMER_AUDIENCES)})"
+    for key in ("tiers", "tags"):
+        if getattr(members, key):
+            r.fail(f"members.{key}", consumers)
+    if members.multipliers:
+        r.fail("members.tier_multipliers", consumers)
+    if ordinal in ("first_scan", "member_first"):
+        r.fail("ordinal.kind", "a B-side campaign draws on any scan or every Nth (the first scan is the consumer's)")
+    regions = top.get("regions")
+    if isinstance(regions, dict) and regions.get("sources") is not None:
+        r.fail("regions.sources", "a B-side campaign takes the store's own region (its adcode): leave sources out")
 
 
 def _check_money(r: FieldReader, definition: Definition) -> None:
@@ -299,16 +334,18 @@ def read_definition(doc: Any) -> tuple[Definition | None, list[Problem]]:
     top = doc
     r.known(top, "", TOP_FIELDS)
     # Section by section, in this order: a later section's checks may depend on an earlier one's value
-    # (caps on the audience, the consolation on first_scan_wins).
+    # (caps and the scope's roles on the audience, the consolation on first_scan_wins); problems are sorted
+    # into document order at the end, whatever order they were found in.
     name, brand, priority, exclusive = _read_identity(r, top)
     starts_at, ends_at, daily_minutes, tz_name = read_window(r, top)
-    scope = read_scope(r, top)
-    include, exclude, sources = read_regions(r, top)
     members = _read_members(r, top)
+    scope = read_scope(r, top, members.audience)
+    include, exclude, sources = read_regions(r, top)
     ordinal, nth, first_scan_wins = _read_ordinal(r, top)
+    _check_bside(r, top, members, ordinal)
     caps = _read_caps(r, top, members.audience)
     budget_fen, daily_budget_fen = _read_budget(r, top)
-    prizes, consolation = _read_prizes(r, top, first_scan_wins)
+    prizes, consolation = _read_prizes(r, top, first_scan_wins, members.audience)
     definition = Definition(
         doc=top, name=name.strip(), brand=brand, priority=priority, exclusive=exclusive,
         starts_at=starts_at, ends_at=ends_at, daily_minutes=daily_minutes, timezone=tz_name,

@@ -17,9 +17,24 @@ from rules.errors import Kind, RulesError
 
 PRIZE_KINDS = ("cash", "points", "coupon", "voucher", "physical")
 CONSOLATION_KINDS = ("thanks", "points")
-AUDIENCES = ("anyone", "members", "new_members")
+# Who draws. Consumers scan on the H5 page (rules/scan.py). The B side (channel/bside.py,
+# channel/sell_through.py) draws for a store or its waiter: a store's staff scanning a case code they received
+# (开箱), a waiter scanning a cap's inner code after the sale (开瓶), a consumer's first scan of an item of a
+# case the store received (BC一体化 动销返利). A consumer scan never matches a B-side campaign; a B-side scan
+# matches only campaigns of its own audience (rules/matcher.py).
+CONSUMER_AUDIENCES = ("anyone", "members", "new_members")
+STORE_OPEN_CASE, WAITER_OPEN_BOTTLE, STORE_SELL_THROUGH = "store_open_case", "waiter_open_bottle", "store_sell_through"
+B_AUDIENCES = (STORE_OPEN_CASE, WAITER_OPEN_BOTTLE, STORE_SELL_THROUGH)
+AUDIENCES = CONSUMER_AUDIENCES + B_AUDIENCES
 ORDINALS = ("any", "first_scan", "member_first", "every_nth")
-ROLES = ("inner", "outer")
+ROLES = ("inner", "outer")  # the roles of a consumer campaign
+CODE_ROLES = ("inner", "outer", "case")  # every role a campaign's scope may name
+# The code roles each B-side audience draws on (the first is its default): staff open a case by its case code;
+# a waiter scans the cap's inner code; a sell-through follows the consumer's scan of an item.
+B_ROLES = {STORE_OPEN_CASE: ("case",), WAITER_OPEN_BOTTLE: ("inner",), STORE_SELL_THROUGH: ("inner", "outer")}
+B_PRIZE_KINDS = ("cash", "points")  # credited to the store's ledger (cash) or the points ledger
+# A B-side cash prize is a line on the store's statement, not a WeChat red packet: no 1 元 floor.
+MIN_B_CASH_FEN = 1
 # Where a scan's region may come from (rules/scan.py: locate): the phone's location, or the client IP.
 REGION_SOURCES = ("gps", "ip")
 MAX_CASH_FEN = 20_000  # WeChat red packets: 1–200 元 each
@@ -164,7 +179,8 @@ def _clock(text: Any, *, legacy: bool = False) -> int | None:
     return hours * 60 + minutes if 0 <= hours < 24 and 0 <= minutes < 60 else None
 
 
-def read_prize(r: FieldReader, raw: Any, where: str, index: int, kinds: Sequence[str]) -> Prize | None:
+def read_prize(r: FieldReader, raw: Any, where: str, index: int, kinds: Sequence[str], *,
+               min_cash_fen: int = MIN_CASH_FEN) -> Prize | None:
     doc = r.obj(raw, where)
     if not doc:
         if raw is not None and not isinstance(raw, dict):
@@ -197,8 +213,8 @@ def read_prize(r: FieldReader, raw: Any, where: str, index: int, kinds: Sequence
         weight = 0
     min_fen = max_fen = points = 0
     if kind == "cash":
-        min_fen = r.int_(doc, "min_fen", where, low=MIN_CASH_FEN, high=MAX_CASH_FEN, required=True) or 0
-        max_fen = r.int_(doc, "max_fen", where, low=MIN_CASH_FEN, high=MAX_CASH_FEN) or min_fen
+        min_fen = r.int_(doc, "min_fen", where, low=min_cash_fen, high=MAX_CASH_FEN, required=True) or 0
+        max_fen = r.int_(doc, "max_fen", where, low=min_cash_fen, high=MAX_CASH_FEN) or min_fen
         if max_fen < min_fen:
             r.fail(f"{where}.max_fen", "must not be below min_fen")
     if kind == "points":
@@ -280,7 +296,8 @@ class Scope:
     roles: list[str]
 
 
-def read_scope(r: FieldReader, top: Mapping[str, Any]) -> Scope:
+def read_scope(r: FieldReader, top: Mapping[str, Any], audience: str = "anyone") -> Scope:
+    """The scope; the code roles allowed (and the default) depend on the audience (B_ROLES)."""
     scope = r.obj(top.get("scope"), "scope", SECTION_FIELDS["scope"])
     products = r.str_list(scope, "products", "scope")
     batches_raw = scope.get("batches")
@@ -306,9 +323,13 @@ def read_scope(r: FieldReader, top: Mapping[str, Any]) -> Scope:
             r.fail("scope.serials", "serial ranges need scope.batches (serials are numbered per batch)")
         elif batches is not None:
             serials = tuple(sorted((int(a), int(b)) for a, b in raw))
-    roles = r.str_list(scope, "roles", "scope") or ["inner"]
-    if any(role not in ROLES for role in roles):
-        r.fail("scope.roles", "may hold only inner and outer")
+    allowed = B_ROLES.get(audience, ROLES)
+    roles = r.str_list(scope, "roles", "scope") or [allowed[0]]
+    if any(role not in allowed for role in roles):
+        if audience in B_ROLES:
+            r.fail("scope.roles", f"a {audience} campaign draws on {' and '.join(allowed)} codes only")
+        else:
+            r.fail("scope.roles", "may hold only inner and outer")
     return Scope(products, batches, serials, roles)
 
 

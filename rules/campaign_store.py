@@ -117,10 +117,14 @@ def catalogue_problems(
             elif product_ids is not None and batch.product_id not in product_ids:
                 problems.append(Problem("scope.batches", f"batch {batch_id} is not of the scoped products"))
         if d.serials and batches:
-            largest = max(b.quantity for b in batches.values())
+            if d.roles == ("case",):  # a case campaign's serials are case serials
+                largest = max(-(-b.quantity // b.pack_size) if b.pack_size else 0 for b in batches.values())
+                what = "cases"
+            else:
+                largest, what = max(b.quantity for b in batches.values()), "items"
             if all(first >= largest for first, _ in d.serials):
                 problems.append(Problem("scope.serials", f"no serial range falls inside the batches "
-                                                         f"(largest has {largest} items)"))
+                                                         f"(largest has {largest} {what})"))
     for key, prefixes in (("include", d.region_include), ("exclude", d.region_exclude)):
         problems += [Problem(f"regions.{key}", f"unknown region {prefix!r}")
                      for prefix in prefixes if not _region_known(regions, prefix)]
@@ -160,6 +164,8 @@ def resolve(session: Session, d: Definition, regions: RegionIndex) -> tuple[int,
 
 def _scopes_overlap(a: CompiledCampaign, b: CompiledCampaign) -> bool:
     if a.brand_id != b.brand_id or a.ends_at <= b.starts_at or b.ends_at <= a.starts_at:
+        return False
+    if a.bside != b.bside:  # a consumer's scan and each B-side scan draw apart (rules/matcher.py)
         return False
     if not (a.roles & b.roles):
         return False

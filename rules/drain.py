@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -173,27 +174,43 @@ class Sink(Protocol):
         """Insert rows idempotently (an id stored before is skipped); return how many are new."""
 
 
+class ScanObserver(Protocol):
+    """Something else kept from the scan events (the channel's 窜货 judge): called inside the drain's
+    transaction with the rows really inserted, so what it writes commits or rolls back with them and a
+    redelivered entry reaches it once."""
+
+    def observe(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Act on these newly stored scan events (drain rows, see `event_row`)."""
+
+
 class ScanEventSink:
-    """Scan events into `scan_events`, and the events really inserted into the report rollups, in the
-    same transaction (a redelivered entry is counted once; `rollups=False` only for benchmarks)."""
+    """Scan events into `scan_events`, and the events really inserted into the report rollups and to the
+    observers, in the same transaction (a redelivered entry is counted once; `rollups=False` only for
+    benchmarks)."""
 
     registry = EVENT_STREAMS
 
-    def __init__(self, rollups: bool = True, pg_insert: str = PG_INSERTS[0]) -> None:
+    def __init__(self, rollups: bool = True, pg_insert: str = PG_INSERTS[0],
+                 observers: Sequence[ScanObserver] = ()) -> None:
         if pg_insert not in PG_INSERTS:
             raise ValueError(f"pg_insert must be one of {PG_INSERTS}")
         self.rollups = ScanRollups() if rollups else None
         self.pg_insert = pg_insert
+        self.observers = tuple(observers)
 
     def row(self, stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any]:
         return event_row(stream, entry_id, data)
 
     def store(self, session: Session, rows: list[dict[str, Any]]) -> int:
         inserted = _insert_ignoring_duplicates(session, rows, self.pg_insert)
-        if self.rollups is not None and inserted:
+        if inserted and (self.rollups is not None or self.observers):
             # Each inserted id once: one read may hold an entry twice (our own pending, then reclaimed).
-            new = {r["id"]: r for r in rows}
-            self.rollups.add(session, [new[i] for i in inserted])
+            by_id = {r["id"]: r for r in rows}
+            new = [by_id[i] for i in inserted]
+            if self.rollups is not None:
+                self.rollups.add(session, new)
+            for observer in self.observers:
+                observer.observe(session, new)
         return len(inserted)
 
 

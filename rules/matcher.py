@@ -1,7 +1,8 @@
 """Which campaigns a scan may win: a pure, indexed matcher over compiled campaigns (no I/O).
 
-Campaigns are indexed by their narrowest scope (batch → product → brand), so a scan looks only at the
-campaigns of its own batch, product and brand, then checks the cheap predicates first. `explain` gives
+Campaigns are indexed by who draws (a consumer, or one B-side audience: rules/campaign_fields.py) and then by
+their narrowest scope (batch → product → brand), so a scan looks only at the campaigns of its own side, batch,
+product and brand, then checks the cheap predicates first. A consumer scan never sees a B-side campaign. `explain` gives
 the same decision with a reason per campaign, for simulation and for the record kept with each scan.
 """
 
@@ -30,6 +31,13 @@ class ScanContext:
     new_member: bool = False
     tier: str | None = None
     tags: frozenset[str] = frozenset()
+    # "" for a consumer's scan; a B-side scan names its audience (store_open_case, waiter_open_bottle,
+    # store_sell_through) and matches only campaigns of that audience. Its region is the store's adcode
+    # (region_source STORE), which every region-limited B-side campaign takes.
+    bside: str = ""
+
+
+STORE = "store"  # the region source of a B-side scan: the store's own adcode
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,10 @@ class Verdict:
 def _why_not(c: CompiledCampaign, ctx: ScanContext, regions: bool = True) -> str | None:
     """None when the campaign matches the scan, else why not (cheapest checks first); `regions=False`
     leaves the campaign's regions out (would a location make it match?)."""
+    if c.bside != ctx.bside:
+        if not ctx.bside:
+            return f"a B-side campaign ({c.audience}): consumer scans never draw in it"
+        return f"not a {ctx.bside} campaign"
     if ctx.role not in c.roles:
         return f"code role {ctx.role} not in {sorted(c.roles)}"
     if not c.starts_at <= ctx.now < c.ends_at:
@@ -63,7 +75,7 @@ def _why_not(c: CompiledCampaign, ctx: ScanContext, regions: bool = True) -> str
     if regions and (c.region_include or c.region_exclude):
         if ctx.adcode is None:
             return "scan region unknown"
-        if ctx.region_source not in c.region_sources:
+        if ctx.region_source not in c.region_sources and ctx.region_source != STORE:
             return f"the campaign does not take a region from {ctx.region_source}"
         if c.region_include and not ctx.adcode.startswith(c.region_include):
             return "outside the campaign's regions"
@@ -80,16 +92,14 @@ def _why_not(c: CompiledCampaign, ctx: ScanContext, regions: bool = True) -> str
     return None
 
 
-class Matcher:
-    """Immutable once built; the app swaps a whole new Matcher in when a rules version is published."""
+class _ScopeIndex:
+    """One side's campaigns by their narrowest scope: batch, else product, else brand."""
 
-    def __init__(self, campaigns: Iterable[CompiledCampaign], version: int = 0) -> None:
-        self.version = version
-        self.campaigns = tuple(sorted(campaigns, key=lambda c: (-c.priority, c.id)))
+    def __init__(self, campaigns: list[CompiledCampaign]) -> None:
         by_batch: dict[int, list[CompiledCampaign]] = defaultdict(list)
         by_product: dict[int, list[CompiledCampaign]] = defaultdict(list)
         by_brand: dict[int, list[CompiledCampaign]] = defaultdict(list)
-        for c in self.campaigns:
+        for c in campaigns:
             if c.batch_ids is not None:
                 for b in c.batch_ids:
                     by_batch[b].append(c)
@@ -103,7 +113,6 @@ class Matcher:
         self._by_brand = {k: tuple(v) for k, v in by_brand.items()}
 
     def candidates(self, ctx: ScanContext) -> list[CompiledCampaign]:
-        """Campaigns whose scope index covers this scan, highest priority first."""
         found = [
             *self._by_batch.get(ctx.batch_id, ()),
             *self._by_product.get(ctx.product_id, ()),
@@ -111,6 +120,27 @@ class Matcher:
         ]
         found.sort(key=lambda c: (-c.priority, c.id))
         return found
+
+
+class Matcher:
+    """Immutable once built; the app swaps a whole new Matcher in when a rules version is published."""
+
+    def __init__(self, campaigns: Iterable[CompiledCampaign], version: int = 0) -> None:
+        self.version = version
+        self.campaigns = tuple(sorted(campaigns, key=lambda c: (-c.priority, c.id)))
+        sides: dict[str, list[CompiledCampaign]] = defaultdict(list)
+        for c in self.campaigns:
+            sides[c.bside].append(c)
+        self._sides = {side: _ScopeIndex(found) for side, found in sides.items()}
+
+    def has_side(self, side: str) -> bool:
+        """Whether any campaign draws for this side ("" consumers, or a B-side audience)."""
+        return side in self._sides
+
+    def candidates(self, ctx: ScanContext) -> list[CompiledCampaign]:
+        """Campaigns of the scan's side whose scope index covers this scan, highest priority first."""
+        index = self._sides.get(ctx.bside)
+        return index.candidates(ctx) if index is not None else []
 
     @staticmethod
     def _apply_exclusivity(matched: list[CompiledCampaign]) -> list[CompiledCampaign]:

@@ -264,11 +264,9 @@ class Scanner:
         """The rules this node scans with now."""
         return self._rules()
 
-    @property
-    def key_for(self) -> Callable[[int, int], bytes | None]:
-        """The batch-key lookup this node verifies codes with (cached; raises ScanUnavailable without a key
-        file): for the other readers of codes, such as the channel's lookup."""
-        return self._keys
+    def key_for(self, key_id: int, batch_id: int) -> bytes | None:
+        """The batch key this node verifies codes with (cached): for the channel's readers of codes."""
+        return self._keys(key_id, batch_id)
 
     def close(self) -> None:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""

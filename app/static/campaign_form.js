@@ -40,7 +40,26 @@
     if (select.matches("select[name=prize_kind]")) {
       select.closest("[data-row]").dataset.kind = select.value;
     }
+    if (select.matches("select[name=audience]")) pickRoles(select.value);
   });
+
+  // The code roles each audience draws on (rules/campaign_fields.py B_ROLES): choosing a B-side audience
+  // ticks its roles, going back to consumers drops the case role.
+  var AUDIENCE_ROLES = { store_open_case: ["case"], waiter_open_bottle: ["inner"] };
+
+  function pickRoles(audience) {
+    var boxes = document.querySelectorAll("input[name=roles]");
+    var wanted = AUDIENCE_ROLES[audience];
+    boxes.forEach(function (box) {
+      if (wanted) box.checked = wanted.indexOf(box.value) >= 0;
+      else if (box.value === "case" && box.checked) {
+        box.checked = false;
+        var inner = document.querySelector("input[name=roles][value=inner]");
+        if (inner) inner.checked = true;
+      }
+    });
+    changed();
+  }
 
   // --- regions -----------------------------------------------------------------------------------------
 

@@ -397,7 +397,8 @@ def test_excluding_part_of_an_included_region_is_fine() -> None:
 
 def test_unknown_audience() -> None:
     p = only_problem(doc(members={"audience": "vip"}))
-    assert (p.field, p.message) == ("members.audience", "must be one of anyone, members, new_members")
+    assert (p.field, p.message) == ("members.audience", "must be one of anyone, members, new_members, "
+                                    "store_open_case, waiter_open_bottle, store_sell_through")
 
 
 def test_unknown_ordinal() -> None:

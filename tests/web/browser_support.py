@@ -325,7 +325,7 @@ def _same_process(pid: int, start: int) -> bool:
 
 @contextlib.contextmanager
 def serve_app(app: Any, port: int = 0) -> Iterator[str]:
-    """The app on a threaded werkzeug server on a loopback port (0: the OS picks a free one); yields its URL."""
+    """The app on a threaded werkzeug server on a loopback port (0: a free one the OS picks); yields its URL."""
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", port, app, threaded=True)

@@ -124,7 +124,8 @@ def named_files() -> dict[str, str]:
 
 
 def _template(method: str, path: str) -> dict[str, Any]:
-    """The OpenAPI operation of a concrete path."""
+    """The OpenAPI operation of a concrete path (its query string aside)."""
+    path = path.split("?", 1)[0]
     for template, item in OPENAPI["paths"].items():
         if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", template), path) and method.lower() in item:
             return item[method.lower()]  # type: ignore[no-any-return]

@@ -54,14 +54,22 @@ _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 # what no JSON schema can say: a member token's signature, whether a code is genuine, a campaign
 # definition's catalogue references and overlaps, whether a prize is a coupon, a member label's "letter of
 # any script" (JSON Schema patterns are ASCII-minded), a date-time whose UTC instant falls outside the years
-# 1-9999 (0001-01-01T00:00:00+01:01 is format-valid), an audit or payouts filter's brand. There 400 is the right
-# answer.
+# 1-9999 (0001-01-01T00:00:00+01:01 is format-valid), an audit or payouts filter's brand, a territory or a
+# store's adcode that is not in the region tree, a dealer number with a space, a channel route's brand (the
+# platform token must name an existing one). There 400 or 404 is the right answer.
 # Retry and cancel call the payout engine (payouts/engine.py), built alongside the payouts' read side.
 ENGINE_ACTIONS = {"retryPayout", "cancelPayout"}
 ENGINE = importlib.util.find_spec("payouts.engine") is not None
 DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampaign", "setCampaignStatus",
                   "uploadCoupons", "simulateScan", "issueMemberToken", "backtestCampaign", "listAuditEntries",
-                  "listPayouts", "exportPayouts"}
+                  "listPayouts", "exportPayouts", "createDistributor", "updateDistributor", "createStore",
+                  "updateStore", "addChannelStaff",
+                  # The channel's shipments: a case code's genuineness, the receiver's and the shipment's
+                  # existence in the brand the token names.
+                  "createShipment", "listShipments", "getShipment", "receiveShipment", "undoShipment",
+                  "getItemPath",
+                  # 窜货: the brand must exist and the caller have a place in it
+                  "getDiversion", "listDiversionAlerts", "inspectCode"}
 
 
 @schema.parametrize()
