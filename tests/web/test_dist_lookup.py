@@ -95,7 +95,10 @@ def test_a_sub_distributor_sees_the_upstream_hops_unnamed_and_a_store_its_own_re
     assert "品牌仓库 → 其他经销商" in body and "其他经销商 → 市级经销商 a" in body
     assert "省级经销商 a" not in body
     clerk = text_of(signed_in(world, "clerk").get("/dist/lookup", query_string={"code": code}).get_data(as_text=True))
-    assert "市级经销商 a → 门店 a" in clerk and "省级经销商 a" not in clerk and "另有 2 段上游流转" in clerk
+    assert "市级经销商 a → 门店 a" in clerk and "省级经销商 a" not in clerk and "另有 2 段流转不对门店显示" in clerk
+    elsewhere = text_of(signed_in(world, "clerk").get("/dist/lookup", query_string={
+        "code": sign(world.app, world.batch["a"], 100)}).get_data(as_text=True))  # case 4: not to this store
+    assert "此箱未发往本门店" in elsewhere and "没有出库记录" not in elsewhere and "另有 2 段流转" in elsewhere
 
 
 def test_the_box_posts_and_htmx_gets_only_the_result_card(world: ChannelWorld) -> None:
