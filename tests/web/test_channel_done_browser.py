@@ -161,7 +161,9 @@ def test_ship_divert_lookup_redeem_settle(yima: tuple[YimaRun, DemoUrls], tmp_pa
             store.press("#code", "Enter")
             wait_for(store, "#verdict", "正品", run)
             wait_for(store, "#prizes", "再来一瓶", run)
-            assert "GD-001" in store.inner_text("#path") or "华南总经销" in store.inner_text("#path")
+            assert "广州" in store.inner_text("#scans"), store.inner_text("#scans")  # first scan: its city
+            # The case went to GD-001, not to this store: a store sees only its own receipts.
+            assert "未发往本门店" in store.inner_text("#path"), store.inner_text("#path")
             shot(store, "08-clerk-lookup")
 
             path = redeem_url[redeem_url.index("/dist/redeem/v/"):]
