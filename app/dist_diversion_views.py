@@ -13,9 +13,8 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from app.auth import login_required, tr
-from app.channel_access import page_scope
+from app.channel_access import code_keys, page_scope
 from app.errors import page_errors
-from app.runtime import KeyringLookup
 from channel import diversion, inspection
 from channel.errors import InvalidChannel
 from channel.judge import CHINA, DIVERTED, NO_RECORD, NORMAL, UNLOCATED
@@ -39,15 +38,6 @@ PERIOD_WORDS = {"day": ("按日", "By day"), "week": ("按周", "By week"), "mon
 
 def _sessions() -> Any:
     return current_app.extensions["yima.db"].sessions
-
-
-def channel_key_for() -> KeyringLookup:
-    """Batch keys from the master key file, for reading codes in the channel (one per app)."""
-    found = current_app.extensions.get("yima.channel_keys")
-    if found is None:
-        found = current_app.extensions["yima.channel_keys"] = KeyringLookup(current_app.config["YIMA"].keys_file,
-                                                                            current_app.logger)
-    return found
 
 
 def today() -> date:
@@ -166,6 +156,6 @@ def inspect() -> Any:
             return redirect(url_for(".inspect"))
         adcode, source = where_inspected()
         with transaction(_sessions()) as s:
-            result = inspection.inspect_code(s, scope, text, channel_key_for(), adcode, source=source)
+            result = inspection.inspect_code(s, scope, text, code_keys(), adcode, source=source)
     return render_template("dist/diversion_inspect.html", result=result, regions=region_choices(),
                            picked=session.get(PICKED, ""), source_words=SOURCE_WORDS, region_label=region_label)

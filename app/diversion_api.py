@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.channel_access import api_scope
-from app.dist_diversion_views import channel_key_for, today
+from app.channel_access import api_scope, code_keys
+from app.dist_diversion_views import today
 from app.errors import json_errors
 from app.rules_api import require_api_token
 from channel import diversion, inspection
@@ -143,5 +143,5 @@ def inspect() -> Any:
         region, source = scanner.locate(ScanRequest("", ip=request.remote_addr or ""))
         adcode = region.adcode if region is not None else None
     with transaction(_sessions()) as s:
-        found = inspection.inspect_code(s, scope, text, channel_key_for(), adcode, source=source)
+        found = inspection.inspect_code(s, scope, text, code_keys(), adcode, source=source)
     return jsonify(inspection_json(found))
