@@ -189,7 +189,7 @@ def enqueue_submit(queue: Queue, payout_id: int) -> Any:
     claims queues a handful of jobs, not one forked job per claim."""
     if not queue.connection.set(SUBMIT_WAITING, payout_id, nx=True, ex=SUBMIT_WAITING_S):
         return None
-    return queue.enqueue(submit_job, args=(payout_id,), job_timeout=60, result_ttl=60, failure_ttl=86400,
+    return queue.enqueue(submit_job, args=(payout_id,), job_timeout=60, result_ttl=600, failure_ttl=86400,
                          at_front=True, description=f"submit payout {payout_id}")
 
 
