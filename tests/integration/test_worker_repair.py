@@ -9,6 +9,7 @@ import redis
 from sqlalchemy import func, select
 
 from codegen.db import transaction
+from rules.campaign_keys import memo_key
 from rules.draw import ALREADY_WON, UNAVAILABLE, WON, Drawer
 from rules.models import Award
 from tests.integration.test_awards import make_campaign, seed_catalogue
@@ -40,7 +41,8 @@ def test_the_worker_restores_counters_redis_lost_and_the_won_codes(tmp_path: Pat
             if not key.endswith(b":awards"):
                 redis_any.delete(key)
         assert drawer.draw(c, code=f"C{9:027d}", batch_id=1, role="inner", serial=9, now=NOW).outcome == UNAVAILABLE
-        while time.monotonic() < deadline and redis_any.get(f"{{c:{c.id}}}:spent") is None:
+        # The repair sets the counters, then the won codes' memos: wait for the last memo, not the first key.
+        while time.monotonic() < deadline and not redis_any.exists(memo_key(c.id, f"C{4:027d}")):
             time.sleep(0.2)
         assert redis_any.get(f"{{c:{c.id}}}:spent") == b"500"
         assert drawer.draw(c, code=f"C{0:027d}", batch_id=1, role="inner", serial=0, now=NOW).outcome == ALREADY_WON

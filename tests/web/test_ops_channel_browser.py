@@ -9,7 +9,6 @@ Redis. Screenshots: test-artifacts/browser/ops-channel-*.png, for a person to lo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from app.channel_seed import seed_demo_channel
 from channel import directory
 from channel.scope import brand_scope
 from codegen.db import transaction
-from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in
+from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, serve_app, sign_in
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user, ensure_brand
 
@@ -29,29 +28,6 @@ if not CHROMIUM.exists():
     pytest.skip(f"the browser test needs Chromium at {CHROMIUM}", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
-PORTS = range(52100, 52200)
-
-
-def serve(app: Any) -> Iterator[str]:
-    """The app on a threaded werkzeug server, on the first free port of PORTS."""
-    from werkzeug.serving import make_server
-
-    for port in PORTS:
-        try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            break
-        except OSError:
-            continue
-    else:
-        raise RuntimeError(f"no free port in {PORTS}")
-    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 @pytest.fixture
@@ -69,7 +45,8 @@ def site(tmp_path: Path, redis_client: Any) -> Iterator[str]:
         directory.create_store(s, scope, name="南山便利店", adcode="440305", distributor_id=sz.id)
         directory.create_store(s, scope, name="乌鲁木齐天山超市", adcode="650102", distributor_id=by_code["XJ-001"],
                                registered=True)
-    yield from serve(app)
+    with serve_app(app) as url:  # a port the OS picks: never one another run holds
+        yield url
 
 
 @pytest.fixture
