@@ -46,6 +46,10 @@ pytestmark = [pytest.mark.slow,
 BUDGET_FEN = 20_000  # 200 red packets of 1 元: runs out during the load, so the budget guard is exercised
 CODES = 900  # of the demo batch's 1,000 items
 DEADLINE_S = 120  # the whole load; a hang fails the test instead of stalling the suite
+# How long the app's cluster client may lag behind the nodes once they all agree on the new slot map: it
+# learns the map on its next error (a refused connection, a MOVED, CLUSTERDOWN), and on a loaded 2-core CI
+# box that took up to ~0.9 s of 503s after `wait_ok` returned. Past it, every scan must answer 200.
+CONVERGE_S = 3.0
 
 
 @dataclass
@@ -137,20 +141,21 @@ def test_a_master_failing_mid_load_costs_503s_for_a_while_and_never_money(
             cluster.failover(replica, takeover=True)
         cluster.wait_ok(timeout=60)
         recovered_at = time.monotonic()
-        wait_for(lambda: sum(r.started > recovered_at for r in replies) >= 200 or bool(errors), deadline)
+        settled_at = recovered_at + CONVERGE_S
+        wait_for(lambda: sum(r.started > settled_at for r in replies) >= 200 or bool(errors), deadline)
         stop.set()
         for t in threads:
             t.join(timeout=30)
         assert not any(t.is_alive() for t in threads), "the load did not stop"
         assert not errors, errors
-        assert sum(r.started > recovered_at for r in replies) >= 200, "the load did not go on after recovery"
+        assert sum(r.started > settled_at for r in replies) >= 200, "the load did not go on after recovery"
         assert victim not in cluster.masters() and replica in cluster.masters()
 
         # Every reply is an answer: 200, or 503 "unavailable" while the slot had no master. Never a 500.
         assert {(r.status, r.error) for r in replies} <= {(200, ""), (503, "unavailable")}
         failed = [r for r in replies if r.status == 503]
         assert all(r.finished >= fault_at for r in failed), "503s before the fault"
-        assert [r for r in failed if r.started > recovered_at] == [], "503s after the cluster was ok again"
+        assert [r for r in failed if r.started > settled_at] == [], "503s after the cluster was ok again"
 
         if fault == "kill":  # the old master comes back, as a replica of the one that replaced it
             cluster.restart(victim)
