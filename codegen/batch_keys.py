@@ -14,6 +14,8 @@ All share the hash tag `{b:<id>}`, so the scan script, which touches one batch, 
     {b:<id>}:seen:<role>            BITMAP  bit <serial> set once the code was scanned on sale
     {b:<id>}:first:<role>:<bucket>  HASH    <serial % FIRST_BUCKET> → "<unix s>,<adcode>,<device tag>"
     {b:<id>}:repeats                HASH    "<role>:<serial>" → scans after the first
+    {b:<id>}:presale:<role>         BITMAP  bit <serial> set once the code was scanned not on sale or void
+    {b:<id>}:riskblock              ZSET    same shape as void: code ranges a brand's risk list blocks
 
 Every batch's event stream is also listed in the set `yima:event-streams` (a plain key, its own slot).
 """
@@ -61,6 +63,16 @@ def repeats_key(batch_id: int) -> str:
     return _batch_role_keys(batch_id, "inner")[5]
 
 
+def presale_key(batch_id: int, role: str) -> str:
+    """The bitmap of the batch's codes of `role` scanned while not on sale or void (a leaked pack's sign)."""
+    return f"{batch_tag(batch_id)}:presale:{role}"
+
+
+def range_block_key(batch_id: int) -> str:
+    """The batch's code ranges blocked by a risk list (risk.lists writes it, rules/scan.lua reads it)."""
+    return f"{batch_tag(batch_id)}:riskblock"
+
+
 def first_key(batch_id: int, role: str, serial: int) -> str:
     """The first-scan details hash holding this code's field (`serial % FIRST_BUCKET`)."""
     return f"{batch_tag(batch_id)}:first:{role}:{serial // FIRST_BUCKET}"
@@ -80,4 +92,6 @@ def scan_keys(batch_id: int, role: Role, serial: int, scan_id: str, ip: str, dev
         first_key(batch_id, label, serial),
         repeats,
         events,
+        presale_key(batch_id, label),
+        range_block_key(batch_id),
     ]

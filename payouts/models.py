@@ -21,7 +21,7 @@ class AwardClaim(Base):
     brand_id: Mapped[int] = mapped_column(Integer, index=True)
     openid: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # the prize kind: cash, points, coupon, voucher, physical
-    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class Payout(Base):

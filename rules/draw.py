@@ -44,6 +44,7 @@ class DrawResult:
     coupon: str = ""  # the coupon code handed out, for a coupon prize
     award_id: str = ""  # "<campaign>-<entry id>": the award's id in the SQL ledger ("" when no award)
     receipt: str = ""  # the signed receipt of the award (rules/receipts.py), when the scanner has a key
+    held: bool = False  # the risk layer held the award: in the ledger, never paid until a reviewer releases it
 
     @property
     def awarded(self) -> bool:

@@ -44,6 +44,10 @@ class ScanEvent(Base):
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Where `adcode` came from: gps (the phone), ip (the client address), none; NULL before migration 0013.
     region_source: Mapped[str | None] = mapped_column(String(4))
+    # The risk layer's decision (risk.policy: allow, hold, challenge, no_prize, block) and the rules that made
+    # it ("sweep:d,velocity:n"); NULL before migration 0016.
+    risk: Mapped[str | None] = mapped_column(String(10))
+    risk_reasons: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class ScanEventArchive(Base):
@@ -137,6 +141,10 @@ class Award(Base):
     status: Mapped[str] = mapped_column(String(8), default=VALID)
     void_reason: Mapped[str] = mapped_column(String(200), default="")
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The risk layer's hold: "" (none), "held" (never paid until reviewed), "released" (reviewed, paid as
+    # usual). A rejected hold voids the award (status void, void_reason "risk: …").
+    risk_hold: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    HELD, RELEASED = "held", "released"
 
 
 class CouponCode(Base):

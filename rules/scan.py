@@ -174,6 +174,9 @@ class ScanResult:
     # draw waits for that location (Scanner.scan's `defer_for_location`, then Scanner.draw_located).
     pending: tuple[CompiledCampaign, ...] = ()
     ticket: str = ""
+    # The risk layer's decision (risk.policy: allow, hold, challenge, no_prize, block) and its reasons.
+    risk: str = "allow"
+    risk_reasons: str = ""
 
 
 class BatchCache:

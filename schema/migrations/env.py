@@ -9,6 +9,7 @@ import channel.models  # noqa: F401
 import codegen.models  # noqa: F401  (registers the tables)
 import payouts.models  # noqa: F401
 import reports.models  # noqa: F401
+import risk.models  # noqa: F401
 import rules.models  # noqa: F401
 from codegen.db import Base
 from schema.migrate import include_name

@@ -22,6 +22,7 @@ from channel.errors import ChannelError
 from codegen.errors import CodegenError, DomainError, Kind
 from codegen.ranges import RangeError
 from payouts.errors import PayoutError
+from risk.errors import RiskError
 from rules.campaign import InvalidCampaign
 from rules.campaign_store import CampaignConflict, CampaignNotFound, EditConflict
 from rules.enumeration import SourceBlocked
@@ -32,10 +33,10 @@ from rules.publish import PublishConflict, UnknownVersion
 from rules.receipts import InvalidReceipt
 from rules.scan import NotGenuine, ScanUnavailable
 
-DOMAIN_PACKAGES = ("codegen", "rules", "accounts", "reports", "payouts", "channel")
+DOMAIN_PACKAGES = ("codegen", "rules", "accounts", "reports", "payouts", "channel", "risk")
 BASES: dict[str, type[DomainError]] = {
     "codegen": CodegenError, "rules": RulesError, "accounts": AccountsError, "payouts": PayoutError,
-    "channel": ChannelError,
+    "channel": ChannelError, "risk": RiskError,
     "app": RequestError}
 
 
