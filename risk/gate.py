@@ -79,6 +79,7 @@ DEFAULT_POLICY = RiskPolicy()
 class RiskGate:
     def __init__(self, redis: Any, regions: Any = None, clock: Callable[[], float] = time.time,
                  policies: PolicyCache | None = None) -> None:
+        self._redis = redis
         self._scripts = ScriptCaller(redis)
         self._regions = regions
         self._clock = clock
@@ -86,6 +87,11 @@ class RiskGate:
 
     def close(self) -> None:
         self._scripts.close()
+
+    def note_capped(self, device_id: str, batch_id: int, serial: int, ttl_s: int = 86_400) -> None:
+        """A member on this phone hit a per-member cap on this code: its prize does not pass to the next
+        account on the same phone (RiskPolicy.cap_follows_code)."""
+        self._redis.set(keys.capped_key(keys.device_subject(device_id), batch_id, serial), 1, ex=ttl_s)
 
     def assess(self, scan: ScanFacts, now: int | None = None) -> Assessment:
         """Count the scan against its subjects and decide. A disabled policy counts nothing and allows."""

@@ -16,6 +16,7 @@ Per subject (see risk/subject.lua for what each holds):
   <tag>:d:<day>      counter, scans this day          <tag>:o:<day>  HyperLogLog of the other identities today
   <tag>:r            list: recent scans "ts:batch:case:serial", newest first, bounded
   <tag>:ip:<ip>:m:<minute>  (network subjects only) the single address's scans this minute
+  <tag>:cap:<batch>:<serial> (device subjects only) a member on this phone hit a cap on this code
 """
 
 from __future__ import annotations
@@ -63,11 +64,19 @@ def tag(kind: str, subject: str) -> str:
     return f"{{r:{kind}:{subject}}}"
 
 
-def subject_keys(kind: str, subject: str, *, minute: int, hour: int, day: int, ip: str = "") -> list[str]:
+def subject_keys(kind: str, subject: str, *, minute: int, hour: int, day: int, ip: str = "",
+                 batch_id: int = 0, serial: int = -1) -> list[str]:
     """KEYS of one risk/subject.lua call, in its order (see the script's header)."""
     t = tag(kind, subject)
     ip_key = f"{t}:ip:{ip}:m:{minute}" if kind == NETWORK and ip else f"{t}:ip:none"
-    return [f"{t}:s", f"{t}:m:{minute}", f"{t}:h:{hour}", f"{t}:d:{day}", f"{t}:o:{day}", f"{t}:r", ip_key]
+    cap = capped_key(subject, batch_id, serial) if kind == DEVICE and serial >= 0 else f"{t}:cap:none"
+    return [f"{t}:s", f"{t}:m:{minute}", f"{t}:h:{hour}", f"{t}:d:{day}", f"{t}:o:{day}", f"{t}:r", ip_key, cap]
+
+
+def capped_key(device: str, batch_id: int, serial: int) -> str:
+    """Set when a member on this device hit a campaign's per-member cap on this code: the code's prize does
+    not pass to the next account on the same phone (a day)."""
+    return f"{tag(DEVICE, device)}:cap:{batch_id}:{serial}"
 
 
 def state_key(kind: str, subject: str) -> str:

@@ -50,7 +50,7 @@ _HOLD, _CHALLENGE, _NO_PRIZE, _BLOCK = SEVERITY[HOLD], SEVERITY[CHALLENGE], SEVE
 MAX_COUNT = 10_000_000
 DAY_S = 86_400
 RECENT_SCANS = 16
-_BOOL_FIELDS = frozenset({"enabled", "keep_drawable"})
+_BOOL_FIELDS = frozenset({"enabled", "keep_drawable", "cap_follows_code"})
 _ACTION_FIELDS = frozenset({"tainted_code"})
 _RANGES: dict[str, tuple[int, int]] = {
     "sweep_window_s": (1, DAY_S),
@@ -96,6 +96,9 @@ class RiskPolicy:
     travel_km: int = 500  # … this far apart: impossible → hold
     gps_repeats: int = 2  # one device sending the exact same fix this many more times → hold
     new_device_s: int = 86_400  # "new" for the challenge rules above
+    # A member who hit a campaign's per-member cap on a code: that code gives no prize to the next account on
+    # the same phone (a capped code passed along a phone's accounts).
+    cap_follows_code: bool = True
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> RiskPolicy:
@@ -203,6 +206,8 @@ def decide(policy: RiskPolicy, signals: ScanSignals, *, regions: Any = None) -> 
                 or (p.device_per_hour and device.per_hour > p.device_per_hour)
                 or (p.device_per_day and device.per_day > p.device_per_day)):
             found.append((_NO_PRIZE, "velocity:d", None))
+        if p.cap_follows_code and device.capped_here:
+            found.append((_NO_PRIZE, "capped:d", None))
         if device.review != CLEARED:
             if p.members_per_device and device.others_today > p.members_per_device:
                 found.append((_NO_PRIZE, "farm:d", Flag(keys.DEVICE, device.subject, "farm")))

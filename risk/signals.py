@@ -45,6 +45,7 @@ class SubjectSignals:
     last_adcode: str = ""  # where this subject scanned last ("" unknown) ...
     last_ts: int = 0  # ... and when (0: never)
     gps_repeats: int = 0  # device subjects: earlier scans that sent exactly this GPS fix
+    capped_here: bool = False  # device subjects: a member on this phone hit a per-member cap on this code
 
 
 def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: int, case: int, serial: int,
@@ -56,7 +57,8 @@ def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: 
     the subject's last place after reading the previous one; `gps` the exact fix ("" none; device subjects
     count repeats of it); `ip` the single address (network subjects)."""
     minute, hour, day = now // 60, now // 3600, (now + CHINA_OFFSET_S) // 86_400
-    call_keys = keys.subject_keys(kind, subject, minute=minute, hour=hour, day=day, ip=ip)
+    call_keys = keys.subject_keys(kind, subject, minute=minute, hour=hour, day=day, ip=ip, batch_id=batch_id,
+                                  serial=serial)
     args: list[Arg] = [now, brand_id, batch_id, case, serial, other, adcode, gps, sweep_window_s, near_distance,
                        ip, STATE_TTL_S]
 
@@ -64,7 +66,7 @@ def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: 
         v = [x.decode() if isinstance(x, bytes) else x for x in raw]
         return SubjectSignals(kind, subject, int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), str(v[5]),
                               str(v[6]), int(v[7]), int(v[8]), int(v[9]), int(v[10]), str(v[11]), int(v[12]),
-                              int(v[13]))
+                              int(v[13]), bool(int(v[14])))
 
     return ScriptCall(SUBJECT, call_keys, args, parse)
 

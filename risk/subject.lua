@@ -9,6 +9,8 @@
 -- KEYS[4] = <tag>:d:<day>        counter        KEYS[5] = <tag>:o:<day>  HyperLogLog of the other identities
 -- KEYS[6] = <tag>:r              list "ts:batch:case:serial", newest first, at most 16
 -- KEYS[7] = <tag>:ip:<ip>:m:<minute> the single address's counter (network subjects), else <tag>:ip:none
+-- KEYS[8] = <tag>:cap:<batch>:<serial> set when a member on this device hit a cap on this code (device
+--           subjects), else <tag>:cap:none
 --
 -- ARGV[1] = now (unix s)   ARGV[2] = brand id   ARGV[3] = batch id   ARGV[4] = case (-1: none)
 -- ARGV[5] = serial         ARGV[6] = other identity ("" none)        ARGV[7] = adcode ("" unknown)
@@ -16,7 +18,7 @@
 -- ARGV[11] = the address ("" none; network subjects)   ARGV[12] = state TTL s (unless "keep" is set)
 --
 -- Returns {per_minute, per_hour, per_day, others_today, age_s, listed, review, same_case, near, presale,
---          ip_per_minute, last_adcode, last_ts, gps_repeats}.
+--          ip_per_minute, last_adcode, last_ts, gps_repeats, capped_here}.
 
 local now = tonumber(ARGV[1])
 local brand = ARGV[2]
@@ -89,4 +91,5 @@ redis.call('EXPIRE', KEYS[6], 86400)
 if not s[11] then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[12])) end
 
 return {per_minute, per_hour, per_day, others, age, listed, s[4] or '', same_case, near, tonumber(s[5] or '0'),
-        ip_per_minute, last_adcode, last_ts, gps_repeats}
+        ip_per_minute, last_adcode, last_ts, gps_repeats,
+        redis.call('EXISTS', KEYS[8])}

@@ -22,7 +22,7 @@ from reports.forged import ForgedCounter
 from risk.gate import RiskGate, ScanFacts
 from risk.policy import ALLOW, HOLD, NO_PRIZE, Decision
 from rules.campaign import CompiledCampaign
-from rules.draw import ALREADY_WON, DrawResult, campaign_day, draw_call, draw_state_call, restore_call
+from rules.draw import ALREADY_WON, CAPPED, DrawResult, campaign_day, draw_call, draw_state_call, restore_call
 from rules.draw_ticket import (
     MAX_TRIES,
     DrawTicket,
@@ -362,6 +362,8 @@ class Scanner:
         if not held and may_draw and status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
                                matcher.version, held=action == HOLD, spend=action == NO_PRIZE)
+            if self._risk is not None and req.device_id and any(d.outcome == CAPPED for d in draws):
+                self._risk.note_capped(req.device_id, batch.batch_id, fields.serial)
         if tell_repeats and status == REPEAT and not mine and not held:
             draws = (*draws, *self._told_elsewhere(matcher, ctx, draws, kept, code, fields, batch))
         return ScanResult(

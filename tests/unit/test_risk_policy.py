@@ -309,3 +309,10 @@ def test_a_document_must_be_an_object(doc: Any) -> None:
     with pytest.raises(InvalidRisk) as caught:
         RiskPolicy.from_doc(doc)
     assert caught.value.field == "policy"
+
+
+def test_a_code_capped_on_the_phone_gives_no_prize_unless_the_brand_turns_the_rule_off() -> None:
+    capped = scan(d={"capped_here": True})
+    assert decide(POLICY, capped) == Decision(NO_PRIZE, ("capped:d",))
+    assert decide(RiskPolicy(cap_follows_code=False), capped).action == ALLOW
+    assert decide(POLICY, scan(d={"capped_here": False})).action == ALLOW

@@ -13,6 +13,7 @@ import redis
 from flask import Flask
 from sqlalchemy import select
 
+from app.runtime import member_secret
 from app.scan_views import DEVICE_COOKIE
 from app.seed import demo_campaign, seed_demo
 from codegen import keys
@@ -23,6 +24,7 @@ from risk import keys as risk_keys
 from rules.awards import AwardSink
 from rules.campaign_store import save_campaign, set_status
 from rules.drain import Drainer, ScanEventSink
+from rules.members import Member, issue_member_token
 from rules.models import Award, ScanEvent
 from rules.publish import publish_rules
 from rules.region import default_index
@@ -141,3 +143,33 @@ def test_with_the_layer_off_nothing_is_counted(tmp_path: Path, redis_client: red
                   batch_id=info.batch_id, serial=3)
     assert scan(app, code, "phone")["risk"] == "allow"
     assert not list(redis_client.scan_iter(match="{r:*"))
+
+
+def test_a_code_capped_for_one_member_does_not_pass_to_the_next_account_on_the_phone(
+        tmp_path: Path, redis_client: redis.Redis) -> None:
+    app = make_app(tmp_path, risk=True, scan_limit_ip=0, scan_limit_device=0)
+    db = app.extensions["yima.db"]
+    info = seed_demo(app.config["YIMA"], db, redis_client)
+    doc = demo_campaign(info.batch_id)
+    doc.update(prizes=[{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 100, "weight": 1.0}],
+               consolation=None, caps={"per_member": 1}, members={"audience": "members"})
+    with transaction(db.sessions) as s:
+        row = save_campaign(s, {k: v for k, v in doc.items() if v is not None}, default_index())
+        set_status(s, row.id, "active", default_index())
+        publish_rules(s, redis_client, default_index(), note="cap test")
+    ring = keys.load_keyring(tmp_path / "keys.json")
+
+    def code(serial: int) -> str:
+        return encode(ring.batch_key(ring.current, info.batch_id), role=Role.INNER, key_id=ring.current,
+                      batch_id=info.batch_id, serial=serial)
+
+    secret = member_secret(app.config["YIMA"])
+    tokens = [issue_member_token(secret, Member(f"acct-{i}", None, frozenset(), joined_at=0)) for i in range(3)]
+    assert won(scan(app, code(1), "shared-phone", member_token=tokens[0]))
+    capped = scan(app, code(2), "shared-phone", member_token=tokens[0])
+    assert [r["outcome"] for r in capped["reward"]] == ["capped"]
+    passed_on = scan(app, code(2), "shared-phone", member_token=tokens[1])
+    assert (passed_on["risk"], passed_on["reward"]) == ("no_prize", None)
+    # the same account on its own phone is a real second person with that bottle: it wins
+    elsewhere = scan(app, code(2), "own-phone", member_token=tokens[2], ip="198.51.100.20")
+    assert elsewhere["status"] == "repeat" and elsewhere["risk"] == "allow"
