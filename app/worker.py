@@ -39,8 +39,9 @@ from channel.ladder import Month, ladder_bonuses, ladder_brands
 from channel.sell_through import SellThrough
 from reports.forged import advance_cursor, collect_forged
 from reports.rollups import prune_rollups
+from risk.observer import RiskObserver
 from rules.awards import AwardSink, repair_published
-from rules.drain import DatabaseUnavailable, Drainer, DrainSettings, ScanEventSink
+from rules.drain import DatabaseUnavailable, Drainer, DrainSettings, ScanEventSink, ScanObserver
 from rules.partitions import ensure_partitions
 
 QUEUE = "yima-events"
@@ -91,10 +92,13 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     db = connect_database(cfg, migrate=False)
     settings = DrainSettings(count=batch_size, claim_idle_ms=claim_idle_ms)
     name = consumer or consumer_name()
-    # Scan events and awards: the same machinery, two families of streams. The 窜货 judge and the stores'
-    # 动销返利 (SellThrough) see the scan events each pass stores, in its transaction; built once per job,
-    # they keep their caches across passes.
-    scans = ScanEventSink(observers=[ChannelJudge(), SellThrough(r)])
+    # Scan events and awards: the same machinery, two families of streams. The 窜货 judge, the stores'
+    # 动销返利 (SellThrough) and the risk layer's flags (RiskObserver, with the risk layer on) see the scan
+    # events each pass stores, in its transaction; built once per job, they keep their caches across passes.
+    observers: list[ScanObserver] = [ChannelJudge(), SellThrough(r)]
+    if cfg.risk:
+        observers.append(RiskObserver(r))
+    scans = ScanEventSink(observers=observers)
     drainers = [Drainer(r, db.sessions, name, settings, scans), Drainer(r, db.sessions, name, settings, AwardSink())]
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0, "redis_outages": 0}
     deadline = time.monotonic() + seconds

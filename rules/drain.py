@@ -92,6 +92,9 @@ def event_row(stream: str, entry_id: str, data: dict[Any, Any]) -> dict[str, Any
         "rules_version": int(f["rules_version"]) if f.get("rules_version") else None,
         "campaigns": f.get("campaigns", "")[:200],
         "region_source": _region_source(f.get("src")),
+        # The risk layer's decision (risk.policy) and its reasons; None / "" on events written without them.
+        "risk": f.get("risk", "")[:10] or None,
+        "risk_reasons": f.get("risk_why", "")[:200],
         "ingested_at": datetime.now(UTC),
     }
 
