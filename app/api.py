@@ -105,6 +105,7 @@ def draw_json(d: DrawResult) -> dict[str, Any]:
         "coupon": d.coupon or None,
         "award_id": d.award_id or None,
         "receipt": d.receipt or None,
+        "held": d.held,
     }
 
 
@@ -126,6 +127,7 @@ def scan_json(r: ScanResult) -> dict[str, Any]:
         "reward": [draw_json(d) for d in r.draws] or None,
         "rules_version": r.rules_version,
         "event_id": r.event_id,
+        "risk": r.risk,
     }
 
 

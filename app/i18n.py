@@ -8,6 +8,7 @@ from flask import Flask, g, request
 
 from app.claim_messages import CLAIM_MESSAGES
 from app.location_messages import LOCATION_MESSAGES
+from app.risk_messages import RISK_MESSAGES
 from app.voucher_messages import VOUCHER_MESSAGES
 
 LANGUAGES = ("zh", "en")
@@ -117,7 +118,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-for _catalogue in (LOCATION_MESSAGES, CLAIM_MESSAGES, VOUCHER_MESSAGES):
+for _catalogue in (LOCATION_MESSAGES, CLAIM_MESSAGES, VOUCHER_MESSAGES, RISK_MESSAGES):
     for _lang, _texts in _catalogue.items():
         MESSAGES[_lang].update(_texts)
 

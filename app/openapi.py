@@ -372,6 +372,9 @@ OPENAPI: dict[str, Any] = {
                     "receipt": {"type": ["string", "null"], "maxLength": 600,
                                 "description": "Signed award receipt: keep it and send it in `receipts` with a "
                                                "later scan of this code to restore an award Redis lost."},
+                    "held": {"type": "boolean",
+                             "description": "The risk layer holds this award for review: it is in the ledger "
+                                            "and is paid only once a reviewer releases it."},
                 },
             },
             "Region": _REGION,
@@ -435,6 +438,11 @@ OPENAPI: dict[str, Any] = {
                     },
                     "rules_version": {"type": "integer"},
                     "event_id": {"type": "string"},
+                    "risk": {"enum": ["allow", "hold", "challenge", "no_prize", "block"],
+                             "description": "The risk layer's decision (docs/risk.md): allow; hold (awards are "
+                                            "held for review); challenge (nothing drawn now, scan again in a few "
+                                            "minutes); no_prize (nothing drawn); block (rewards paused for this "
+                                            "phone or account). The code's authenticity is answered either way."},
                 },
             },
         }

@@ -24,6 +24,7 @@ from app.embedded import ensure_embedded_redis
 from app.varfiles import create_once, private_sqlite_file
 from codegen.db import make_engine, make_sessionmaker
 from codegen.keys import KeyFileError, Keyring, load_keyring
+from risk.gate import RiskGate
 from rules.draw_ticket import ticket_key
 from rules.enumeration import EnumerationLimits
 from rules.ipregion import default_ip_index
@@ -157,7 +158,8 @@ def make_scanner(cfg: Config, redis_client: redis.Redis | RedisCluster, log: log
     return Scanner(redis_client, KeyringLookup(cfg.keys_file, log), default_index(), limits, rules=rules.current,
                    member_secret=member_secret(cfg), receipt_key=receipt_key(member_secret(cfg)),
                    ip_regions=default_ip_index(str(ip_file) if ip_file else None),
-                   ticket_key=ticket_key(member_secret(cfg)))
+                   ticket_key=ticket_key(member_secret(cfg)),
+                   risk=RiskGate(redis_client, default_index()) if cfg.risk else None)
 
 
 @dataclass

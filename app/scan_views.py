@@ -90,12 +90,13 @@ def view_token(result: ScanResult) -> str:
               d.amount_fen, d.points, d.coupon, d.award_id] for d in result.draws]
     held = [result.ticket, [c.id for c in result.pending]] if result.ticket else []
     return _views().dumps([result.code, result.status, result.scan_count, first, adcode,
-                           result.first_by_this_device, draws, *held])
+                           result.first_by_this_device, draws, result.risk, *held])
 
 
 def from_view_token(token: str, code: str) -> ScanResult | None:
     try:
-        saved, status, count, first, adcode, mine, draws, *held = _views().loads(token, max_age=VIEW_TOKEN_SECONDS)
+        saved, status, count, first, adcode, mine, draws, risk, *held = _views().loads(token,
+                                                                                    max_age=VIEW_TOKEN_SECONDS)
         identified, fields, batch = scanner().identify(code)
     except (BadSignature, NotGenuine, ValueError, TypeError):
         return None
@@ -108,6 +109,7 @@ def from_view_token(token: str, code: str) -> ScanResult | None:
         first_at=datetime.fromtimestamp(first, UTC) if first else None,
         first_region=default_index().lookup(adcode) if adcode else None,
         region=None, event_id="", first_by_this_device=mine, ticket=ticket if pending else "", pending=pending,
+        risk=risk if isinstance(risk, str) else "allow",
         draws=tuple(DrawResult(cid, outcome, Prize(-2, kind, name, 0.0) if kind else None, amount, points, coupon,
                                award_id) for cid, outcome, kind, name, amount, points, coupon, award_id in draws),
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from risk import keys
+from risk.errors import InvalidRisk
 from risk.policy import ALLOWED, Decision, RiskPolicy, decide
 from risk.signals import ScanSignals, SubjectSignals, subject_call
 from rules.lua import ScriptCaller
@@ -63,7 +64,7 @@ class PolicyCache:
             for field, value in raw.items():
                 try:
                     policies[int(field)] = RiskPolicy.from_doc(json.loads(value))
-                except (ValueError, TypeError):  # a bad document was refused when saved; never fail a scan on it
+                except (ValueError, TypeError, InvalidRisk):  # refused when saved; never fail a scan on it
                     continue
             self._policies, self._until = policies, now + self._ttl
         return self._policies.get(brand_id) or DEFAULT_POLICY
@@ -115,7 +116,7 @@ class RiskGate:
         signals = ScanSignals(device=by_kind.get(keys.DEVICE), member=by_kind.get(keys.MEMBER),
                               network=by_kind.get(keys.NETWORK), point=by_kind.get(keys.POINT),
                               new_member=scan.new_member, region_source=scan.region_source, adcode=scan.adcode,
-                              ip_adcode=scan.ip_adcode)
+                              ip_adcode=scan.ip_adcode, now=now)
         return Assessment(decide(policy, signals, regions=self._regions), signals, policy)
 
 

@@ -38,7 +38,7 @@ class SubjectSignals:
     age_s: int = 0  # seconds since the subject was first seen (0: first seen now)
     listed: str = ""  # "", BLOCK or ALLOW: the brand's list entry, else the platform's
     review: str = ""  # "", FLAGGED, BLOCKED or CLEARED, for this brand
-    same_case: int = 0  # earlier scans within the sweep window of the same batch and case
+    same_case: int = 0  # earlier scans within the sweep window of other codes of the same batch and case
     near: int = 0  # earlier scans within the sweep window of the same batch, serials within `near_distance`
     presale: int = 0  # the subject's scans of codes not on sale or void (the observer counts them)
     ip_per_minute: int = 0  # network subjects: this single address's scans this minute
@@ -82,6 +82,7 @@ class ScanSignals:
     adcode: str = ""  # this scan's region ("" unknown)
     ip_adcode: str = ""  # the client address's city, when the region came from GPS ("" unknown)
     range_blocked: bool = False  # filled by the scan script, not here
+    now: int = 0  # the scan's time (unix s), for the travel rule against `SubjectSignals.last_ts` (0: unknown)
     extra: dict[str, str] = field(default_factory=dict)
 
     def subjects(self) -> list[SubjectSignals]:

@@ -30,11 +30,9 @@ end
 local per_minute = bump(KEYS[2], 120)
 local per_hour = bump(KEYS[3], 7200)
 local per_day = bump(KEYS[4], 172800)
-local others = 0
-if ARGV[6] ~= '' then
-  if redis.call('PFADD', KEYS[5], ARGV[6]) == 1 then redis.call('EXPIRE', KEYS[5], 172800) end
-  others = redis.call('PFCOUNT', KEYS[5])
-end
+-- A scan with no other identity (no member on a device) still reads today's count: a farm stays a farm.
+if ARGV[6] ~= '' and redis.call('PFADD', KEYS[5], ARGV[6]) == 1 then redis.call('EXPIRE', KEYS[5], 172800) end
+local others = redis.call('PFCOUNT', KEYS[5])
 local ip_per_minute = 0
 if ARGV[11] ~= '' then ip_per_minute = bump(KEYS[7], 120) end
 
@@ -64,19 +62,29 @@ if ARGV[8] ~= '' then
   end
 end
 
--- Earlier scans of this subject within the sweep window: the same case, or serials close to this one.
+-- Earlier scans of this subject within the sweep window: the same case, or serials close to this one. Each
+-- code counts once: a rescan (a consumer reloading the page) is neither counted nor listed again, so a
+-- bottle scanned five times and its neighbour are two codes, not six.
 local batch, case, serial = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local since, near_distance = now - tonumber(ARGV[9]), tonumber(ARGV[10])
-local same_case, near = 0, 0
+local same_case, near, rescan, seen = 0, 0, false, {}
 for _, entry in ipairs(redis.call('LRANGE', KEYS[6], 0, 15)) do
   local ts, b, c, sr = string.match(entry, '^(%d+):(%d+):(%-?%d+):(%d+)$')
-  if ts and tonumber(ts) >= since and b == batch and tonumber(sr) ~= serial then
-    if case >= 0 and tonumber(c) == case then same_case = same_case + 1 end
-    if math.abs(tonumber(sr) - serial) <= near_distance then near = near + 1 end
+  if ts and tonumber(ts) >= since and b == batch then
+    sr = tonumber(sr)
+    if sr == serial then
+      rescan = true
+    elseif not seen[sr] then
+      seen[sr] = true
+      if case >= 0 and tonumber(c) == case then same_case = same_case + 1 end
+      if math.abs(sr - serial) <= near_distance then near = near + 1 end
+    end
   end
 end
-redis.call('LPUSH', KEYS[6], now .. ':' .. batch .. ':' .. ARGV[4] .. ':' .. ARGV[5])
-redis.call('LTRIM', KEYS[6], 0, 15)
+if not rescan then
+  redis.call('LPUSH', KEYS[6], now .. ':' .. batch .. ':' .. ARGV[4] .. ':' .. ARGV[5])
+  redis.call('LTRIM', KEYS[6], 0, 15)
+end
 redis.call('EXPIRE', KEYS[6], 86400)
 if not s[11] then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[12])) end
 

@@ -23,8 +23,11 @@
 -- ARGV[14] = member ref ("" if none)  ARGV[15] = batch id  ARGV[16] = role  ARGV[17] = scan event id
 -- ARGV[18] = prizes JSON [[index, kind, weight, min_fen, max_fen, points, total, daily], ...] (0: unlimited)
 -- ARGV[19] = consolation JSON [index, kind, 0, 0, 0, points, 0, 0] or ""   ARGV[20] = replay TTL s
+-- ARGV[21] = "1": the risk layer holds this scan's award (the award entry says held, the ledger never pays
+--            it until a reviewer releases it)   ARGV[22] = "1": the risk layer spends this code's draw
+--            without a prize (a no-prize decision under a policy that does not keep codes drawable)
 --
--- Returns {outcome, prize index, kind, amount fen, points, coupon, award entry id ("" when no award)};
+-- Returns {outcome, prize index, kind, amount fen, points, coupon, award entry id ("" when no award)[, held]};
 -- outcome is one of "won", "consolation", "lost", "already_won", "already_drawn", "capped", or
 -- "unavailable": the campaign's counters are gone from Redis (wiped, or never set up by a publish), so
 -- nothing is drawn and nothing is marked until the worker restores them from the SQL ledger.
@@ -43,7 +46,7 @@ if one_per_code then
   local won = redis.call('GET', KEYS[3])
   if won then
     local w = cjson.decode(won)
-    return finish({'already_won', w[1], w[2], w[3], w[4], w[5] or '', w[6] or ''})
+    return finish({'already_won', w[1], w[2], w[3], w[4], w[5] or '', w[6] or '', w[7] or ''})
   end
   if redis.call('GETBIT', KEYS[2], serial) == 1 then
     return finish({'already_drawn', -1, '', 0, 0, '', ''})
@@ -51,6 +54,10 @@ if one_per_code then
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return {'unavailable', -1, '', 0, 0, '', ''}
+end
+if ARGV[22] == '1' then
+  if one_per_code then redis.call('SETBIT', KEYS[2], serial, 1) end
+  return finish({'lost', -1, '', 0, 0, '', ''})
 end
 
 local member = ARGV[14]
@@ -137,6 +144,7 @@ if member ~= '' then
 end
 local entry = redis.call('XADD', KEYS[11], '*', 'code', ARGV[1], 'batch', ARGV[15], 'role', ARGV[16],
   'serial', ARGV[2], 'prize', index, 'kind', kind, 'amount_fen', amount, 'points', points, 'outcome', outcome,
-  'rules_version', ARGV[12], 'member', member, 'ts', ARGV[13], 'scan_event', ARGV[17], 'coupon', coupon)
-if one_per_code then redis.call('SET', KEYS[3], cjson.encode({index, kind, amount, points, coupon, entry})) end
-return finish({outcome, index, kind, amount, points, coupon, entry})
+  'rules_version', ARGV[12], 'member', member, 'ts', ARGV[13], 'scan_event', ARGV[17], 'coupon', coupon,
+  'held', ARGV[21])
+if one_per_code then redis.call('SET', KEYS[3], cjson.encode({index, kind, amount, points, coupon, entry, ARGV[21]})) end
+return finish({outcome, index, kind, amount, points, coupon, entry, ARGV[21]})

@@ -72,9 +72,11 @@ def _prize_row(p: Prize) -> list[Any]:
 
 def draw_call(campaign: CompiledCampaign, *, code: str, batch_id: int, role: str, serial: int, member: str = "",
               tier: str | None = None, rules_version: int = 0, scan_event: str = "", scan_id: str | None = None,
-              now: float | None = None) -> ScriptCall[DrawResult]:
+              now: float | None = None, held: bool = False, spend: bool = False) -> ScriptCall[DrawResult]:
     """The wrapper of rules/draw.lua: one code's draw in one campaign. A call repeated with the same
-    `scan_id` replays its first reply; the same code never draws twice where the campaign says so."""
+    `scan_id` replays its first reply; the same code never draws twice where the campaign says so.
+    `held`: the risk layer holds any award (never paid until reviewed); `spend`: the code's draw is spent
+    with no prize (a risk decision of no prize under a policy that does not keep codes drawable)."""
     now = time.time() if now is None else now
     day = campaign_day(campaign, now)
     keys = draw_keys(campaign.id, scan_id=scan_id or secrets.token_hex(16), batch_id=batch_id, role=role,
@@ -87,6 +89,7 @@ def draw_call(campaign: CompiledCampaign, *, code: str, batch_id: int, role: str
         campaign.nth if campaign.ordinal == "every_nth" else 0, int(campaign.one_per_code),
         campaign.tier_multipliers.get(tier or "", 1.0), rules_version, int(now), member, batch_id, role,
         scan_event, _prize_rows(campaign), _consolation_row(campaign), REPLAY_SECONDS,
+        "1" if held else "", "1" if spend else "",
     ]
     return ScriptCall(DRAW, keys, args, lambda reply: _draw_result(campaign, reply))
 
@@ -101,7 +104,7 @@ def _draw_result(campaign: CompiledCampaign, reply: list[Any]) -> DrawResult:
         prize = campaign.consolation
     entry = _text(reply[6])
     return DrawResult(campaign.id, outcome, prize, int(reply[3]), int(reply[4]), _text(reply[5]),
-                      f"{campaign.id}-{entry}" if entry else "")
+                      f"{campaign.id}-{entry}" if entry else "", held=len(reply) > 7 and _text(reply[7]) == "1")
 
 
 def restore_call(receipt: AwardReceipt) -> ScriptCall[DrawResult]:

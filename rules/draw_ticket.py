@@ -44,6 +44,7 @@ class DrawTicket:
     mine: bool  # a repeat from the phone that scanned first
     count: int  # the scan's count, to show again
     issued_at: int  # unix seconds
+    held: bool = False  # the risk layer held the scan's award: the draw holds it too
 
 
 _FIELDS = tuple(f.name for f in fields(DrawTicket))

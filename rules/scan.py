@@ -19,6 +19,8 @@ from typing import Any
 from codegen.batch_keys import batch_keys
 from codegen.codeformat import CodeError, CodeFields, Role, extract_code, parse, verify_canonical
 from reports.forged import ForgedCounter
+from risk.gate import RiskGate, ScanFacts
+from risk.policy import ALLOW, HOLD, NO_PRIZE, Decision
 from rules.campaign import CompiledCampaign
 from rules.draw import ALREADY_WON, DrawResult, campaign_day, draw_call, draw_state_call, restore_call
 from rules.draw_ticket import (
@@ -248,8 +250,9 @@ class Scanner:
                  limits: ScanLimits = ScanLimits(), clock: Callable[[], float] = time.time,
                  rules: Callable[[], Matcher] | None = None, member_secret: bytes | None = None,
                  receipt_key: bytes | None = None, ip_regions: IpRegionIndex | None = None,
-                 ticket_key: bytes | None = None) -> None:
+                 ticket_key: bytes | None = None, risk: RiskGate | None = None) -> None:
         self._redis = redis
+        self._risk = risk
         self._ip_regions = ip_regions
         self._ticket_key = ticket_key
         self._member_secret = member_secret
@@ -275,6 +278,8 @@ class Scanner:
         """Close the script calls' own connections (the Redis client's pool is its owner's to close)."""
         self._scripts.close()
         self._guard.close()
+        if self._risk is not None:
+            self._risk.close()
 
     def identify(self, text: str) -> tuple[str, CodeFields, BatchFacts]:
         """Verify a code and find its batch (CPU + cache); raise NotGenuine otherwise."""
@@ -334,6 +339,7 @@ class Scanner:
         pending = matcher.region_pending(ctx) if defer_for_location and source != "gps" else []
         limits = self._limits
         tag = device_tag(req.device_id)
+        decision, tainted, keep_drawable = self._assess(req, fields, batch, who, region, source, now)
         reply = self._scripts.run(scan_call(
             batch_id=batch.batch_id, role=fields.role, serial=fields.serial,
             sale_serial=batch.sale_serial(fields.role, fields.serial), code=code, scan_id=next_scan_id(), now=now,
@@ -341,14 +347,21 @@ class Scanner:
             rules_version=matcher.version, campaign_ids=",".join([str(c.id) for c in campaigns]),
             ip_limit=limits.ip_per_window, device_limit=limits.device_per_window,
             window_seconds=limits.window_seconds, replay_seconds=limits.replay_seconds, region_source=source,
+            risk=decision.action, risk_reasons=decision.reasons_text(), tainted_risk=tainted,
+            keep_drawable=keep_drawable,
         ))
         status = reply.status
+        action = reply.risk
+        # A challenge, no prize or block draws nothing now (the code stays drawable), unless the brand's policy
+        # spends a no-prize code's draw; a hold draws as usual and the award waits for a reviewer.
+        may_draw = action in (ALLOW, HOLD) or (action == NO_PRIZE and not keep_drawable)
         mine = status == REPEAT and bool(tag) and reply.first_device_tag == tag
-        held, ticket = self._hold(pending, kept, status, mine, member, req.device_id, code, batch, reply, now)
+        held, ticket = self._hold(pending if action in (ALLOW, HOLD) else [], kept, status, mine, member,
+                                  req.device_id, code, batch, reply, now, action == HOLD)
         draws: tuple[DrawResult, ...] = ()
-        if not held and status in (FIRST, REPEAT) and (campaigns or kept):
+        if not held and may_draw and status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
-                               matcher.version)
+                               matcher.version, held=action == HOLD, spend=action == NO_PRIZE)
         if tell_repeats and status == REPEAT and not mine and not held:
             draws = (*draws, *self._told_elsewhere(matcher, ctx, draws, kept, code, fields, batch))
         return ScanResult(
@@ -367,11 +380,34 @@ class Scanner:
             region_source=source,
             pending=held,
             ticket=ticket,
+            risk=action,
+            risk_reasons=reply.risk_reasons,
         )
+
+    def _assess(self, req: ScanRequest, fields: CodeFields, batch: BatchFacts, who: Member | None,
+                region: Region | None, source: str, now: int) -> tuple[Decision, str, bool]:
+        """(the risk layer's decision, the decision for a code scanned before sale ("" none), whether a no-prize
+        decision keeps the code drawable); everything allowed when the scanner has no risk layer."""
+        if self._risk is None:
+            return Decision(ALLOW), "", True
+        pack = batch.pack
+        case = fields.serial if fields.role is Role.CASE else (fields.serial // pack if pack else -1)
+        ip_adcode = ""
+        if source == "gps" and self._ip_regions is not None and req.ip:
+            found = self._ip_regions.lookup(req.ip)
+            ip_adcode = found.adcode if found is not None else ""
+        assessed = self._risk.assess(ScanFacts(
+            brand_id=batch.brand_id, batch_id=batch.batch_id, serial=fields.serial, case=case,
+            device_id=req.device_id, member=who.ref if who else "", new_member=bool(who and who.is_new(now)),
+            ip=req.ip, adcode=region.adcode if region else "", region_source=source, ip_adcode=ip_adcode,
+            lat=req.lat, lng=req.lng), now)
+        policy = assessed.policy
+        tainted = policy.tainted_code if policy.enabled and policy.tainted_code != ALLOW else ""
+        return assessed.decision, tainted, policy.keep_drawable
 
     def _hold(self, pending: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
               mine: bool, member: str, device_id: str, code: str, batch: BatchFacts, reply: ScanReply,
-              now: int) -> tuple[tuple[CompiledCampaign, ...], str]:
+              now: int, risk_held: bool = False) -> tuple[tuple[CompiledCampaign, ...], str]:
         """(the campaigns a scan's draw waits for, its signed draw ticket), or ((), "") to draw now: when
         none of them could draw this scan anyway, or no ticket can bind the draw to this phone."""
         key = self._ticket_key
@@ -382,7 +418,7 @@ class Scanner:
             return (), ""
         return held, issue_ticket(key, DrawTicket(
             code=code, batch_id=batch.batch_id, event_id=reply.event_id, device=device_digest(device_id),
-            status=status, mine=mine, count=reply.count, issued_at=now))
+            status=status, mine=mine, count=reply.count, issued_at=now, held=risk_held))
 
     def draw_located(self, token: str, req: ScanRequest) -> ScanResult:
         """The draw a scan's ticket held back (see `scan`), with the location the phone gave now (else its
@@ -419,7 +455,7 @@ class Scanner:
         if any(not c.one_per_code for c in todo) and not self._redis.set(spent, 1, nx=True, ex=2 * 1800):
             campaigns = [c for c in campaigns if c.one_per_code]
         draws = self._draw(campaigns, kept, ticket.status, ticket.mine, None, code, fields, batch, ticket.event_id,
-                           now, matcher.version) if campaigns or kept else ()
+                           now, matcher.version, held=ticket.held) if campaigns or kept else ()
         if source == "gps" and region is not None and ticket.status == FIRST:
             # The first scan's place, shown on every rescan, was the IP's guess: the phone has said where.
             self._scripts.run(relocate_first_call(batch_id=batch.batch_id, role=fields.role.label,
@@ -474,7 +510,7 @@ class Scanner:
 
     def _draw(self, campaigns: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
               mine: bool, who: Member | None, code: str, fields: CodeFields, batch: BatchFacts, event_id: str,
-              now: int, version: int) -> tuple[DrawResult, ...]:
+              now: int, version: int, held: bool = False, spend: bool = False) -> tuple[DrawResult, ...]:
         """The second, idempotent step: every eligible campaign's draw, sent together (rules/lua.py).
 
         A campaign whose receipt the device presented is not drawn again: its award is restored if Redis
@@ -487,7 +523,7 @@ class Scanner:
         calls += [
             draw_call(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
                       member=member, tier=who.tier if who else None, rules_version=version, scan_event=event_id,
-                      scan_id=event_id, now=now)
+                      scan_id=event_id, now=now, held=held, spend=spend)
             for c in todo
         ]
         results: list[DrawResult] = self._scripts.run_all(calls)

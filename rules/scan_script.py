@@ -28,6 +28,8 @@ class ScanReply:
     first_adcode: str  # the first scan's region ("" if unknown), on a repeat
     event_id: str  # the scan event's stream id ("" when rate limited)
     first_device_tag: str  # device_tag() of the phone that scanned first, on a repeat
+    risk: str = "allow"  # the risk decision as the script settled it (a leaked code or a blocked range may raise it)
+    risk_reasons: str = ""
 
 
 def _text(value: Any) -> str:
@@ -35,26 +37,30 @@ def _text(value: Any) -> str:
 
 
 def _reply(raw: list[Any]) -> ScanReply:
-    status, count, first_ts, first_adcode, event_id, first_tag = (_text(v) for v in raw)
+    status, count, first_ts, first_adcode, event_id, first_tag, risk, reasons = (_text(v) for v in raw)
     return ScanReply(status, int(count), int(first_ts) if first_ts and status == REPEAT else None,
-                     first_adcode if status == REPEAT else "", event_id, first_tag)
+                     first_adcode if status == REPEAT else "", event_id, first_tag, risk, reasons)
 
 
 def scan_call(*, batch_id: int, role: Role, serial: int, sale_serial: int, code: str, scan_id: str, now: int,
               adcode: str, ip: str, device: str, device_tag: str, member: str, rules_version: int,
               campaign_ids: str, ip_limit: int, device_limit: int, window_seconds: int,
-              replay_seconds: int, region_source: str = "none") -> ScriptCall[ScanReply]:
+              replay_seconds: int, region_source: str = "none", risk: str = "allow", risk_reasons: str = "",
+              tainted_risk: str = "", keep_drawable: bool = True) -> ScriptCall[ScanReply]:
     """One scan of a verified code: `sale_serial` is the item whose activation puts the code on sale,
     `campaign_ids` the matched campaigns (comma-separated, recorded on the event); at most `ip_limit` and
     `device_limit` scans of the batch per `window_seconds` (0: no limit); a retried call within
     `replay_seconds` gets the first call's reply. `region_source` says where `adcode` came from ("gps",
-    "ip", "none"), recorded on the event."""
+    "ip", "none"), recorded on the event. `risk` and `risk_reasons` are the risk layer's decision, recorded
+    on the event; `tainted_risk` the decision for a code scanned before it was on sale ("" none);
+    `keep_drawable`: a decision that withholds the draw leaves a first scan unspent (event kind "withheld")."""
     keys = scan_keys(batch_id, role, serial, scan_id, ip, device, now // window_seconds)
     args: list[Arg] = [
         serial, role.label, now, adcode, serial % FIRST_BUCKET,
         # no IP or device: nothing to count (those requests share the unused "rl:none" key)
         ip_limit if ip else 0, device_limit if device else 0, window_seconds, replay_seconds,
         code, batch_id, ip, device, member, sale_serial, device_tag, rules_version, campaign_ids, region_source,
+        risk, risk_reasons, tainted_risk, "1" if keep_drawable else "",
     ]
     return ScriptCall(SCAN, keys, args, _reply)
 

@@ -1,0 +1,143 @@
+"""The risk layer in the real app (YIMA_RISK on), through the scan API and the H5 page, on a real Redis and
+SQL: each decision changes the draw as docs/risk.md says, the decision lands on the drained event, and a held
+award reaches the ledger held."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy import select
+
+from app.scan_views import DEVICE_COOKIE
+from app.seed import demo_campaign, seed_demo
+from codegen import keys
+from codegen.batch_keys import batch_keys
+from codegen.codeformat import Role, encode
+from codegen.db import transaction
+from risk import keys as risk_keys
+from rules.awards import AwardSink
+from rules.campaign_store import save_campaign, set_status
+from rules.drain import Drainer, ScanEventSink
+from rules.models import Award, ScanEvent
+from rules.publish import publish_rules
+from rules.region import default_index
+from tests.web.conftest import make_app
+
+
+@pytest.fixture
+def world(tmp_path: Path, redis_client: redis.Redis) -> dict[str, Any]:
+    app = make_app(tmp_path, risk=True, scan_limit_ip=0, scan_limit_device=0)
+    db = app.extensions["yima.db"]
+    info = seed_demo(app.config["YIMA"], db, redis_client)
+    doc = demo_campaign(info.batch_id)
+    doc.update(prizes=[{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 100, "weight": 1.0}],
+               consolation=None)
+    with transaction(db.sessions) as s:
+        row = save_campaign(s, {k: v for k, v in doc.items() if v is not None}, default_index())
+        set_status(s, row.id, "active", default_index())
+        publish_rules(s, redis_client, default_index(), note="risk test")
+    brand_id = int(redis_client.hget(batch_keys(info.batch_id)[0], "brand_id") or 0)
+    ring = keys.load_keyring(tmp_path / "keys.json")
+    key = ring.batch_key(ring.current, info.batch_id)
+    return {"app": app, "redis": redis_client, "batch": info.batch_id, "brand": brand_id,
+            "code": lambda serial: encode(key, role=Role.INNER, key_id=ring.current, batch_id=info.batch_id,
+                                          serial=serial)}
+
+
+def scan(app: Flask, code: str, device: str, ip: str = "203.0.113.7", **body: Any) -> dict[str, Any]:
+    res = app.test_client().post("/api/v1/scans", json={"code": code, "device_id": device, **body},
+                                 environ_base={"REMOTE_ADDR": ip})
+    assert res.status_code == 200, res.get_data(as_text=True)
+    return res.get_json()  # type: ignore[no-any-return]
+
+
+def won(reply: dict[str, Any]) -> bool:
+    return any(r["outcome"] == "won" for r in reply["reward"] or [])
+
+
+def publish_policy(r: redis.Redis, brand_id: int, **doc: Any) -> None:
+    r.hset(risk_keys.POLICIES_KEY, str(brand_id), json.dumps(doc))
+
+
+def drain(w: dict[str, Any]) -> None:
+    app = w["app"]
+    for sink in (ScanEventSink(), AwardSink()):
+        drainer = Drainer(w["redis"], app.extensions["yima.db"].sessions, "t", sink=sink)
+        while drainer.drain_once(block_ms=10).read:
+            pass
+
+
+def test_an_honest_scan_is_allowed_and_wins(world: dict[str, Any]) -> None:
+    reply = scan(world["app"], world["code"](1), "phone-a")
+    assert reply["risk"] == "allow" and won(reply)
+    assert world["redis"].exists(risk_keys.state_key(risk_keys.DEVICE, risk_keys.device_subject("phone-a")))
+
+
+def test_a_sweep_of_one_case_gets_no_prize_and_leaves_the_codes_to_their_owners(world: dict[str, Any]) -> None:
+    app, code = world["app"], world["code"]
+    replies = [scan(app, code(serial), "warehouse-phone") for serial in range(24, 30)]  # case 1
+    assert [r["risk"] for r in replies] == ["allow"] * 4 + ["no_prize"] * 2
+    assert all(won(r) for r in replies[:4]) and not any(r["reward"] for r in replies[4:])
+    # the swept codes were withheld, not spent: their buyers' scans are still first scans, and win
+    owner = scan(app, code(28), "buyer-phone", ip="198.51.100.9")
+    assert owner["status"] == "first" and owner["risk"] == "allow" and won(owner)
+    drain(world)
+    with app.extensions["yima.db"].sessions() as s:
+        events = s.scalars(select(ScanEvent).where(ScanEvent.serial.in_([28, 29])).order_by(ScanEvent.id)).all()
+    kinds = sorted((e.serial, e.kind, e.risk, e.risk_reasons) for e in events)
+    assert kinds == [(28, "first", "allow", ""), (28, "withheld", "no_prize", "sweep:d"),
+                     (29, "withheld", "no_prize", "sweep:d")]
+
+
+def test_a_subject_under_review_wins_held_and_the_ledger_holds_the_award(world: dict[str, Any]) -> None:
+    r, brand = world["redis"], world["brand"]
+    r.hset(risk_keys.state_key(risk_keys.DEVICE, risk_keys.device_subject("flagged-phone")),
+           risk_keys.review_field(brand), "flagged")
+    reply = scan(world["app"], world["code"](40), "flagged-phone")
+    assert reply["risk"] == "hold" and won(reply)
+    assert reply["reward"][0]["held"] is True
+    drain(world)
+    with world["app"].extensions["yima.db"].sessions() as s:
+        award = s.scalars(select(Award).where(Award.serial == 40)).one()
+    assert award.risk_hold == Award.HELD and award.status == Award.VALID
+
+
+def test_a_blocked_device_is_told_the_code_is_genuine_and_nothing_is_drawn(world: dict[str, Any]) -> None:
+    r, brand, app = world["redis"], world["brand"], world["app"]
+    device = "b" * 32  # the page's device cookie shape
+    r.hset(risk_keys.state_key(risk_keys.DEVICE, risk_keys.device_subject(device)),
+           risk_keys.list_field(brand), "block")
+    client = app.test_client()
+    client.set_cookie(DEVICE_COOKIE, device)
+    page = client.get(f"/q/{world['code'](50)}", environ_base={"REMOTE_ADDR": "203.0.113.8"},
+                      headers={"Accept-Language": "zh-CN"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="risk-notice"' in text and "活动奖励已暂停" in text
+    # the code stays drawable: another phone's scan is its first, and wins
+    assert won(scan(app, world["code"](50), "other-phone"))
+
+
+def test_a_busy_address_challenges_new_phones_only(world: dict[str, Any]) -> None:
+    app, r, brand, code = world["app"], world["redis"], world["brand"], world["code"]
+    publish_policy(r, brand, ip_per_minute=3, new_device_s=3600)
+    # a phone the layer has known for a day
+    r.hset(risk_keys.state_key(risk_keys.DEVICE, risk_keys.device_subject("regular")), "first", 1)
+    first = [scan(app, code(60 + i), f"new-{i}", ip="100.64.1.1")["risk"] for i in range(3)]
+    assert first == ["allow"] * 3
+    assert scan(app, code(70), "new-9", ip="100.64.1.1")["risk"] == "challenge"
+    assert scan(app, code(71), "regular", ip="100.64.1.1")["risk"] == "allow"
+
+
+def test_with_the_layer_off_nothing_is_counted(tmp_path: Path, redis_client: redis.Redis) -> None:
+    app = make_app(tmp_path, scan_limit_ip=0, scan_limit_device=0)
+    info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], redis_client)
+    ring = keys.load_keyring(tmp_path / "keys.json")
+    code = encode(ring.batch_key(ring.current, info.batch_id), role=Role.INNER, key_id=ring.current,
+                  batch_id=info.batch_id, serial=3)
+    assert scan(app, code, "phone")["risk"] == "allow"
+    assert not list(redis_client.scan_iter(match="{r:*"))
