@@ -201,9 +201,9 @@ def simulate(world: World, pop: Population, progress: bool = True) -> list[Rec]:
     return records
 
 
-def measure_cost(world: World, codes: list[tuple[int, int]]) -> dict[str, Any]:
+def measure_cost(world: World, codes: list[tuple[int, int]], nets: list[str]) -> dict[str, Any]:
     """µs per Scanner.scan of fresh codes without and with the risk gate, rounds interleaved (A B B A ...),
-    honest-shaped requests: a member, a phone per three scans, an address per phone."""
+    honest-shaped requests that draw: a member, a phone per three scans, a Guangdong address per phone."""
     from bench.fraud_actors import MemberId
 
     assert world.make_scanner is not None
@@ -222,7 +222,7 @@ def measure_cost(world: World, codes: list[tuple[int, int]]) -> dict[str, Any]:
                 at += 1
                 member = MemberId(f"cost-{at}", -400 * DAY)
                 scan = Scan(t=0, kind=HONEST, who="cost", slot=slot, serial=serial,
-                            ip=f"10.{at // 65536 % 256}.{at // 256 % 256}.{at % 256}",
+                            ip=f"{nets[(at // 3) % len(nets)]}.{at % 250 + 2}",
                             device=f"cost-dev-{at // 3}", member=member)
                 reqs.append(request_of(world, scan, world.clock.now))
             scanner = scanners[name]
@@ -252,7 +252,7 @@ def run_mode(args: argparse.Namespace, sizes: Sizes, places: Any, risk: bool) ->
             world.drain()
             states = award_states(world, [r.award_id for r in records if r.award_id])
             seconds = time.monotonic() - began
-            cost = measure_cost(world, pop.cost_codes) if cost_scans else {}
+            cost = measure_cost(world, pop.cost_codes, places.gd_nets[-2000:]) if cost_scans else {}
         finally:
             world.close()
             world.redis.flushdb()

@@ -166,13 +166,6 @@ def population(sizes: Any, places: Any, seed: int, *, cost_scans: int = 0) -> Po
     def n(base: int) -> int:
         return max(4, round(base * scale))
 
-    # Cost rounds: fresh codes from the slot-0 warehouse region before anyone takes them.
-    cost_codes: list[tuple[int, int]] = []
-    while len(cost_codes) < cost_scans:
-        case = cases.take(1 % n_sale, rng)
-        cost_codes += [(1 % n_sale, s) for s in cases.serials(case)]
-    cost_codes = cost_codes[:cost_scans]
-
     # Insider sweeps take consecutive cases of unsold stock: reserved first.
     sweep_runs = [cases.run(0, 4) for _ in range(4)]
     # Leaked pack: ten cases of the batch not yet on sale.
@@ -361,4 +354,12 @@ def population(sizes: Any, places: Any, seed: int, *, cost_scans: int = 0) -> Po
                        member=accounts[0])
                   for i, (slot, serial) in enumerate(codes)]
         actors.append(CapRotation(f"rotation-{k}", script, accounts))
-    return Population(actors, leak_at, cost_codes, void_serials)
+    # Cost rounds: fresh codes no script uses, taken last with their own generator, so asking for them (the
+    # risk run) or not (the baseline) leaves every script above the same.
+    cost_rng = random.Random(seed + 1)
+    cost_codes: list[tuple[int, int]] = []
+    while len(cost_codes) < cost_scans:
+        slot = cost_rng.randrange(n_sale)
+        if cases.free[slot]:
+            cost_codes += [(slot, s) for s in cases.serials(cases.take(slot, cost_rng))]
+    return Population(actors, leak_at, cost_codes[:cost_scans], void_serials)
