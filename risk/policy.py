@@ -197,7 +197,7 @@ def decide(policy: RiskPolicy, signals: ScanSignals, *, regions: Any = None) -> 
         review = s.review
         if review == BLOCKED:
             found.append((_BLOCK, "review:" + s.kind, None))
-        elif review == FLAGGED:
+        elif review == FLAGGED and s.kind != keys.NETWORK:  # a network is shared: only a reviewer's block acts
             found.append((_HOLD, "review:" + s.kind, None))
 
     p = policy

@@ -335,6 +335,7 @@ def test_the_worker_drain_job_flags(redis_client: redis.Redis, sqlite_url: str, 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
     monkeypatch.setenv("YIMA_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("YIMA_RISK", "1")
     engine = make_engine(sqlite_url)
     sessions = make_sessionmaker(engine)
     b = make_brands(sessions)

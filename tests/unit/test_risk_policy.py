@@ -189,6 +189,9 @@ def test_lists_and_reviews() -> None:
     assert decide(POLICY, scan(n={"listed": LISTED_BLOCK})) == Decision(BLOCK, ("list:n",))
     assert decide(POLICY, scan(m={"review": BLOCKED})) == Decision(BLOCK, ("review:m",))
     assert decide(POLICY, scan({"review": FLAGGED})) == Decision(HOLD, ("review:d",))
+    # a network is shared by strangers (CGNAT, a bar's Wi-Fi): a flag on it holds nobody's prize
+    assert decide(POLICY, scan({}, n={"review": FLAGGED})) is ALLOWED
+    assert decide(POLICY, scan({}, n={"review": BLOCKED})) == Decision(BLOCK, ("review:n",))
     assert decide(POLICY, scan({"review": CLEARED})) is ALLOWED
     assert decide(POLICY, everyone(range_blocked=True)) == Decision(BLOCK, ("range",))
 
