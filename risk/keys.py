@@ -17,6 +17,7 @@ Per subject (see risk/subject.lua for what each holds):
   <tag>:r            list: recent scans "ts:batch:case:serial", newest first, bounded
   <tag>:ip:<ip>:m:<minute>  (network subjects only) the single address's scans this minute
   <tag>:cap:<batch>:<serial> (device subjects only) a member on this phone hit a cap on this code
+  <tag>:o30          (device and member subjects) HyperLogLog of the other identities over 30 days
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ def subject_keys(kind: str, subject: str, *, minute: int, hour: int, day: int, i
     t = tag(kind, subject)
     ip_key = f"{t}:ip:{ip}:m:{minute}" if kind == NETWORK and ip else f"{t}:ip:none"
     cap = capped_key(subject, batch_id, serial) if kind == DEVICE and serial >= 0 else f"{t}:cap:none"
-    return [f"{t}:s", f"{t}:m:{minute}", f"{t}:h:{hour}", f"{t}:d:{day}", f"{t}:o:{day}", f"{t}:r", ip_key, cap]
+    # 30 days of other identities for devices and members; other subjects name their state hash instead (the
+    # script then skips it: many phones share a network or a point, and that count would mean nothing)
+    month = f"{t}:o30" if kind in (DEVICE, MEMBER) else f"{t}:s"
+    return [f"{t}:s", f"{t}:m:{minute}", f"{t}:h:{hour}", f"{t}:d:{day}", f"{t}:o:{day}", f"{t}:r", ip_key, cap,
+            month]
 
 
 def capped_key(device: str, batch_id: int, serial: int) -> str:

@@ -5,7 +5,7 @@ The drain calls `RiskObserver.observe` inside its transaction with the events it
 event reaches it once and its flags commit or roll back with the events. Per pass:
 
 1. Flags the hot path asked for. An event's `risk_reasons` ("sweep:d,velocity:n,…", risk.policy) naming a
-   flagging rule (sweep, farm, presale, gps, travel) raises a flag on the subject it names, in the brand of
+   flagging rule (sweep, farm, hop, presale, gps, travel) raises a flag on the subject it names, in the brand of
    the event's batch: device → risk.keys.device_subject(device id), member → the member ref, network →
    risk.keys.network_of(ip); a point is not on the event and is skipped.
 2. Leaked packs: each consumer scan of a code not on sale or void adds one to the `presale` count in the
@@ -48,7 +48,7 @@ from risk.models import RiskFlag
 from risk.offpath import NearSerials, OutOfMarket
 from risk.signals import CHINA_OFFSET_S, FLAGGED, STATE_TTL_S
 
-FLAG_RULES = frozenset({"sweep", "farm", "presale", "gps", "travel"})  # reasons a reviewer should see
+FLAG_RULES = frozenset({"sweep", "farm", "hop", "presale", "gps", "travel"})  # reasons a reviewer should see
 PRESALE_KINDS = frozenset({"not_on_sale", "void"})  # rules/scan_script.py's statuses of a code not on sale
 CONSUMER_ROLES = frozenset({"inner", "outer"})  # case and pallet codes are the channel's own scans
 SWEEP, PRESALE, MARKET = "sweep", "presale", "market"

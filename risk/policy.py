@@ -80,6 +80,8 @@ class RiskPolicy:
     # Many identities on one thing.
     members_per_device: int = 3  # today; the next member on that phone gets no prize (a farm)
     devices_per_member: int = 4  # today
+    members_per_device_month: int = 3  # accounts on one phone over 30 days; the next one gets no prize
+    devices_per_member_month: int = 1  # phones of one account over 30 days; past it its prizes are held
     devices_per_point: int = 3  # today, one exact GPS fix: a spoofed point shared by phones → hold
     # Sweeps: one source scanning one case, or a run of serials, within the window (an insider).
     sweep_window_s: int = 600
@@ -209,7 +211,8 @@ def decide(policy: RiskPolicy, signals: ScanSignals, *, regions: Any = None) -> 
         if p.cap_follows_code and device.capped_here:
             found.append((_NO_PRIZE, "capped:d", None))
         if device.review != CLEARED:
-            if p.members_per_device and device.others_today > p.members_per_device:
+            if ((p.members_per_device and device.others_today > p.members_per_device)
+                    or (p.members_per_device_month and device.others_month > p.members_per_device_month)):
                 found.append((_NO_PRIZE, "farm:d", Flag(keys.DEVICE, device.subject, "farm")))
             if ((p.sweep_same_case and device.same_case >= p.sweep_same_case)
                     or (p.sweep_near and device.near >= p.sweep_near)):
@@ -227,6 +230,8 @@ def decide(policy: RiskPolicy, signals: ScanSignals, *, regions: Any = None) -> 
         if member.review != CLEARED:
             if p.devices_per_member and member.others_today > p.devices_per_member:
                 found.append((_NO_PRIZE, "farm:m", Flag(keys.MEMBER, member.subject, "farm")))
+            elif p.devices_per_member_month and member.others_month > p.devices_per_member_month:
+                found.append((_HOLD, "hop:m", Flag(keys.MEMBER, member.subject, "hop")))
             if p.sweep_same_case and member.same_case >= p.sweep_same_case:
                 found.append((_NO_PRIZE, "sweep:m", Flag(keys.MEMBER, member.subject, "sweep")))
             if member.presale:

@@ -46,6 +46,7 @@ class SubjectSignals:
     last_ts: int = 0  # ... and when (0: never)
     gps_repeats: int = 0  # device subjects: earlier scans that sent exactly this GPS fix
     capped_here: bool = False  # device subjects: a member on this phone hit a per-member cap on this code
+    others_month: int = 0  # device and member subjects: distinct other identities over the last 30 days
 
 
 def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: int, case: int, serial: int,
@@ -66,7 +67,7 @@ def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: 
         v = [x.decode() if isinstance(x, bytes) else x for x in raw]
         return SubjectSignals(kind, subject, int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), str(v[5]),
                               str(v[6]), int(v[7]), int(v[8]), int(v[9]), int(v[10]), str(v[11]), int(v[12]),
-                              int(v[13]), bool(int(v[14])))
+                              int(v[13]), bool(int(v[14])), int(v[15]))
 
     return ScriptCall(SUBJECT, call_keys, args, parse)
 

@@ -11,6 +11,8 @@
 -- KEYS[7] = <tag>:ip:<ip>:m:<minute> the single address's counter (network subjects), else <tag>:ip:none
 -- KEYS[8] = <tag>:cap:<batch>:<serial> set when a member on this device hit a cap on this code (device
 --           subjects), else <tag>:cap:none
+-- KEYS[9] = <tag>:o30            HyperLogLog of the other identities over the last 30 days (device and
+--           member subjects: accounts on a phone, phones of an account), kept 30 days after its last change
 --
 -- ARGV[1] = now (unix s)   ARGV[2] = brand id   ARGV[3] = batch id   ARGV[4] = case (-1: none)
 -- ARGV[5] = serial         ARGV[6] = other identity ("" none)        ARGV[7] = adcode ("" unknown)
@@ -18,7 +20,7 @@
 -- ARGV[11] = the address ("" none; network subjects)   ARGV[12] = state TTL s (unless "keep" is set)
 --
 -- Returns {per_minute, per_hour, per_day, others_today, age_s, listed, review, same_case, near, presale,
---          ip_per_minute, last_adcode, last_ts, gps_repeats, capped_here}.
+--          ip_per_minute, last_adcode, last_ts, gps_repeats, capped_here, others_month}.
 
 local now = tonumber(ARGV[1])
 local brand = ARGV[2]
@@ -35,6 +37,11 @@ local per_day = bump(KEYS[4], 172800)
 -- A scan with no other identity (no member on a device) still reads today's count: a farm stays a farm.
 if ARGV[6] ~= '' and redis.call('PFADD', KEYS[5], ARGV[6]) == 1 then redis.call('EXPIRE', KEYS[5], 172800) end
 local others = redis.call('PFCOUNT', KEYS[5])
+local others_month = 0
+if KEYS[9] ~= KEYS[1] then
+  if ARGV[6] ~= '' and redis.call('PFADD', KEYS[9], ARGV[6]) == 1 then redis.call('EXPIRE', KEYS[9], 2592000) end
+  others_month = redis.call('PFCOUNT', KEYS[9])
+end
 local ip_per_minute = 0
 if ARGV[11] ~= '' then ip_per_minute = bump(KEYS[7], 120) end
 
@@ -92,4 +99,4 @@ if not s[11] then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[12])) end
 
 return {per_minute, per_hour, per_day, others, age, listed, s[4] or '', same_case, near, tonumber(s[5] or '0'),
         ip_per_minute, last_adcode, last_ts, gps_repeats,
-        redis.call('EXISTS', KEYS[8])}
+        redis.call('EXISTS', KEYS[8]), others_month}
