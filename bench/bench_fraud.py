@@ -66,8 +66,9 @@ from bench.fraud_world import (
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 TARGET_BLOCKED, TARGET_HARMED, TARGET_FLAG = 99.0, 0.5, 20
-DRAIN_EVERY_S = 6 * 3600
+DRAIN_EVERY_S = 300  # the simulated drain's lag: at most five minutes (the worker's is about a second)
 COST_ROUNDS = 8
+PAYOUT_DELAY_S = 600  # risk.policy.RiskPolicy.payout_delay_s, the default the bench runs with
 
 
 def say(message: str = "") -> None:
@@ -101,12 +102,21 @@ class RunResult:
     seconds: float
     cost: dict[str, Any] = field(default_factory=dict)
 
+    held_at: dict[str, float] = field(default_factory=dict)  # award id → when the run first saw it held
+
     def paid(self, r: Rec) -> int:
-        """Cash of this scan's award that would be paid: valid in SQL, not held."""
+        """Cash of this scan's award that would be paid: valid in SQL and not held when its payout falls due
+        (`PAYOUT_DELAY_S` after the win: the brand's risk policy `payout_delay_s`). A hold that lands later,
+        from a flag the drain raised after the money left, does not count as blocked."""
         if not r.award_id or r.outcome != "won" or r.held:
             return 0
-        status, hold = self.states.get(r.award_id, ("valid", ""))
-        return r.amount_fen if status == "valid" and hold != "held" else 0
+        status, _hold = self.states.get(r.award_id, ("valid", ""))
+        if status != "valid":
+            return 0
+        held_at = self.held_at.get(r.award_id)
+        if held_at is not None and held_at <= EPOCH + r.t + PAYOUT_DELAY_S:
+            return 0
+        return r.amount_fen
 
 
 def code_text(world: World, scan: Scan) -> str:
@@ -251,6 +261,7 @@ def run_mode(args: argparse.Namespace, sizes: Sizes, places: Any, risk: bool) ->
             records = simulate(world, pop, progress=not args.silent)
             world.drain()
             states = award_states(world, [r.award_id for r in records if r.award_id])
+            held_at = dict(world.held_at)
             seconds = time.monotonic() - began
             cost = measure_cost(world, pop.cost_codes, places.gd_nets[-2000:]) if cost_scans else {}
         finally:
@@ -258,7 +269,7 @@ def run_mode(args: argparse.Namespace, sizes: Sizes, places: Any, risk: bool) ->
             world.redis.flushdb()
             world.redis.close()
     say(f"    {len(records):,} scans in {seconds:.1f} s")
-    return RunResult(mode, records, states, seconds, cost)
+    return RunResult(mode, records, states, seconds, cost, held_at)
 
 
 def summarize(run: RunResult) -> dict[str, Any]:

@@ -181,6 +181,7 @@ class World:
     drainers: list[Any] = field(default_factory=list)
     make_scanner: Callable[[bool], Any] | None = None  # another scanner on this world: (with the risk gate?)
     signers: dict[int, Any] = field(default_factory=dict)
+    held_at: dict[str, float] = field(default_factory=dict)  # award id → the clock when first seen held
 
     def code(self, batch_id: int, serial: int) -> str:
         from codegen.codeformat import CodeSigner, Role
@@ -200,11 +201,22 @@ class World:
             batches.activate(s, self.redis, self.leak_batch, None)
 
     def drain(self) -> None:
-        """Every event and award stream into SQL, until nothing is left (BLOCK 0 would wait forever: 1 ms)."""
+        """Every event and award stream into SQL, until nothing is left (BLOCK 0 would wait forever: 1 ms);
+        then note when each held award was first seen held (flags hold a subject's earlier awards)."""
         for _ in range(10_000):
             moved = sum(d.drain_once(block_ms=1).read for d in self.drainers)
             if not moved:
-                return
+                break
+        self.note_holds()
+
+    def note_holds(self) -> None:
+        from sqlalchemy import select
+
+        from rules.models import Award
+
+        with self.sessions() as s:
+            for award_id in s.scalars(select(Award.id).where(Award.risk_hold == Award.HELD)):
+                self.held_at.setdefault(award_id, self.clock.now)
 
     def close(self) -> None:
         self.scanner.close()

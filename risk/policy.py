@@ -56,6 +56,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "sweep_window_s": (1, DAY_S),
     "travel_window_s": (1, 30 * DAY_S),
     "new_device_s": (0, 30 * DAY_S),
+    "payout_delay_s": (0, 7 * DAY_S),
     "sweep_same_case": (0, RECENT_SCANS - 1),
     "sweep_near": (0, RECENT_SCANS - 1),
     "network_sweep_same_case": (0, RECENT_SCANS - 1),
@@ -101,6 +102,9 @@ class RiskPolicy:
     # A member who hit a campaign's per-member cap on a code: that code gives no prize to the next account on
     # the same phone (a capped code passed along a phone's accounts).
     cap_follows_code: bool = True
+    # A cash prize is paid no sooner than this after it was won, so flags raised off the hot path (a sweep, a
+    # farm, an account hopping phones: the drain sees them within seconds) hold it before money leaves.
+    payout_delay_s: int = 600
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> RiskPolicy:
