@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         payout_metrics,
         payout_notify,
         payouts_api,
+        risk_api,
         rules_api,
         scan_views,
         security,
@@ -96,6 +97,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_dashboard.bp)
     app.register_blueprint(ops_payouts_views.bp)
     app.register_blueprint(payouts_api.bp)
+    app.register_blueprint(risk_api.bp)
     app.register_blueprint(claim_views.bp)
     app.register_blueprint(payout_notify.bp)
     channel_web.init_app(app)
@@ -105,7 +107,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # WeChat Pay's callbacks carry its RSA signature over the body instead (app/payout_notify.py).
     auth.csrf.exempt(payout_notify.bp)
     # Bearer-authenticated JSON: no cookie, so no CSRF to forge
-    for token_api in (api.bp, rules_api.bp, audit_api.bp, payouts_api.bp):
+    for token_api in (api.bp, rules_api.bp, audit_api.bp, payouts_api.bp, risk_api.bp):
         auth.csrf.exempt(token_api)
     if cfg.bench_endpoints:
         from app import bench_views

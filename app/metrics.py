@@ -56,8 +56,8 @@ SQL_ERRORS = Counter("yima_sql_errors", "Errors SQL raised, by SQLAlchemy except
 # The request's endpoint → the group its latency is kept under.
 _ENDPOINT_GROUPS = {"scan.scan_page": "scan_page", "api.create_scan": "scan_api", "metrics": "metrics",
                     "static": "static"}
-_BLUEPRINT_GROUPS = {"health": "health", "rules_api": "ops", "audit_api": "ops", "payouts_api": "ops", "api": "api",
-                     "bench": "bench"}
+_BLUEPRINT_GROUPS = {"health": "health", "rules_api": "ops", "audit_api": "ops", "payouts_api": "ops",
+                     "risk_api": "ops", "api": "api", "bench": "bench"}
 
 
 def endpoint_group(endpoint: str | None) -> str:

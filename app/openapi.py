@@ -13,6 +13,7 @@ from app.openapi_channel_directory import channel_directory_paths
 from app.openapi_diversion import diversion_paths
 from app.openapi_lookup import LOOKUP, lookup_paths
 from app.openapi_payouts import payouts_paths
+from app.openapi_risk import risk_paths
 from app.openapi_settlement import settlement_paths
 from app.openapi_shipments import shipments_paths
 from app.rules_api import SQL_INT_MAX
@@ -321,6 +322,7 @@ OPENAPI: dict[str, Any] = {
         **OPS_PATHS,
         **audit_paths(_ops),
         **payouts_paths(_ops),
+        **risk_paths(_ops),
         **channel_directory_paths(_ops),
         **diversion_paths(_ops),
         **lookup_paths(_ops, _error),

@@ -59,6 +59,7 @@ class ClaimResult:
     openid: str
     created: bool  # this call made the claim (False: the same openid claimed before)
     waiting: bool  # the award is not in the SQL ledger yet: the worker settles it when it lands
+    held: bool = False  # the risk layer holds the award (审核中): the claim is recorded, nothing paid yet
     payout: PayoutView | None = None  # cash
     points_balance: int | None = None  # points
     coupon: str = ""  # coupon / voucher: the code to show
@@ -121,18 +122,20 @@ def claim_award(session: Session, *, openid: str, receipt: AwardReceipt | None =
     if award is None:
         return ClaimResult(award_id, kind, openid, created, waiting=True)
     payout = settle(session, claim, award, rail, now, client_ip)
+    held = award.risk_hold == Award.HELD
     return ClaimResult(
-        award_id, kind, openid, created, waiting=False,
-        payout=None if payout is None else payout_view(payout),
+        award_id, kind, openid, created, waiting=False, held=held,
+        payout=None if payout is None or held else payout_view(payout),
         points_balance=points_balance(session, claim.brand_id, openid) if kind == POINTS else None,
-        coupon=award.coupon,
+        coupon="" if held else award.coupon,  # a coupon shown is a coupon handed over
     )
 
 
 def settle(session: Session, claim: AwardClaim, award: Award, rail: Rail, now: datetime,
            client_ip: str = "") -> Payout | None:
-    """Create the payout (cash) or the points credit of a claimed valid award, once; the payout if any."""
-    if award.status != Award.VALID:
+    """Create the payout (cash) or the points credit of a claimed valid award, once; the payout if any. An
+    award the risk layer holds gets neither until a reviewer releases it (risk.review)."""
+    if award.status != Award.VALID or award.risk_hold == Award.HELD:
         return None
     if award.kind == CASH and award.amount_fen > 0:
         insert_once(session, Payout, {
@@ -149,13 +152,15 @@ def settle(session: Session, claim: AwardClaim, award: Award, rail: Rail, now: d
 
 
 def settle_claims(session: Session, rail: Rail, *, now: datetime | None = None, limit: int = 200) -> int:
-    """Settle recent claims whose valid award has since reached the ledger; how many were settled."""
+    """Settle recent claims whose valid award has since reached the ledger, or has since been released by a
+    risk reviewer (a held one waits); how many were settled."""
     now = now or utc_clock()
     no_payout = ~exists().where(Payout.award_id == AwardClaim.award_id)
     no_credit = ~exists().where(PointsEntry.award_id == AwardClaim.award_id)
     rows = session.execute(
         select(AwardClaim, Award).join(Award, Award.id == AwardClaim.award_id)
         .where(AwardClaim.claimed_at >= now - SETTLE_WINDOW, Award.status == Award.VALID,
+               Award.risk_hold != Award.HELD,
                ((Award.kind == CASH) & (Award.amount_fen > 0) & no_payout)
                | ((Award.kind == POINTS) & (Award.points != 0) & no_credit))
         .limit(limit)).all()

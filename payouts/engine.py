@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from payouts.callbacks import apply_callback, apply_report, awaiting_next_at
@@ -30,6 +30,7 @@ from payouts.providers.base import TERMINAL, Answer, Provider, ProviderReply, St
 from payouts.settings import Clock, PayoutSettings, as_utc, utc_clock
 from payouts.transitions import lock_payout, move, note, reissue
 from rules.awards import release_award
+from rules.models import Award
 
 # The web layer's entry points live beside the engine's: one import for the claim page, the callback
 # handler and the operator's actions.
@@ -68,8 +69,16 @@ def due_payouts(session: Session, now: datetime, limit: int = 200) -> list[int]:
     return [payout_id for payout_id, _state in _due(session, now, limit)]
 
 
+def _held() -> Any:
+    """A pending payout whose award the risk layer holds (held after the payout was made): not sent until a
+    reviewer releases the award. A bill already sent is followed up whatever happens to its award."""
+    return and_(Payout.state == str(State.PENDING),
+                exists().where(Award.id == Payout.award_id, Award.risk_hold == Award.HELD))
+
+
 def _due(session: Session, now: datetime, limit: int) -> list[tuple[int, str]]:
-    query = (select(Payout.id, Payout.state).where(Payout.state.in_([str(s) for s in DUE]), Payout.next_at <= now)
+    query = (select(Payout.id, Payout.state).where(Payout.state.in_([str(s) for s in DUE]), Payout.next_at <= now,
+                                                   ~_held())
              .order_by(Payout.next_at).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -155,6 +164,10 @@ class PayoutEngine:
                 if payout.reason == CANCEL_REQUESTED:  # never submitted: nothing to ask anyone
                     move(session, payout, State.CANCELLED, source="operator", now=now, reason="cancelled")
                     return State.CANCELLED
+                if session.scalar(select(Award.risk_hold).where(Award.id == payout.award_id)) == Award.HELD:
+                    note(session, payout, source="submit", now=now, reason="risk_held",
+                         detail="the award is held by risk review; sent once a reviewer releases it")
+                    return state  # the due query skips it until then (a queued submit job lands here)
                 action, order = "submit", self._begin_submit(session, payout, now)
                 if order is None:
                     return State(payout.state)

@@ -60,6 +60,8 @@ class AwardSink:
             "rules_version": int(f.get("rules_version") or 0),
             "member": f.get("member", "")[:64],
             "awarded_at": datetime.fromtimestamp(int(f["ts"]), UTC),
+            # The draw held it (the scan's risk decision): recorded, never paid until a reviewer releases it.
+            "risk_hold": Award.HELD if f.get("held") == "1" else "",
             "ingested_at": datetime.now(UTC),
         }
 

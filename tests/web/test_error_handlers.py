@@ -17,7 +17,7 @@ from rules.enumeration import SourceBlocked
 from rules.scan import ScanUnavailable
 from tests.web.conftest import make_app
 
-JSON_BLUEPRINTS = {"api", "rules_api", "audit_api", "payouts_api", "payout_notify", "health", "bench",
+JSON_BLUEPRINTS = {"api", "rules_api", "audit_api", "payouts_api", "risk_api", "payout_notify", "health", "bench",
                    "shipments_api", "channel_directory_api", "lookup_api", "diversion_api", "settlement_api"}
 
 

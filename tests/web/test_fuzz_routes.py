@@ -87,6 +87,9 @@ def valid_bodies(info: DemoInfo, code: str) -> dict[str, Any]:
         "rules_api.simulate": {"batch_id": info.batch_id, "serial": 5, "role": "inner", "adcode": "440305",
                                "at": "2026-06-01T12:00:00+08:00", "member": {"tier": "gold", "tags": ["vip"],
                                                                              "new": True}},
+        # The platform token's own list (a brand's needs ?brand=): every field reached.
+        "risk_api.lists_create": {"kind": "ip", "subject": "203.0.113.7", "action": "block", "note": "fuzz",
+                                  "expires_at": "2030-01-01T00:00:00+08:00", "platform": True},
     }
 
 
@@ -238,7 +241,8 @@ def odd_values(value: Any) -> list[Any]:
 
 ENDPOINTS = ["api.create_scan", "rules_api.campaigns_create", "rules_api.campaigns_update", "rules_api.campaigns_clone",
              "rules_api.campaigns_status", "rules_api.campaigns_backtest", "rules_api.campaigns_coupons",
-             "rules_api.members_token", "rules_api.rules_publish", "rules_api.rules_rollback", "rules_api.simulate"]
+             "rules_api.members_token", "rules_api.rules_publish", "rules_api.rules_rollback", "rules_api.simulate",
+             "risk_api.lists_create"]
 
 
 def _endpoint(app: Flask, endpoint: str) -> tuple[str, str]:

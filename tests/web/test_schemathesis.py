@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app.openapi import OPENAPI
 from tests.web.conftest import seeded_app
 from tests.web.payout_support import seed_payouts
+from tests.web.risk_support import seed_review
 
 # 25 examples per operation keep `make test` short; YIMA_SCHEMATHESIS_EXAMPLES=500 for a longer hunt.
 TOKEN = "schemathesis-token-0123456789abcdef0123"
@@ -38,6 +39,7 @@ def app(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Flask]:
     assert res.status_code == 201, res.get_json()
     assert client.get("/api/v1/openapi.json").get_json() == OPENAPI  # the document under test is the one served
     seed_payouts(app)  # payouts in every state and a reconciliation run: the payouts routes answer real rows
+    seed_review(app, "demo")  # a flag holding two awards: the risk routes answer real rows
     yield app
     app.extensions["yima.db"].engine.dispose()
 
@@ -69,7 +71,11 @@ DOMAIN_CHECKED = {"createScan", "createCampaign", "updateCampaign", "cloneCampai
                   "createShipment", "listShipments", "getShipment", "receiveShipment", "undoShipment",
                   "getItemPath",
                   # 窜货: the brand must exist and the caller have a place in it
-                  "getDiversion", "listDiversionAlerts", "inspectCode"}
+                  "getDiversion", "listDiversionAlerts", "inspectCode",
+                  # Risk review: the brand the platform token names must exist; a list subject's shape per kind
+                  # and a range's batch; a policy's ranges; a flag or an award reviewed once (then 409).
+                  "listRiskFlags", "listRiskHolds", "listRiskLists", "createRiskListEntry", "getRiskPolicy",
+                  "putRiskPolicy", "blockRiskFlag", "clearRiskFlag", "releaseRiskHold", "rejectRiskHold"}
 
 
 @schema.parametrize()
