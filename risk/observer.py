@@ -46,6 +46,7 @@ from codegen.models import Batch, Product
 from risk import keys
 from risk.models import RiskFlag
 from risk.offpath import NearSerials, OutOfMarket
+from risk.review import hold_for_flag
 from risk.signals import CHINA_OFFSET_S, FLAGGED, STATE_TTL_S
 
 FLAG_RULES = frozenset({"sweep", "farm", "hop", "presale", "gps", "travel"})  # reasons a reviewer should see
@@ -63,6 +64,7 @@ class ObserverStats:
     flagged: int = 0  # events that added to a flag
     flags_written: int = 0  # flag rows inserted or updated
     presale: int = 0  # pre-sale scans counted
+    held: int = 0  # awards held because their device or member was flagged
     redis_round_trips: int = 0
 
 
@@ -150,8 +152,28 @@ class RiskObserver:
                     evidence.setdefault((brand, keys.DEVICE, device), _Evidence()).add(r, PRESALE, {PRESALE: total})
         if evidence:
             self.stats.flagged += len({e for ev in evidence.values() for e in ev.seen})
-            self.stats.flags_written += _upsert_flags(session, evidence)
+            written, created = _upsert_flags(session, evidence)
+            self.stats.flags_written += written
+            self.stats.held += self._hold(session, evidence, created, rows)
         self._mark_flagged(evidence.keys(), unexpiring)
+
+    def _hold(self, session: Session, evidence: dict[FlagKey, _Evidence], created: set[FlagKey],
+              rows: list[dict[str, Any]]) -> int:
+        """Hold the flagged devices' and members' unpaid awards (risk.review.hold_for_flag): all of them for a
+        flag raised now, else those of this pass's scans (drawn before the Redis review field said so). The
+        payout delay (RiskPolicy.payout_delay_s) is what lets this catch prizes before money leaves."""
+        by_id = {str(r["id"]): r for r in rows}
+        held = 0
+        for key, ev in evidence.items():
+            brand, kind, subject = key
+            if kind not in (keys.DEVICE, keys.MEMBER):
+                continue
+            seen = [by_id[e] for e in ev.seen if e in by_id]
+            codes = [(int(r["batch_id"]), int(r["serial"])) for r in seen]
+            raw_device = next((r.get("device_id") or "" for r in seen if r.get("device_id")), "")
+            held += hold_for_flag(session, brand, kind, subject, raw_device=raw_device, codes=codes,
+                                  everything=key in created)
+        return held
 
     def _offpath(self, r: dict[str, Any], brand: int, device: str, evidence: dict[FlagKey, _Evidence]) -> None:
         """The in-memory signals of one consumer scan (risk.offpath)."""
@@ -262,8 +284,8 @@ def _aware(at: Any) -> datetime:
     return datetime.fromtimestamp(float(at), UTC)
 
 
-def _upsert_flags(session: Session, evidence: dict[FlagKey, _Evidence]) -> int:
-    """Raise or add to the flags, in the caller's transaction; the rows written.
+def _upsert_flags(session: Session, evidence: dict[FlagKey, _Evidence]) -> tuple[int, set[FlagKey]]:
+    """Raise or add to the flags, in the caller's transaction; (the rows written, the flags raised now).
 
     Stands in for risk.review.raise_flag (the review's own, written in parallel) with the same effect: one
     row per (brand, kind, subject), inserted when absent, else `hits`, `reasons` and `samples` added to; an
@@ -274,7 +296,7 @@ def _upsert_flags(session: Session, evidence: dict[FlagKey, _Evidence]) -> int:
     todo = sorted(evidence)
     stored = _flags(session, todo)
     missing = [k for k in todo if k not in stored]
-    written = 0
+    written, inserted = 0, set()
     if missing:
         inserted = _insert_new(session, [_new_flag(k, evidence[k]) for k in missing])
         written = len(inserted)
@@ -284,7 +306,7 @@ def _upsert_flags(session: Session, evidence: dict[FlagKey, _Evidence]) -> int:
     for key, flag in stored.items():
         if key in evidence and _add_to(flag, evidence[key]):
             written += 1
-    return written
+    return written, inserted
 
 
 def _flags(session: Session, todo: Sequence[FlagKey]) -> dict[FlagKey, RiskFlag]:

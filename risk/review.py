@@ -194,12 +194,13 @@ def _hold(session: Session, brand_id: int, flag: RiskFlag, *, codes: list[tuple[
     elif flag.kind == SUBJECT_RANGE:
         batch, first, last = parse_range(flag.subject)
         query = query.where(Award.batch_id == batch, Award.serial.between(first, last))
-    elif flag.kind == SUBJECT_DEVICE and codes is None:
+    elif flag.kind == SUBJECT_DEVICE:
         if not raw_device or keys.device_subject(raw_device) != flag.subject:
             return 0  # the device id is unknown here: its recent codes are held on its next flagged scan
-        query = query.join(ScanEvent, and_(ScanEvent.batch_id == Award.batch_id, ScanEvent.role == Award.role,
-                                           ScanEvent.serial == Award.serial, ScanEvent.device_id == raw_device))
-    elif flag.kind != SUBJECT_DEVICE:
+        # Only awards this phone's own scans drew: another phone that won a code the device also scanned (a
+        # buyer of a bottle a sweeper touched) keeps its prize.
+        query = query.join(ScanEvent, and_(ScanEvent.id == Award.scan_event, ScanEvent.device_id == raw_device))
+    else:
         return 0
     if codes is not None:
         if not codes:
@@ -214,6 +215,24 @@ def _hold(session: Session, brand_id: int, flag: RiskFlag, *, codes: list[tuple[
         if isinstance(award, Award) and award.id in ids:
             session.expire(award, ["risk_hold"])
     return len(ids)
+
+
+def hold_for_flag(session: Session, brand_id: int, kind: str, subject: str, *, raw_device: str = "",
+                  codes: list[tuple[int, int]] | None = None, everything: bool = False) -> int:
+    """Hold a flagged subject's unpaid awards, as `raise_flag` does, for the drain's observer (which raises its
+    flags in bulk): with `everything` (a flag raised just now) all of them, else those among `codes` (batch,
+    serial: this pass's scans, drawn before the Redis review field said "flagged"). Only an open flag holds;
+    networks and points hold nothing (shared by strangers). The number held."""
+    if kind not in (SUBJECT_DEVICE, SUBJECT_MEMBER):
+        return 0
+    flag = session.scalars(select(RiskFlag).where(RiskFlag.brand_id == brand_id, RiskFlag.kind == kind,
+                                                  RiskFlag.subject == subject)).first()
+    if flag is None or flag.state != RiskFlag.OPEN:
+        return 0
+    held = _hold(session, brand_id, flag, codes=None, raw_device=raw_device) if everything else 0
+    if codes:
+        held += _hold(session, brand_id, flag, codes=codes, raw_device=raw_device)
+    return held
 
 
 def _write_review(redis: Any, flag: RiskFlag) -> None:

@@ -62,6 +62,7 @@ class AwardSink:
             "awarded_at": datetime.fromtimestamp(int(f["ts"]), UTC),
             # The draw held it (the scan's risk decision): recorded, never paid until a reviewer releases it.
             "risk_hold": Award.HELD if f.get("held") == "1" else "",
+            "scan_event": f"{int(f['batch'])}-{f['scan_event']}"[:48] if f.get("scan_event") else "",
             "ingested_at": datetime.now(UTC),
         }
 

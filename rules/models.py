@@ -144,6 +144,9 @@ class Award(Base):
     # The risk layer's hold: "" (none), "held" (never paid until reviewed), "released" (reviewed, paid as
     # usual). A rejected hold voids the award (status void, void_reason "risk: …").
     risk_hold: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # The scan event that drew it ("<batch>-<stream entry>", ScanEvent.id; "" before migration 0016): whose
+    # phone won it, for holding a flagged device's awards and nobody else's.
+    scan_event: Mapped[str] = mapped_column(String(48), default="", server_default="")
     HELD, RELEASED = "held", "released"
 
 

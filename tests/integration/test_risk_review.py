@@ -63,11 +63,11 @@ def state_of(r: redis.Redis, kind: str, subject: str) -> dict[str, str]:
     return {text(k): text(v) for k, v in r.hgetall(keys.state_key(kind, subject)).items()}
 
 
-def award_of(w: World, member: str = "", **facts: Any) -> str:
+def award_of(w: World, member: str = "", scan_event: str = "", **facts: Any) -> str:
     award_id = w.award(**facts)
-    if member:
+    if member or scan_event:
         with transaction(w.sessions) as s:
-            s.execute(update(Award).where(Award.id == award_id).values(member=member))
+            s.execute(update(Award).where(Award.id == award_id).values(member=member, scan_event=scan_event))
     return award_id
 
 
@@ -223,11 +223,12 @@ def test_a_member_flag_holds_its_unpaid_awards_once_per_event(world: World) -> N
 
 
 def test_a_device_flag_holds_awards_of_codes_the_device_scanned(world: World) -> None:
-    mine = award_of(world)  # serial 1
-    later = award_of(world)  # serial 2
-    others = award_of(world)  # serial 3: scanned by another phone
+    mine = award_of(world, scan_event="1-1-0")  # serial 1
+    later = award_of(world, scan_event="1-2-0")  # serial 2
+    others = award_of(world, scan_event="1-3-1")  # serial 3: the device scanned it, another phone won it
     scan_event(world, "1-1-0", 1)
-    scan_event(world, "1-3-0", 3, device_id="someone-else")
+    scan_event(world, "1-3-0", 3)
+    scan_event(world, "1-3-1", 3, device_id="someone-else")
     digest = keys.device_subject(DEVICE)
     assert raise_(world, "d", digest, "1-1-0").held == 1
     # The device scanned serial 2 since (its recent list, which the scan path keeps): the next flagged scan holds it.

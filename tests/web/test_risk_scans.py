@@ -21,6 +21,8 @@ from codegen.batch_keys import batch_keys
 from codegen.codeformat import Role, encode
 from codegen.db import transaction
 from risk import keys as risk_keys
+from risk.models import RiskFlag
+from risk.observer import RiskObserver
 from rules.awards import AwardSink
 from rules.campaign_store import save_campaign, set_status
 from rules.drain import Drainer, ScanEventSink
@@ -68,7 +70,8 @@ def publish_policy(r: redis.Redis, brand_id: int, **doc: Any) -> None:
 
 def drain(w: dict[str, Any]) -> None:
     app = w["app"]
-    for sink in (ScanEventSink(), AwardSink()):
+    # awards first, as the worker's passes may land them: the observer then holds a flagged subject's awards
+    for sink in (AwardSink(), ScanEventSink(observers=[RiskObserver(w["redis"])])):
         drainer = Drainer(w["redis"], app.extensions["yima.db"].sessions, "t", sink=sink)
         while drainer.drain_once(block_ms=10).read:
             pass
@@ -94,6 +97,15 @@ def test_a_sweep_of_one_case_gets_no_prize_and_leaves_the_codes_to_their_owners(
     kinds = sorted((e.serial, e.kind, e.risk, e.risk_reasons) for e in events)
     assert kinds == [(28, "first", "allow", ""), (28, "withheld", "no_prize", "sweep:d"),
                      (29, "withheld", "no_prize", "sweep:d")]
+    # the sweeper's device is in the review queue, and the four prizes it won before the rule caught it are
+    # held (the payout waits RiskPolicy.payout_delay_s, so they are held before any money leaves)
+    with app.extensions["yima.db"].sessions() as s:
+        flags = s.scalars(select(RiskFlag)).all()
+        swept = s.scalars(select(Award).where(Award.serial.in_(range(24, 30)))).all()
+    assert [(f.kind, f.subject, f.reasons) for f in flags] == [
+        ("d", risk_keys.device_subject("warehouse-phone"), {"sweep": 2})]
+    assert sorted((a.serial, a.risk_hold) for a in swept) == [(24, "held"), (25, "held"), (26, "held"),
+                                                            (27, "held"), (28, "")]
 
 
 def test_a_subject_under_review_wins_held_and_the_ledger_holds_the_award(world: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """the risk layer: risk_flags (the review queue), risk_lists (block / allow), risk_policies; each scan
-event's decision (scan_events.risk, risk_reasons); a held award (awards.risk_hold); and the index the
+event's decision (scan_events.risk, risk_reasons); a held award (awards.risk_hold) and the scan that drew it (awards.scan_event); and the index the
 payout sweep's recent-claims query wanted (award_claims.claimed_at)
 
 Revision ID: 0016
@@ -70,6 +70,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('awards', schema=None) as batch_op:
         batch_op.add_column(sa.Column('risk_hold', sa.String(length=8), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('scan_event', sa.String(length=48), nullable=False, server_default=''))
 
     with op.batch_alter_table('award_claims', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_award_claims_claimed_at'), ['claimed_at'], unique=False)
@@ -79,6 +80,7 @@ def downgrade() -> None:
     with op.batch_alter_table('award_claims', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_award_claims_claimed_at'))
     with op.batch_alter_table('awards', schema=None) as batch_op:
+        batch_op.drop_column('scan_event')
         batch_op.drop_column('risk_hold')
     with op.batch_alter_table('scan_events', schema=None) as batch_op:
         batch_op.drop_column('risk_reasons')
