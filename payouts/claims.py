@@ -10,7 +10,7 @@ and one the drain has not stored yet (it lags a second) is settled by the worker
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -131,6 +131,10 @@ def claim_award(session: Session, *, openid: str, receipt: AwardReceipt | None =
     )
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
 def settle(session: Session, claim: AwardClaim, award: Award, rail: Rail, now: datetime,
            client_ip: str = "") -> Payout | None:
     """Create the payout (cash) or the points credit of a claimed valid award, once; the payout if any. An
@@ -142,7 +146,9 @@ def settle(session: Session, claim: AwardClaim, award: Award, rail: Rail, now: d
             "award_id": award.id, "campaign_id": award.campaign_id, "brand_id": claim.brand_id,
             "openid": claim.openid, "amount_fen": award.amount_fen, "provider": rail.name,
             "state": str(State.PENDING), "attempt": 1, "bill_no": bill_number(award.id, 1, rail.bill_no_length),
-            "client_ip": client_ip[:45], "created_at": now, "updated_at": now, "next_at": now,
+            "client_ip": client_ip[:45], "created_at": now, "updated_at": now,
+            # the risk layer's payout delay: a flag raised meanwhile holds the award before money leaves
+            "next_at": max(now, _aware(award.pay_after)) if award.pay_after else now,
         })
         return session.scalars(select(Payout).where(Payout.award_id == award.id)).first()
     if award.kind == POINTS and award.points:

@@ -63,6 +63,7 @@ class AwardSink:
             # The draw held it (the scan's risk decision): recorded, never paid until a reviewer releases it.
             "risk_hold": Award.HELD if f.get("held") == "1" else "",
             "scan_event": f"{int(f['batch'])}-{f['scan_event']}"[:48] if f.get("scan_event") else "",
+            "pay_after": datetime.fromtimestamp(int(f["pay_after"]), UTC) if f.get("pay_after") else None,
             "ingested_at": datetime.now(UTC),
         }
 

@@ -26,6 +26,7 @@
 -- ARGV[21] = "1": the risk layer holds this scan's award (the award entry says held, the ledger never pays
 --            it until a reviewer releases it)   ARGV[22] = "1": the risk layer spends this code's draw
 --            without a prize (a no-prize decision under a policy that does not keep codes drawable)
+-- ARGV[23] = unix time before which a cash award is not paid ("" none: the risk layer's payout delay)
 --
 -- Returns {outcome, prize index, kind, amount fen, points, coupon, award entry id ("" when no award)[, held]};
 -- outcome is one of "won", "consolation", "lost", "already_won", "already_drawn", "capped", or
@@ -145,6 +146,6 @@ end
 local entry = redis.call('XADD', KEYS[11], '*', 'code', ARGV[1], 'batch', ARGV[15], 'role', ARGV[16],
   'serial', ARGV[2], 'prize', index, 'kind', kind, 'amount_fen', amount, 'points', points, 'outcome', outcome,
   'rules_version', ARGV[12], 'member', member, 'ts', ARGV[13], 'scan_event', ARGV[17], 'coupon', coupon,
-  'held', ARGV[21])
+  'held', ARGV[21], 'pay_after', ARGV[23])
 if one_per_code then redis.call('SET', KEYS[3], cjson.encode({index, kind, amount, points, coupon, entry, ARGV[21]})) end
 return finish({outcome, index, kind, amount, points, coupon, entry, ARGV[21]})

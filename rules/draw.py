@@ -72,11 +72,13 @@ def _prize_row(p: Prize) -> list[Any]:
 
 def draw_call(campaign: CompiledCampaign, *, code: str, batch_id: int, role: str, serial: int, member: str = "",
               tier: str | None = None, rules_version: int = 0, scan_event: str = "", scan_id: str | None = None,
-              now: float | None = None, held: bool = False, spend: bool = False) -> ScriptCall[DrawResult]:
+              now: float | None = None, held: bool = False, spend: bool = False,
+              pay_after: int = 0) -> ScriptCall[DrawResult]:
     """The wrapper of rules/draw.lua: one code's draw in one campaign. A call repeated with the same
     `scan_id` replays its first reply; the same code never draws twice where the campaign says so.
     `held`: the risk layer holds any award (never paid until reviewed); `spend`: the code's draw is spent
-    with no prize (a risk decision of no prize under a policy that does not keep codes drawable)."""
+    with no prize (a risk decision of no prize under a policy that does not keep codes drawable); `pay_after`:
+    the unix time before which a cash award is not paid (the risk layer's payout delay; 0 none)."""
     now = time.time() if now is None else now
     day = campaign_day(campaign, now)
     keys = draw_keys(campaign.id, scan_id=scan_id or secrets.token_hex(16), batch_id=batch_id, role=role,
@@ -89,7 +91,7 @@ def draw_call(campaign: CompiledCampaign, *, code: str, batch_id: int, role: str
         campaign.nth if campaign.ordinal == "every_nth" else 0, int(campaign.one_per_code),
         campaign.tier_multipliers.get(tier or "", 1.0), rules_version, int(now), member, batch_id, role,
         scan_event, _prize_rows(campaign), _consolation_row(campaign), REPLAY_SECONDS,
-        "1" if held else "", "1" if spend else "",
+        "1" if held else "", "1" if spend else "", pay_after or "",
     ]
     return ScriptCall(DRAW, keys, args, lambda reply: _draw_result(campaign, reply))
 

@@ -147,6 +147,8 @@ class Award(Base):
     # The scan event that drew it ("<batch>-<stream entry>", ScanEvent.id; "" before migration 0016): whose
     # phone won it, for holding a flagged device's awards and nobody else's.
     scan_event: Mapped[str] = mapped_column(String(48), default="", server_default="")
+    # Not paid before this (the risk layer's payout delay, so flags raised off the hot path can hold it first).
+    pay_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     HELD, RELEASED = "held", "released"
 
 

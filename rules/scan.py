@@ -339,7 +339,7 @@ class Scanner:
         pending = matcher.region_pending(ctx) if defer_for_location and source != "gps" else []
         limits = self._limits
         tag = device_tag(req.device_id)
-        decision, tainted, keep_drawable = self._assess(req, fields, batch, who, region, source, now)
+        decision, tainted, keep_drawable, pay_after = self._assess(req, fields, batch, who, region, source, now)
         reply = self._scripts.run(scan_call(
             batch_id=batch.batch_id, role=fields.role, serial=fields.serial,
             sale_serial=batch.sale_serial(fields.role, fields.serial), code=code, scan_id=next_scan_id(), now=now,
@@ -361,7 +361,7 @@ class Scanner:
         draws: tuple[DrawResult, ...] = ()
         if not held and may_draw and status in (FIRST, REPEAT) and (campaigns or kept):
             draws = self._draw(campaigns, kept, status, mine, who, code, fields, batch, reply.event_id, now,
-                               matcher.version, held=action == HOLD, spend=action == NO_PRIZE)
+                               matcher.version, held=action == HOLD, spend=action == NO_PRIZE, pay_after=pay_after)
             if self._risk is not None and req.device_id and any(d.outcome == CAPPED for d in draws):
                 self._risk.note_capped(req.device_id, batch.batch_id, fields.serial)
         if tell_repeats and status == REPEAT and not mine and not held:
@@ -387,11 +387,12 @@ class Scanner:
         )
 
     def _assess(self, req: ScanRequest, fields: CodeFields, batch: BatchFacts, who: Member | None,
-                region: Region | None, source: str, now: int) -> tuple[Decision, str, bool]:
+                region: Region | None, source: str, now: int) -> tuple[Decision, str, bool, int]:
         """(the risk layer's decision, the decision for a code scanned before sale ("" none), whether a no-prize
-        decision keeps the code drawable); everything allowed when the scanner has no risk layer."""
+        decision keeps the code drawable, the unix time before which a cash prize is not paid (0: no delay));
+        everything allowed when the scanner has no risk layer."""
         if self._risk is None:
-            return Decision(ALLOW), "", True
+            return Decision(ALLOW), "", True, 0
         pack = batch.pack
         case = fields.serial if fields.role is Role.CASE else (fields.serial // pack if pack else -1)
         ip_adcode = ""
@@ -405,7 +406,8 @@ class Scanner:
             lat=req.lat, lng=req.lng), now)
         policy = assessed.policy
         tainted = policy.tainted_code if policy.enabled and policy.tainted_code != ALLOW else ""
-        return assessed.decision, tainted, policy.keep_drawable
+        pay_after = now + policy.payout_delay_s if policy.enabled and policy.payout_delay_s else 0
+        return assessed.decision, tainted, policy.keep_drawable, pay_after
 
     def _hold(self, pending: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
               mine: bool, member: str, device_id: str, code: str, batch: BatchFacts, reply: ScanReply,
@@ -512,7 +514,8 @@ class Scanner:
 
     def _draw(self, campaigns: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
               mine: bool, who: Member | None, code: str, fields: CodeFields, batch: BatchFacts, event_id: str,
-              now: int, version: int, held: bool = False, spend: bool = False) -> tuple[DrawResult, ...]:
+              now: int, version: int, held: bool = False, spend: bool = False,
+              pay_after: int = 0) -> tuple[DrawResult, ...]:
         """The second, idempotent step: every eligible campaign's draw, sent together (rules/lua.py).
 
         A campaign whose receipt the device presented is not drawn again: its award is restored if Redis
@@ -525,7 +528,7 @@ class Scanner:
         calls += [
             draw_call(c, code=code, batch_id=batch.batch_id, role=fields.role.label, serial=fields.serial,
                       member=member, tier=who.tier if who else None, rules_version=version, scan_event=event_id,
-                      scan_id=event_id, now=now, held=held, spend=spend)
+                      scan_id=event_id, now=now, held=held, spend=spend, pay_after=pay_after)
             for c in todo
         ]
         results: list[DrawResult] = self._scripts.run_all(calls)

@@ -5,6 +5,7 @@ award reaches the ledger held."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,12 @@ from codegen import keys
 from codegen.batch_keys import batch_keys
 from codegen.codeformat import Role, encode
 from codegen.db import transaction
+from payouts.claims import Rail, settle
+from payouts.models import AwardClaim
 from risk import keys as risk_keys
 from risk.models import RiskFlag
 from risk.observer import RiskObserver
+from risk.policy import RiskPolicy
 from rules.awards import AwardSink
 from rules.campaign_store import save_campaign, set_status
 from rules.drain import Drainer, ScanEventSink
@@ -81,6 +85,19 @@ def test_an_honest_scan_is_allowed_and_wins(world: dict[str, Any]) -> None:
     reply = scan(world["app"], world["code"](1), "phone-a")
     assert reply["risk"] == "allow" and won(reply)
     assert world["redis"].exists(risk_keys.state_key(risk_keys.DEVICE, risk_keys.device_subject("phone-a")))
+    # its cash is not paid before the policy's payout delay: time for the drain's flags to hold it
+    drain(world)
+    with world["app"].extensions["yima.db"].sessions() as s:
+        award = s.scalars(select(Award).where(Award.serial == 1)).one()
+        assert award.pay_after is not None and award.scan_event.startswith(f"{world['batch']}-")
+        assert (award.pay_after - award.awarded_at).total_seconds() == RiskPolicy().payout_delay_s
+        claim = AwardClaim(award_id=award.id, campaign_id=award.campaign_id, brand_id=world["brand"],
+                           openid="o-1", kind="cash", claimed_at=award.awarded_at)
+        s.add(claim)
+        won_at = award.awarded_at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+        payout = settle(s, claim, award, Rail("fake", 32), won_at)
+        assert payout is not None
+        assert payout.next_at.replace(tzinfo=UTC) == won_at + timedelta(seconds=RiskPolicy().payout_delay_s)
 
 
 def test_a_sweep_of_one_case_gets_no_prize_and_leaves_the_codes_to_their_owners(world: dict[str, Any]) -> None:

@@ -71,6 +71,7 @@ def upgrade() -> None:
     with op.batch_alter_table('awards', schema=None) as batch_op:
         batch_op.add_column(sa.Column('risk_hold', sa.String(length=8), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('scan_event', sa.String(length=48), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('pay_after', sa.DateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('award_claims', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_award_claims_claimed_at'), ['claimed_at'], unique=False)
@@ -80,6 +81,7 @@ def downgrade() -> None:
     with op.batch_alter_table('award_claims', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_award_claims_claimed_at'))
     with op.batch_alter_table('awards', schema=None) as batch_op:
+        batch_op.drop_column('pay_after')
         batch_op.drop_column('scan_event')
         batch_op.drop_column('risk_hold')
     with op.batch_alter_table('scan_events', schema=None) as batch_op:
