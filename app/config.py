@@ -192,7 +192,7 @@ class Config:
     worker_metrics_port: int = 0  # `yima worker` serves its /metrics here; 0 = not at all
     payouts: PayoutConfig = PayoutConfig()
     ipregion_file: Path | None = None  # IP → city data replacing the shipped one (docs/location.md)
-    risk: bool = False  # the risk layer on every scan (docs/risk.md): YIMA_RISK=1
+    risk: bool = True  # the risk layer on every scan (docs/risk.md); YIMA_RISK=0 only to measure its cost
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -239,7 +239,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         worker_metrics_port=_int(env, "YIMA_WORKER_METRICS_PORT", 0, 0, 65535),
         payouts=_payouts(env),
         ipregion_file=Path(f) if (f := env.get("YIMA_IPREGION_FILE")) else None,
-        risk=_flag(env, "YIMA_RISK", False),
+        risk=_flag(env, "YIMA_RISK", True),
     )
 
 

@@ -20,6 +20,8 @@ from codegen.codeformat import Role, encode
 from codegen.db import transaction
 from codegen.generate import scan_url
 from codegen.models import Batch, Brand, Product
+from risk.models import RiskPolicyRow
+from risk.policy_store import publish_policies, save_policy
 from rules.campaign_store import save_campaign, set_status
 from rules.models import Campaign
 from rules.publish import current_version, publish_rules
@@ -133,6 +135,12 @@ def seed_demo(cfg: Config, db: Database, redis: Any) -> DemoInfo:
             batches.activate(session, redis, batch.id, None)
         else:
             batches.sync_batch(redis, batch)  # the embedded Redis may have been wiped
+        if session.get(RiskPolicyRow, brand.id) is None:
+            # The demo pays at once, so the whole loop (scan → claim → 收款) is quick to see; a real brand
+            # keeps the risk layer's payout delay (docs/risk.md).
+            save_policy(session, redis, brand.id, {"payout_delay_s": 0}, "yima:demo")
+        else:
+            publish_policies(session, redis)  # the embedded Redis may have been wiped
         key = ring.batch_key(batch.key_id, batch.id)
 
         def url(role: Role) -> str:

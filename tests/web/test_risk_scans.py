@@ -50,6 +50,7 @@ def world(tmp_path: Path, redis_client: redis.Redis) -> dict[str, Any]:
         set_status(s, row.id, "active", default_index())
         publish_rules(s, redis_client, default_index(), note="risk test")
     brand_id = int(redis_client.hget(batch_keys(info.batch_id)[0], "brand_id") or 0)
+    publish_policy(redis_client, brand_id)  # the defaults (the demo brand's own policy pays at once)
     ring = keys.load_keyring(tmp_path / "keys.json")
     key = ring.batch_key(ring.current, info.batch_id)
     return {"app": app, "redis": redis_client, "batch": info.batch_id, "brand": brand_id,
@@ -165,7 +166,7 @@ def test_a_busy_address_challenges_new_phones_only(world: dict[str, Any]) -> Non
 
 
 def test_with_the_layer_off_nothing_is_counted(tmp_path: Path, redis_client: redis.Redis) -> None:
-    app = make_app(tmp_path, scan_limit_ip=0, scan_limit_device=0)
+    app = make_app(tmp_path, scan_limit_ip=0, scan_limit_device=0, risk=False)
     info = seed_demo(app.config["YIMA"], app.extensions["yima.db"], redis_client)
     ring = keys.load_keyring(tmp_path / "keys.json")
     code = encode(ring.batch_key(ring.current, info.batch_id), role=Role.INNER, key_id=ring.current,

@@ -23,7 +23,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def ops(tmp_path: Path, redis_client: redis.Redis) -> Iterator[tuple[FlaskClient, DemoInfo, Flask]]:
-    app, info = seeded_app(tmp_path, ops_token=TOKEN)
+    # These tests replay bursts of scans from one loopback client, which the risk layer rightly takes for a
+    # sweep; it has its own tests (tests/web/test_risk_scans.py).
+    app, info = seeded_app(tmp_path, ops_token=TOKEN, risk=False)
     yield app.test_client(), info, app
     app.extensions["yima.db"].engine.dispose()
 

@@ -251,16 +251,19 @@ def test_enumeration_from_one_address_gets_429_with_retry_after(tmp_path: Path, 
 
 
 
-def test_a_winning_scan_makes_two_script_calls_and_nothing_else(tmp_path: Path, redis_backend: RedisBackend) -> None:
+@pytest.mark.parametrize("risk", [False, True], ids=["risk-off", "risk-on"])
+def test_a_winning_scan_makes_two_script_calls_and_nothing_else(tmp_path: Path, redis_backend: RedisBackend,
+                                                                 risk: bool) -> None:
     """docs/rules.md: a scan that draws is two round trips, the scan script then the draw; redis-py's
     pipelined Script used to send SCRIPT EXISTS before the draw (a third). On a cluster the two may go to
-    two masters (the batch's slot and the campaign's): still one call each."""
+    two masters (the batch's slot and the campaign's): still one call each. The risk layer adds one round
+    trip before them: one subject script per subject (here the phone and its network), sent together."""
     from app.seed import seed_demo_campaign
     from codegen import keys
     from codegen.codeformat import Role, encode
     from tests.support.monitor import script_commands_seen
 
-    app, info = backend_app(tmp_path, redis_backend)
+    app, info = backend_app(tmp_path, redis_backend, risk=risk)
     seed_demo_campaign(app.extensions["yima.db"], app.extensions["yima.redis"], info.batch_id)
     ring = keys.load_keyring(tmp_path / "keys.json")
     key = ring.batch_key(ring.current, info.batch_id)
@@ -274,4 +277,4 @@ def test_a_winning_scan_makes_two_script_calls_and_nothing_else(tmp_path: Path, 
         client.post("/api/v1/scans", json={"code": fresh, "device_id": "phone-1"})))
     body = replies[0].get_json()
     assert body["status"] == "first" and body["reward"][0]["outcome"] in ("won", "consolation")
-    assert seen == ["EVALSHA", "EVALSHA"]
+    assert seen == ["EVALSHA"] * (4 if risk else 2)
