@@ -57,6 +57,10 @@ class ServerFigures:
         return runs[(len(runs) - 1) // 2]
 
 
+def _cpu_per_req(r: LoadResult) -> float:
+    return sum(r.cpu_us(k) for k in ("app", "redis", "pg", "loadgen"))
+
+
 @dataclass
 class RiskPair:
     """The risk layer's cost: the same server with the layer off and on, the same rounds, scan and draw."""
@@ -77,6 +81,13 @@ class RiskPair:
 
     def ratio(self, variant: str) -> float:
         return statistics.median([on / off for on, off in self.rounds(variant) if off] or [0.0])
+
+    def cpu_ratio(self, variant: str) -> float:
+        """Median over rounds of the CPU per request (every party of the bench) off / on: what risk on / off
+        would be on a CPU-bound box with nothing else running. Less disturbed by other processes than r/s."""
+        return statistics.median([_cpu_per_req(b[variant]) / _cpu_per_req(a[variant])
+                                  for a, b in zip(self.on.rounds, self.off.rounds, strict=False)
+                                  if variant in a and variant in b and _cpu_per_req(a[variant])] or [0.0])
 
     @property
     def counted(self) -> bool:
@@ -222,6 +233,12 @@ def report_risk(pair: RiskPair, args: argparse.Namespace, brand_id: int) -> dict
         print(f"  risk on / off, {label} = {pair.ratio(v):5.2f}   (target >= {TARGET_RISK_ON_VS_OFF}: "
               f"{verdict(targets[key]['pass'])}; rounds {rounds})")
     for v in ("scan", "draw"):
+        if pair.rounds(v):
+            off_cpu, on_cpu = _cpu_per_req(pair.off.typical(v)), _cpu_per_req(pair.on.typical(v))
+            print(f"  CPU per {'scan' if v == 'scan' else 'scan + draw'} (app + Redis + PostgreSQL + load "
+                  f"generator): risk off {off_cpu:.0f} us, on {on_cpu:.0f} us; off / on = {pair.cpu_ratio(v):.2f}"
+                  f" (what on / off would be on a CPU-bound box with nothing else running)")
+    for v in ("scan", "draw"):
         if v in pair.on.half and v in pair.off.half:
             off, on = pair.off.half[v], pair.on.half[v]
             print(f"  {v} p99 at {off.target_rate or 0:.0f}/s on both (the shipped server's @50%): risk off "
@@ -242,6 +259,7 @@ def report_risk(pair: RiskPair, args: argparse.Namespace, brand_id: int) -> dict
         "max_rps": {state: {v: round(fig.rps(v), 1) for v in ("scan", "draw")}
                     for state, fig in (("off", pair.off), ("on", pair.on))},
         "ratios": {v: round(pair.ratio(v), 3) for v in ("scan", "draw") if pair.rounds(v)},
+        "cpu_ratios": {v: round(pair.cpu_ratio(v), 3) for v in ("scan", "draw") if pair.rounds(v)},
         "rounds": [{"off": {v: r.as_json() for v, r in b.items() if v in ("scan", "draw")},
                     "on": {v: r.as_json() for v, r in a.items() if v in ("scan", "draw")}}
                    for a, b in zip(pair.on.rounds, pair.off.rounds, strict=False)],

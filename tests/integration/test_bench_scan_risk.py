@@ -124,5 +124,8 @@ def test_risk_ratios_are_medians_of_each_rounds_own_ratio_and_pass_only_when_the
     assert pair.ratio("draw") == 0.8  # rounds 0.75, 0.875, 0.8
     assert {k: t["pass"] for k, t in risk_targets(pair).items()} == {"risk_scan_on_vs_off": False,
                                                                      "risk_draw_on_vs_off": True}
+    for rnd, app_s in ((off.rounds[0], 1.0), (on.rounds[0], 1.0)):  # scan: 1000 us off, 1111 us on a request
+        rnd["scan"].cpu = {"app": app_s, "seconds": 1.0}
+    assert round(pair.cpu_ratio("scan"), 2) == 0.9 and pair.cpu_ratio("draw") == 0.0  # draw: no CPU measured
     pair.keys = {"device": {"subjects": 0, "keys": 0}, "network": {"subjects": 0, "keys": 0}}
     assert not risk_targets(pair)["risk_draw_on_vs_off"]["pass"]  # the risk layer saw nothing: no PASS
