@@ -3,7 +3,7 @@
     python -m bench.bench_scan [--quick] [--servers gunicorn,granian] [--items 100000] [--rounds 3]
                                [--duration 8] [--open-duration 8] [--tool auto|wrk|python]
                                [--layout split|shared] [--no-other-layout] [--models sync:4,gthread:2x4 | none]
-                               [--stability]
+                               [--no-risk] [--stability]
     python -m bench.bench_scan --export-codes FILE --count N      (codes for loadtests/locustfile.py)
 
 One run, everything on 127.0.0.1 and bounded in time (--max-seconds):
@@ -19,7 +19,16 @@ One run, everything on 127.0.0.1 and bounded in time (--max-seconds):
    started at once and, --rounds times, each server in turn is measured at max throughput (closed loop)
    on bare Flask, the scan API and the scan API with a draw; then each variant with a target runs open
    loop at half its median max, for the p99. Ratios scan / bare and scan+draw / bare are medians of the
-   rounds' own ratios; targets: ≥ 0.6, ≥ 0.5, p99 ≤ 10 ms at half load, PASS or MISS beside each;
+   rounds' own ratios; targets: ≥ 0.6, ≥ 0.5, p99 ≤ 10 ms at half load, PASS or MISS beside each.
+   The risk pair (unless --no-risk): the first server's twin with the risk layer switched (YIMA_RISK=1
+   beside the shipped server, whose default is off) runs beside it; in every round the scan API and scan +
+   draw are measured on both back to back (which goes first alternates), then at the same open-loop rate.
+   Risk on / off, the median of the rounds' own ratios, has the target ≥ 0.80 for each. The bench brand's
+   risk policy (scan_env.RISK_POLICY, in Redis {risk}:policies) turns off the two address rules
+   (ip_per_minute, network_per_hour): one loopback client is one address and one network carrying the
+   whole load. Every subject call still runs (the bodies come from 50,000 phones with jittering GPS, one in
+   4 signed in: bench/scan_plan.py); the risk keys counted afterwards ({r:d:*}, {r:n:*} ...) prove the
+   risk-on scans went through the layer (else MISS), and the decisions on their events are printed;
 3. unless --no-other-layout, the extra layout (--layout, default split: the app server alone on half
    the CPUs, the load generator, Redis and PostgreSQL on the rest; bench/cpu_layout.py) with gunicorn
    as shipped: bare, bare + one Redis round trip (the floor of any design that goes to Redis once per
@@ -43,6 +52,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,10 +60,20 @@ from urllib.parse import urlsplit
 
 from bench import cpu_layout
 from bench.scan_cpu import NCPU
-from bench.scan_env import BenchEnv, award_count, bench_environment, event_mix, export_codes
+from bench.scan_env import (
+    RISK_POLICY,
+    BenchEnv,
+    award_count,
+    bench_environment,
+    event_mix,
+    export_codes,
+    risk_decisions,
+    risk_keys,
+    stream_tips,
+)
 from bench.scan_load import LoadResult
 from bench.scan_measure import Bench
-from bench.scan_report import ServerFigures, report_extra, report_one_box
+from bench.scan_report import RiskPair, ServerFigures, report_extra, report_one_box, report_risk
 from bench.scan_server import KINDS, Model, Server, granian_available
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -71,12 +91,18 @@ def _step(label: str, fn: Callable[[str], LoadResult]) -> LoadResult:
     return r
 
 
-def one_box(bench: Bench, args: argparse.Namespace) -> list[ServerFigures]:
-    """The issue's layout: nothing pinned; every server up at once, measured in turn, round after round."""
+def one_box(bench: Bench, args: argparse.Namespace) -> tuple[list[ServerFigures], RiskPair | None]:
+    """The issue's layout: nothing pinned; every server up at once, measured in turn, round after round; and
+    unless --no-risk, the first server's risk partner (the same server with the risk layer switched) measured
+    beside it in every round."""
     servers: list[Server] = []
     figures: list[ServerFigures] = []
-    print(f"one-box layout: everything on all {NCPU} CPUs, no pinning; servers {', '.join(args.servers)}",
-          flush=True)
+    partner: Server | None = None
+    pair: RiskPair | None = None
+    decisions: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    print(f"one-box layout: everything on all {NCPU} CPUs, no pinning; servers {', '.join(args.servers)}"
+          f"{'' if args.no_risk else ', and the first with the risk layer switched'}", flush=True)
     bench.app_cpus = None
     try:
         for spec in args.servers:
@@ -90,21 +116,78 @@ def one_box(bench: Bench, args: argparse.Namespace) -> list[ServerFigures]:
                 continue
             servers.append(server)
             figures.append(ServerFigures(_server_label(bench.benv, server)))
+        if servers and not args.no_risk:
+            partner, pair = _risk_partner(bench, servers[0], figures[0])
+        twin = None if pair is None else (pair.on if pair.off is figures[0] else pair.off)  # the partner's
+        on_server = None if pair is None else (partner if pair.on is twin else servers[0])
+        partner_name = "" if pair is None else f"{servers[0].name} risk {'ON' if pair.on is twin else 'off'}"
+
+        def step(server: Server, label: str, v: str) -> LoadResult:
+            """One max run; the risk decisions on the events of the risk-on server's scans are counted."""
+            tips = stream_tips(args.redis_url, [bench.benv.batch_id, bench.benv.draw_batch_id]) \
+                if server is on_server and v != "bare" else None
+            result = _step(label, lambda lb: bench.max_throughput(server, v, args.duration, lb))
+            if tips is not None:
+                risk_decisions(args.redis_url, tips, decisions, reasons)
+            return result
+
+        def partner_round(k: int) -> None:
+            if partner is not None and twin is not None:
+                twin.rounds.append({v: step(partner, f"round {k}: {partner_name} {v} max", v)
+                                    for v in ("scan", "draw")})
+
         for k in range(1, args.rounds + 1):
-            for server, fig in zip(servers, figures, strict=True):
-                fig.rounds.append({v: _step(f"round {k}: {server.name} {v} max",
-                                            lambda lb, s=server, v=v: bench.max_throughput(s, v, args.duration, lb))
+            for i, (server, fig) in enumerate(zip(servers, figures, strict=True)):
+                if i == 0 and k % 2 == 0:  # the pair's order alternates: drift cannot favour one side
+                    partner_round(k)
+                fig.rounds.append({v: step(server, f"round {k}: {server.name} {v} max", v)
                                    for v in ("bare", "scan", "draw")})
+                if i == 0 and k % 2 == 1:
+                    partner_round(k)
         for server, fig in zip(servers, figures, strict=True):
             for v in ("scan", "draw"):
                 rate = max(10.0, fig.rps(v) / 2)
                 fig.half[v] = _step(f"{server.name} {v} open loop {rate:.0f}/s",
                                     lambda lb, s=server, v=v, r=rate: bench.load(s, v, args.open_duration, rate=r,
                                                                                  label=lb))
+                if server is servers[0] and partner is not None and twin is not None:  # at the same rate
+                    twin.half[v] = _step(f"{partner_name} {v} open loop {rate:.0f}/s",
+                                         lambda lb, p=partner, v=v, r=rate: bench.load(p, v, args.open_duration,
+                                                                                       rate=r, label=lb))
     finally:
         for server in servers:
             server.stop()
-    return figures
+        if partner is not None:
+            partner.stop()
+    if pair is not None:
+        pair.keys = risk_keys(args.redis_url)
+        pair.decisions, pair.reasons = dict(decisions), dict(reasons)
+    return figures, pair
+
+
+def _risk_partner(bench: Bench, base: Server, base_fig: ServerFigures) -> tuple[Server | None, RiskPair | None]:
+    """The base server's twin with the risk layer switched (on: YIMA_RISK=1 beside a server as shipped, where it
+    is off; off: YIMA_RISK=0 should the shipped default be on), started; (None, None) if it does not start."""
+    from app.config import load_config
+
+    shipped_on = load_config(bench.benv.env).risk
+    env = {**bench.benv.env, "YIMA_RISK": "0" if shipped_on else "1"}
+    partner = bench.server(base.kind, base.model, env=env, tag="-risk-off" if shipped_on else "-risk-on")
+    try:
+        partner.start()
+    except RuntimeError as exc:
+        print(f"  {base.name} with YIMA_RISK={env['YIMA_RISK']}: not measured ({str(exc).splitlines()[0]})",
+              flush=True)
+        partner.stop()
+        return None, None
+    pfig = ServerFigures(f"{base_fig.name}, YIMA_RISK={env['YIMA_RISK']}")
+    state = "on (YIMA_RISK=1: the shipped default)" if shipped_on else "off (YIMA_RISK unset: the shipped default)"
+    shipped_label = f"{base.name} as started above, risk layer {state}"
+    twin_label = f"the same with YIMA_RISK={env['YIMA_RISK']}"
+    if shipped_on:
+        return partner, RiskPair(off=pfig, on=base_fig, off_label=twin_label, on_label=shipped_label,
+                                 policy=RISK_POLICY)
+    return partner, RiskPair(off=base_fig, on=pfig, off_label=shipped_label, on_label=twin_label, policy=RISK_POLICY)
 
 
 def server_spec(spec: str) -> tuple[str, Model]:
@@ -194,16 +277,20 @@ def run(args: argparse.Namespace) -> int:
         bench = Bench(benv, args)
         print(f"setup done: batches {benv.batch_id} (scan) and {benv.draw_batch_id} (draw, campaign "
               f"{benv.campaign_id}) of {args.items:,} items each, database {benv.db_name}, closed-loop tool "
-              f"{bench.tool}", flush=True)
+              f"{bench.tool}; the bench brand's risk policy: the defaults but "
+              + ", ".join(f"{k} {v}" for k, v in RISK_POLICY.items())
+              + " (one loopback client is one address: 0 turns those rules off)", flush=True)
         if args.nice:
             print(f"nice {args.nice}: this process, the servers and load generators it starts and the local Redis "
                   f"run ahead of the machine's other work", flush=True)
         with cpu_layout.prioritized(args.nice, benv.redis_pid):
-            figures = one_box(bench, args)
+            figures, pair = one_box(bench, args)
             mix = {"scan": event_mix(args.redis_url, benv.batch_id),
                    "draw": event_mix(args.redis_url, benv.draw_batch_id)}
             awards = award_count(args.redis_url)
             one_box_doc = report_one_box(benv, args, bench.tool, figures, mix, awards)
+            if pair is not None:
+                one_box_doc["risk"] = report_risk(pair, args, benv.brand_id)
             print(flush=True)
             extra = {} if args.no_other_layout else extra_layout(bench, args)
             stability: dict[str, Any] = {}
@@ -223,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(json.dumps(doc, separators=(",", ":")))
     shipped = next(iter(doc["one_box"]["servers"].values()), {}) if args.servers[0] == "gunicorn" else {}
-    missed = [k for k, t in {**shipped.get("targets", {}), **doc.get("extra", {}).get("targets", {})}.items()
+    missed = [k for k, t in {**shipped.get("targets", {}), **doc["one_box"].get("risk", {}).get("targets", {}),
+                             **doc.get("extra", {}).get("targets", {})}.items()
               if not t["pass"]]
     return 1 if args.strict and missed else 0
 
@@ -256,6 +344,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="the extra layout, printed after the one-box one: split (the app server alone on half the "
                         "CPUs; load generator, Redis and PostgreSQL on the rest) or shared (see bench/cpu_layout.py)")
     p.add_argument("--no-other-layout", action="store_true", help="skip the extra layout")
+    p.add_argument("--no-risk", action="store_true",
+                   help="one-box layout: skip the risk pair (the first server again with the risk layer switched, "
+                        "YIMA_RISK=1, measured beside it: risk on / off >= 0.80)")
     p.add_argument("--stability", action="store_true",
                    help="also put every server through the failure checks (bench/scan_stability.py)")
     p.add_argument("--nice", type=int, default=0, choices=range(-20, 1), metavar="-20..0",
@@ -265,7 +356,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="time the run may spend repeating measurements disturbed by other processes")
     p.add_argument("--redis-url", default=os.environ.get("YIMA_BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     p.add_argument("--pg-admin-url", default=os.environ.get("YIMA_BENCH_PG_URL", DEFAULT_PG_ADMIN_URL))
-    p.add_argument("--max-seconds", type=int, default=540, help="hard limit for the whole run")
+    p.add_argument("--max-seconds", type=int, default=660, help="hard limit for the whole run")
     p.add_argument("--export-codes", type=Path, metavar="FILE", help="write codes for the locustfile and exit")
     p.add_argument("--count", type=int, default=100_000, help="with --export-codes: how many codes")
     if "--quick" in (sys.argv[1:] if argv is None else argv):  # shorter defaults; explicit options still win

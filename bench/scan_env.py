@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -29,10 +30,14 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.scan_plan import CodeSource
+from bench.scan_plan import CodeSource, Phones
 
 BRAND = "bench"
 SKU = "BENCH-500"
+# The bench brand's risk policy overrides (risk.policy.RiskPolicy; 0 turns a rule off). Every scan comes from
+# one loopback client, so the risk layer sees one address and one network doing the whole load: the rules
+# about a busy address or network would challenge every new phone. Every other rule stays as shipped.
+RISK_POLICY = {"ip_per_minute": 0, "network_per_hour": 0}
 
 
 @dataclass
@@ -41,9 +46,11 @@ class BenchEnv:
     env: dict[str, str]
     source: CodeSource  # the scan batch's codes
     draw_source: CodeSource  # the draw batch's codes
+    phones: Phones  # the phones the bodies come from (member tokens signed with the servers' member secret)
     redis_pid: int | None
     pg_version: str
     db_name: str
+    brand_id: int
     batch_id: int
     draw_batch_id: int
     campaign_id: int
@@ -84,6 +91,7 @@ def server_env(workdir: Path, db_url: str, redis_url: str) -> dict[str, str]:
         "YIMA_INVALID_LIMIT_IP": "0",
         "YIMA_INVALID_LIMIT_DEVICE": "0",
         "YIMA_SECRET_KEY": "bench-" + os.urandom(16).hex(),
+        "YIMA_MEMBER_SECRET": "bench-member-" + os.urandom(16).hex(),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
@@ -143,6 +151,7 @@ def bench_environment(args: argparse.Namespace) -> Iterator[BenchEnv]:
         made: list[tuple[int, int]] = []
         with transaction(db.sessions) as session:
             brand = batches.add_brand(session, BRAND, "Bench Brewery", "https://q.bench.example")
+            brand_id = brand.id
             batches.add_product(session, brand, SKU, "Bench Lager 500ml", "6901234567892")
             for lot in ("BENCH-SCAN", "BENCH-DRAW"):
                 req = batches.BatchRequest(sku=SKU, lot=lot, count=args.items, pack=24, factory="Bench", line="1",
@@ -158,13 +167,15 @@ def bench_environment(args: argparse.Namespace) -> Iterator[BenchEnv]:
             campaign_id = campaign.id
         with transaction(db.sessions) as session:
             rules_version = publish_rules(session, rds, default_index(), note="bench-scan").version.version
+        publish_risk_policy(args.redis_url, brand_id, RISK_POLICY)
         db.engine.dispose()
         yield BenchEnv(
             workdir=workdir, env=env,
             source=CodeSource(ring.batch_key(key_id, batch_id), key_id, batch_id, args.items),
             draw_source=CodeSource(ring.batch_key(draw_key_id, draw_batch_id), draw_key_id, draw_batch_id,
                                    args.items),
-            redis_pid=_redis_pid(rds), pg_version=pg_version, db_name=db_name, batch_id=batch_id,
+            phones=Phones(env["YIMA_MEMBER_SECRET"].encode()),
+            redis_pid=_redis_pid(rds), pg_version=pg_version, db_name=db_name, brand_id=brand_id, batch_id=batch_id,
             draw_batch_id=draw_batch_id, campaign_id=campaign_id, rules_version=rules_version,
             shipped_workers=int(getattr(gunicorn_conf, "workers", 1)),
             shipped_class=str(getattr(gunicorn_conf, "worker_class", "sync")),
@@ -190,6 +201,78 @@ def event_mix(redis_url: str, batch_id: int, last: int = 3000) -> dict[str, int]
     try:
         rows = rds.xrevrange(events_key(batch_id), count=last)
         return dict(Counter(fields[b"kind"].decode() for _id, fields in rows))
+    finally:
+        rds.close()
+
+
+def publish_risk_policy(redis_url: str, brand_id: int, overrides: dict[str, Any]) -> None:
+    """The brand's risk policy document where the risk gate reads it (risk.keys.POLICIES_KEY), checked as the
+    gate checks it (a policy it refused would silently be the defaults)."""
+    from risk.keys import POLICIES_KEY
+    from risk.policy import RiskPolicy
+
+    RiskPolicy.from_doc(overrides)
+    rds = redis.Redis.from_url(redis_url)
+    try:
+        rds.hset(POLICIES_KEY, str(brand_id), json.dumps(overrides, separators=(",", ":")))
+    finally:
+        rds.close()
+
+
+def risk_keys(redis_url: str) -> dict[str, dict[str, int]]:
+    """The risk layer's keys in the bench's Redis DB, by subject kind: subjects (their state hashes `{r:<kind>:
+    <id>}:s`) and keys in all. Proves the risk-on runs really went through the risk layer."""
+    from risk.keys import SUBJECT_KINDS, SUBJECT_NAMES
+
+    found = {SUBJECT_NAMES[k]: {"subjects": 0, "keys": 0} for k in SUBJECT_KINDS}
+    rds = redis.Redis.from_url(redis_url)
+    try:
+        for key in rds.scan_iter(match="{r:*", count=10_000):
+            kind = SUBJECT_NAMES.get(key[3:4].decode(errors="replace")) if key[4:5] == b":" else None
+            if kind is None:
+                continue
+            found[kind]["keys"] += 1
+            if key.endswith(b"}:s"):
+                found[kind]["subjects"] += 1
+    finally:
+        rds.close()
+    return found
+
+
+def stream_tips(redis_url: str, batch_ids: list[int]) -> dict[int, str]:
+    """The newest event id of each batch's scan stream ("0-0" when empty): where a run's own events begin."""
+    from codegen.batch_state import events_key
+
+    rds = redis.Redis.from_url(redis_url)
+    try:
+        tips = {}
+        for batch_id in batch_ids:
+            rows = rds.xrevrange(events_key(batch_id), count=1)
+            tips[batch_id] = rows[0][0].decode() if rows else "0-0"
+        return tips
+    finally:
+        rds.close()
+
+
+def risk_decisions(redis_url: str, since: dict[int, str], into: Counter[str], reasons: Counter[str],
+                   limit: int = 200_000) -> None:
+    """Count the risk decisions (and their reasons) on the scan events written after `since` (stream tips)."""
+    from codegen.batch_state import events_key
+
+    rds = redis.Redis.from_url(redis_url)
+    try:
+        for batch_id, tip in since.items():
+            start = f"({tip}"
+            left = limit
+            while left > 0:
+                rows = rds.xrange(events_key(batch_id), min=start, max="+", count=min(left, 10_000))
+                if not rows:
+                    break
+                for _id, fields in rows:
+                    into[fields.get(b"risk", b"?").decode()] += 1
+                    for why in filter(None, fields.get(b"risk_why", b"").decode().split(",")):
+                        reasons[why] += 1
+                start, left = f"({rows[-1][0].decode()}", left - len(rows)
     finally:
         rds.close()
 

@@ -50,12 +50,13 @@ class Bench:
     def _bodies(self, variant: str, n: int) -> tuple[Plan | None, list[bytes]]:
         if variant in ("bare", "floor"):  # these keep no state: one fixed plan serves every run
             if self._bare_bodies is None:
-                position = self.benv.source.position
-                self._bare_bodies = make_plan(self.benv.source, min(n, 50_000), seed=1).bodies
-                self.benv.source.position = position  # bare scans nothing: its codes stay fresh
+                position, phone = self.benv.source.position, self.benv.phones.cursor
+                self._bare_bodies = make_plan(self.benv.source, min(n, 50_000), seed=1, phones=self.benv.phones).bodies
+                # bare scans nothing: its codes stay fresh, its phones unused
+                self.benv.source.position, self.benv.phones.cursor = position, phone
             return None, self._bare_bodies
         self._seed += 1
-        plan = make_plan(self._source(variant), n, seed=1000 + self._seed)
+        plan = make_plan(self._source(variant), n, seed=1000 + self._seed, phones=self.benv.phones)
         return plan, plan.bodies
 
     def load(self, server: Server, variant: str, duration: float, *, rate: float | None = None,
@@ -102,8 +103,9 @@ class Bench:
         self.rate_hint = max(self.rate_hint, result.rps)  # codes unused by a run go back to the source
         return result
 
-    def server(self, kind: str, model: Model, limits: int = 0, *, env: dict[str, str] | None = None) -> Server:
+    def server(self, kind: str, model: Model, limits: int = 0, *, env: dict[str, str] | None = None,
+               tag: str = "") -> Server:
         env = dict(env or self.benv.env)
         env["YIMA_SCAN_LIMIT_IP"] = env["YIMA_SCAN_LIMIT_DEVICE"] = str(limits)
-        log = self.benv.workdir / f"{kind}-{model.spec.replace(':', '-')}-{limits}.log"
+        log = self.benv.workdir / f"{kind}-{model.spec.replace(':', '-')}-{limits}{tag}.log"
         return Server(kind, env, log, model, self.benv.shipped_workers, self.app_cpus, self.args.nice)

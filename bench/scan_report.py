@@ -5,6 +5,10 @@ scan ≥ 0.6 × bare Flask, scan with a draw ≥ 0.5 × bare Flask, p99 ≤ 10 m
 Ratios are medians over rounds measured back to back on the same server, so one disturbed measurement
 cannot decide them. The extra (tuned/pinned) layout keeps its own targets: scan ≥ 0.6 × bare,
 scan ≥ 2.5 × SQL-per-scan, p99 ≤ 10 ms at half load.
+
+The risk pair (the risk layer's issue): the shipped server with the risk layer on (YIMA_RISK=1) beside the same
+server with it off, each round's scan and scan + draw measured on both back to back; risk on / off ≥ 0.80 for
+each, as medians of the rounds' own ratios, and only when the risk keys show the scans were counted.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ TARGET_SCAN_VS_BARE = 0.6
 TARGET_DRAW_VS_BARE = 0.5
 TARGET_SCAN_VS_SQL = 2.5
 TARGET_P99_MS = 10.0
+TARGET_RISK_ON_VS_OFF = 0.8
 
 LABELS = {"bare": "bare Flask  POST /bench/bare", "floor": "bare + 1 Redis round trip",
           "scan": "yima scan   POST /api/v1/scans", "draw": "scan + draw (first scan wins)",
@@ -50,6 +55,44 @@ class ServerFigures:
         """The round whose throughput is the median (its latencies and CPU are the ones printed)."""
         runs = sorted((r[variant] for r in self.rounds if variant in r), key=lambda x: x.rps)
         return runs[(len(runs) - 1) // 2]
+
+
+def _cpu_per_req(r: LoadResult) -> float:
+    return sum(r.cpu_us(k) for k in ("app", "redis", "pg", "loadgen"))
+
+
+@dataclass
+class RiskPair:
+    """The risk layer's cost: the same server with the layer off and on, the same rounds, scan and draw."""
+
+    off: ServerFigures
+    on: ServerFigures
+    off_label: str
+    on_label: str
+    policy: dict[str, Any]  # the bench brand's policy overrides
+    keys: dict[str, dict[str, int]] = field(default_factory=dict)  # risk keys by subject kind, after the runs
+    decisions: dict[str, int] = field(default_factory=dict)  # risk actions on the risk-on server's events
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def rounds(self, variant: str) -> list[tuple[float, float]]:
+        """(on, off) max r/s of each round that measured the variant on both."""
+        return [(a[variant].rps, b[variant].rps) for a, b in zip(self.on.rounds, self.off.rounds, strict=False)
+                if variant in a and variant in b]
+
+    def ratio(self, variant: str) -> float:
+        return statistics.median([on / off for on, off in self.rounds(variant) if off] or [0.0])
+
+    def cpu_ratio(self, variant: str) -> float:
+        """Median over rounds of the CPU per request (every party of the bench) off / on: what risk on / off
+        would be on a CPU-bound box with nothing else running. Less disturbed by other processes than r/s."""
+        return statistics.median([_cpu_per_req(b[variant]) / _cpu_per_req(a[variant])
+                                  for a, b in zip(self.on.rounds, self.off.rounds, strict=False)
+                                  if variant in a and variant in b and _cpu_per_req(a[variant])] or [0.0])
+
+    @property
+    def counted(self) -> bool:
+        """The risk-on scans really went through the risk layer: device and network subjects exist."""
+        return all(self.keys.get(k, {}).get("subjects", 0) > 0 for k in ("device", "network"))
 
 
 def _ms(v: float) -> str:
@@ -106,8 +149,9 @@ def report_one_box(benv: BenchEnv, args: argparse.Namespace, tool: str, figures:
           f"warm-up, median of {args.rounds} round(s) (bare, scan, scan + draw back to back on each server)")
     print(f"  @50% = open loop (python-raw): a constant rate of half the variant's median max for "
           f"{args.open_duration:g} s, latency from each request's scheduled send time (no coordinated omission)")
-    print("  bodies: 85 % first scans of distinct codes, 10 % repeats, 5 % forged (404 expected, not an error);"
-          " bad = any other status or socket error")
+    print("  bodies: 85 % first scans of distinct codes (in shuffled order), 10 % repeats, 5 % forged (404 expected,"
+          " not an error), from 50,000 phones in turn (each in one city, GPS jittering, one in 4 with a member"
+          " token: bench/scan_plan.py); bad = any other status or socket error")
     doc: dict[str, Any] = {}
     for fig in figures:
         if not fig.rounds:
@@ -150,6 +194,80 @@ def report_one_box(benv: BenchEnv, args: argparse.Namespace, tool: str, figures:
                 f"{k} {100 * n / total:.0f} %" for k, n in sorted(kinds.items())))
         print(f"  awards drawn by the campaign (its award stream): {awards:,}")
     return {"servers": doc, "event_mix": mix, "awards": awards}
+
+
+def risk_targets(pair: RiskPair) -> dict[str, dict[str, Any]]:
+    targets = {}
+    for v in ("scan", "draw"):
+        if pair.rounds(v):
+            t = _target(pair.ratio(v), TARGET_RISK_ON_VS_OFF, True)
+            t["pass"] = t["pass"] and pair.counted  # a run the risk layer never saw measures nothing
+            targets[f"risk_{v}_on_vs_off"] = t
+    return targets
+
+
+def report_risk(pair: RiskPair, args: argparse.Namespace, brand_id: int) -> dict[str, Any]:
+    """The risk pair's table: scan and scan + draw with the risk layer off and on, their ratios, and the proof
+    that the risk-on scans were counted (subject keys) and mostly allowed (decisions on the events)."""
+    targets = risk_targets(pair)
+    print()
+    print(f"risk layer side by side (one-box layout): {pair.off_label} vs {pair.on_label}; scan and scan + draw "
+          f"measured on both in every round, back to back (which goes first alternates round by round)")
+    overrides = ", ".join(f"{k} {v}" for k, v in pair.policy.items())
+    print(f"  bench brand's risk policy (published to Redis {{risk}}:policies, brand {brand_id}): the defaults but "
+          f"{overrides}: every scan comes from one loopback client, so the risk layer sees one address and one "
+          f"network (127.0.0) carrying the whole load, and 0 turns those two address rules off; every subject "
+          f"call (device, member, network, GPS point) still runs")
+    print("  bodies as above: honest traffic for the risk layer at this rate (no phone scans more than a few times "
+          "a minute, no shared GPS point, no case swept)")
+    print(_header())
+    for fig, state in ((pair.off, "off"), (pair.on, "ON")):
+        for v in ("scan", "draw"):
+            if any(v in r for r in fig.rounds):
+                print(_row(f"risk {state}: {LABELS[v][:24]}", fig.typical(v), fig.half.get(v), fig.rps(v)))
+    for v, label in (("scan", "scan       "), ("draw", "scan + draw")):
+        key = f"risk_{v}_on_vs_off"
+        if key not in targets:
+            continue
+        rounds = ", ".join(f"{on:.0f}/{off:.0f}" for on, off in pair.rounds(v))
+        print(f"  risk on / off, {label} = {pair.ratio(v):5.2f}   (target >= {TARGET_RISK_ON_VS_OFF}: "
+              f"{verdict(targets[key]['pass'])}; rounds {rounds})")
+    for v in ("scan", "draw"):
+        if pair.rounds(v):
+            off_cpu, on_cpu = _cpu_per_req(pair.off.typical(v)), _cpu_per_req(pair.on.typical(v))
+            print(f"  CPU per {'scan' if v == 'scan' else 'scan + draw'} (app + Redis + PostgreSQL + load "
+                  f"generator): risk off {off_cpu:.0f} us, on {on_cpu:.0f} us; off / on = {pair.cpu_ratio(v):.2f}"
+                  f" (what on / off would be on a CPU-bound box with nothing else running)")
+    for v in ("scan", "draw"):
+        if v in pair.on.half and v in pair.off.half:
+            off, on = pair.off.half[v], pair.on.half[v]
+            print(f"  {v} p99 at {off.target_rate or 0:.0f}/s on both (the shipped server's @50%): risk off "
+                  f"{off.latencies_ms['p99']:.2f} ms, risk on {on.latencies_ms['p99']:.2f} ms")
+    print("  risk keys after the risk-on runs: " + ", ".join(
+        f"{kind} {{r:{kind[0]}:*}} {n['subjects']:,} subjects ({n['keys']:,} keys)" for kind, n in pair.keys.items()))
+    if not pair.counted:
+        print("  WARNING: no device or network subject was counted: the risk-on server did not go through the risk "
+              "layer, so its figures measure nothing (MISS)")
+    total = sum(pair.decisions.values())
+    if total:
+        top = ", ".join(f"{why} {n:,}" for why, n in sorted(pair.reasons.items(), key=lambda x: -x[1])[:6])
+        print(f"  risk decisions on the risk-on server's {total:,} scan events: " + ", ".join(
+            f"{a} {100 * n / total:.1f} %" for a, n in sorted(pair.decisions.items(), key=lambda x: -x[1]))
+            + (f" (reasons: {top})" if top else ""))
+    return {
+        "off": pair.off_label, "on": pair.on_label, "policy": pair.policy, "brand_id": brand_id,
+        "max_rps": {state: {v: round(fig.rps(v), 1) for v in ("scan", "draw")}
+                    for state, fig in (("off", pair.off), ("on", pair.on))},
+        "ratios": {v: round(pair.ratio(v), 3) for v in ("scan", "draw") if pair.rounds(v)},
+        "cpu_ratios": {v: round(pair.cpu_ratio(v), 3) for v in ("scan", "draw") if pair.rounds(v)},
+        "rounds": [{"off": {v: r.as_json() for v, r in b.items() if v in ("scan", "draw")},
+                    "on": {v: r.as_json() for v, r in a.items() if v in ("scan", "draw")}}
+                   for a, b in zip(pair.on.rounds, pair.off.rounds, strict=False)],
+        "half": {state: {v: r.as_json() for v, r in fig.half.items()}
+                 for state, fig in (("off", pair.off), ("on", pair.on))},
+        "keys": pair.keys, "counted": pair.counted, "decisions": pair.decisions, "reasons": pair.reasons,
+        "targets": targets,
+    }
 
 
 def report_extra(benv: BenchEnv, args: argparse.Namespace, tool: str, layout: cpu_layout.Layout,

@@ -59,7 +59,7 @@ def _run(bench: Bench, server: Server, actions: list[tuple[float, Callable[[], N
          rate: float) -> Timeline:
     """One run of DURATION s against `server` with `actions` fired at their times; its timeline."""
     source = bench.benv.source
-    plan = make_plan(source, int(rate * (DURATION + 4)), seed=7000 + source.position)
+    plan = make_plan(source, int(rate * (DURATION + 4)), seed=7000 + source.position, phones=bench.benv.phones)
     timeline: Timeline = []
     timers = [threading.Timer(at, fn) for at, fn in actions]
     for timer in timers:
