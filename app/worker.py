@@ -99,7 +99,9 @@ def drain_job(seconds: float = 30.0, chain: bool = True, consumer: str | None = 
     if cfg.risk:
         observers.append(RiskObserver(r))
     scans = ScanEventSink(observers=observers)
-    drainers = [Drainer(r, db.sessions, name, settings, scans), Drainer(r, db.sessions, name, settings, AwardSink())]
+    # Awards first: a flag the risk observer raises on this pass's scan events then holds the subject's awards
+    # that landed with them (a sweep's first prizes, drawn before the rule caught it).
+    drainers = [Drainer(r, db.sessions, name, settings, AwardSink()), Drainer(r, db.sessions, name, settings, scans)]
     totals = {"read": 0, "stored": 0, "acked": 0, "dead": 0, "db_outages": 0, "redis_outages": 0}
     deadline = time.monotonic() + seconds
     next_repair = time.monotonic()

@@ -69,6 +69,7 @@ TARGET_BLOCKED, TARGET_HARMED, TARGET_FLAG = 99.0, 0.5, 20
 DRAIN_EVERY_S = 300  # the simulated drain's lag: at most five minutes (the worker's is about a second)
 COST_ROUNDS = 8
 PAYOUT_DELAY_S = 600  # risk.policy.RiskPolicy.payout_delay_s, the default the bench runs with
+PAYOUT_DELAYS = (1, 600, 3600, 6 * 3600, 86_400)  # also shown: what other delays would have blocked
 
 
 def say(message: str = "") -> None:
@@ -104,7 +105,14 @@ class RunResult:
 
     held_at: dict[str, float] = field(default_factory=dict)  # award id → when the run first saw it held
 
-    def paid(self, r: Rec) -> int:
+    def held_before(self, r: Rec, delay: float) -> bool:
+        """Was this scan's award held before its payout fell due, `delay` seconds after the win?"""
+        if r.held:
+            return True
+        held_at = self.held_at.get(r.award_id)
+        return held_at is not None and held_at <= EPOCH + r.t + delay
+
+    def paid(self, r: Rec, delay: float = 0.0) -> int:
         """Cash of this scan's award that would be paid: valid in SQL and not held when its payout falls due
         (`PAYOUT_DELAY_S` after the win: the brand's risk policy `payout_delay_s`). A hold that lands later,
         from a flag the drain raised after the money left, does not count as blocked."""
@@ -113,8 +121,7 @@ class RunResult:
         status, _hold = self.states.get(r.award_id, ("valid", ""))
         if status != "valid":
             return 0
-        held_at = self.held_at.get(r.award_id)
-        if held_at is not None and held_at <= EPOCH + r.t + PAYOUT_DELAY_S:
+        if self.held_before(r, delay or PAYOUT_DELAY_S):
             return 0
         return r.amount_fen
 
@@ -291,8 +298,11 @@ def summarize(run: RunResult) -> dict[str, Any]:
     harmed_by_group: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     harmed = 0
+    won_honest = [r for r in honest if r.award_id and r.outcome == "won"]
     for r in honest:
         why = []
+        if r.award_id and r.outcome == "won" and not r.held and run.held_before(r, PAYOUT_DELAY_S):
+            why.append("held_later")
         if r.risk not in ("allow", ""):
             why.append(f"risk:{r.risk}")
             reasons.update(x for x in r.reasons.split(",") if x)
@@ -322,6 +332,11 @@ def summarize(run: RunResult) -> dict[str, Any]:
                    "won": sum(1 for r in honest if r.outcome == "won"),
                    "paid_fen": sum(run.paid(r) for r in honest)},
         "sweep_time_to_flag": sweeps, "cost": run.cost,
+        # What the brand's payout delay buys: the same run, paid as if cash left this long after each win.
+        "by_payout_delay": {str(d): {
+            "attack_paid_fen": sum(run.paid(r, d) for r in run.records if r.kind != HONEST),
+            "honest_held_later": sum(1 for r in won_honest if not r.held and run.held_before(r, d)),
+        } for d in PAYOUT_DELAYS},
     }
 
 
@@ -399,6 +414,15 @@ def print_report(base: dict[str, Any] | None, risk: dict[str, Any] | None, verdi
             f"   {mark('sweeps')}")
         for track, n in risk["sweep_time_to_flag"].items():
             say(f"      {track:<20} {'never' if n is None else n}")
+        won, honest_won = base["attack_paid_fen"], risk["honest"]["won"]
+        say(f"\n  what the payout delay buys (flags raised off the hot path hold awards not yet paid; the policy's "
+            f"default is {PAYOUT_DELAY_S} s):")
+        say("      payout delay    attackers paid    blocked    honest prizes held before paid")
+        for delay, row in risk["by_payout_delay"].items():
+            paid = row["attack_paid_fen"]
+            blocked = 100 * (1 - paid / won) if won else 0.0
+            say(f"      {int(delay):>10,} s   {_yuan(paid):>14}   {blocked:7.2f} %   {row['honest_held_later']:>6} "
+                f"of {honest_won:,}")
         c = risk["cost"]
         if c:
             say(f"\n  risk cost per Scanner.scan: {c['us_without']} µs without, {c['us_with']} µs with "

@@ -309,8 +309,9 @@ def build_world(redis_url: str, db_url: str, sizes: Sizes, seed: int, *, risk: b
                        rules=holder.current, member_secret=MEMBER_SECRET, ip_regions=default_ip_index(), **kwargs)
 
     scanner = make_scanner(risk)
-    drainers = [Drainer(client, sessions, "fraud-bench", sink=ScanEventSink(observers=risk_observers(client))),
-                Drainer(client, sessions, "fraud-bench", sink=AwardSink())]
+    # awards first, as the worker drains them (app/worker.py): the observer's flags hold awards of the same pass
+    drainers = [Drainer(client, sessions, "fraud-bench", sink=AwardSink()),
+                Drainer(client, sessions, "fraud-bench", sink=ScanEventSink(observers=risk_observers(client)))]
     return World(redis=client, sessions=sessions, engine=engine, clock=clock, sizes=sizes, batch_ids=on_sale,
                  leak_batch=leak, void_range=(on_sale[-1], void_first, sizes.items - 1),
                  keys={b: ring.batch_key(1, b) for b in made}, campaign_id=campaign_id, scanner=scanner,
