@@ -21,7 +21,7 @@ from codegen.db import transaction
 from codegen.generate import scan_url
 from codegen.models import Batch, Brand, Product
 from risk.models import RiskPolicyRow
-from risk.policy_store import publish_policies, save_policy
+from risk.policy_store import publish_policies
 from rules.campaign_store import save_campaign, set_status
 from rules.models import Campaign
 from rules.publish import current_version, publish_rules
@@ -137,10 +137,10 @@ def seed_demo(cfg: Config, db: Database, redis: Any) -> DemoInfo:
             batches.sync_batch(redis, batch)  # the embedded Redis may have been wiped
         if session.get(RiskPolicyRow, brand.id) is None:
             # The demo pays at once, so the whole loop (scan → claim → 收款) is quick to see; a real brand
-            # keeps the risk layer's payout delay (docs/risk.md).
-            save_policy(session, redis, brand.id, {"payout_delay_s": 0}, "yima:demo")
-        else:
-            publish_policies(session, redis)  # the embedded Redis may have been wiped
+            # keeps the risk layer's payout delay (docs/risk.md). Seed data, like the demo campaign: not audited.
+            session.add(RiskPolicyRow(brand_id=brand.id, doc={"payout_delay_s": 0}, updated_by="yima:demo"))
+            session.flush()
+        publish_policies(session, redis)  # also after the embedded Redis was wiped
         key = ring.batch_key(batch.key_id, batch.id)
 
         def url(role: Role) -> str:
