@@ -198,7 +198,7 @@ def _exchange(conn: Any, packed: list[bytes]) -> list[Any]:
     """Send the commands together and read one reply each; an error reply is returned in its place (the
     remaining replies must still be read, or the next call would read them)."""
     try:
-        conn.send_packed_command(packed)
+        conn.send_packed_command([b"".join(packed)])  # one write for the lot (redis-py writes a list part by part)
         replies = []
         for _ in packed:
             try:

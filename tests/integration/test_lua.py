@@ -54,7 +54,7 @@ def test_calls_to_one_server_share_one_round_trip(redis_client: redis.Redis) -> 
     original = conn.send_packed_command
     conn.send_packed_command = lambda packed, *a, **k: (sent.append(len(packed)), original(packed, *a, **k))[1]
     assert caller.run_all([incr("{t}:n"), incr("{x}:m"), echo("{y}:e", "z", 2)]) == [2, 1, [1, b"z", 4]]
-    assert sent == [3]  # three commands in one write, three replies read back in order
+    assert sent == [1]  # three commands joined into one write (one sendall), three replies read back in order
 
 
 def test_decoded_client_gets_text(redis_client: redis.Redis) -> None:
