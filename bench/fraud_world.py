@@ -150,16 +150,11 @@ def risk_gate_class() -> Any:
     return RiskGate
 
 
-def risk_observers(client: Any) -> list[Any]:
-    """The risk layer's drain observer (flags, pre-sale counts) when this tree has one."""
-    try:
-        from risk.observer import RiskObserver
-    except ImportError:
-        return []
-    for attempt in ({"redis": client}, {}):
-        with contextlib.suppress(TypeError):
-            return [RiskObserver(**attempt)]
-    return []
+def risk_observers(client: Any, risk: bool) -> list[Any]:
+    """The risk layer's drain observer (flags, pre-sale counts), as the worker runs it: with the layer on."""
+    from risk.observer import RiskObserver
+
+    return [RiskObserver(client)] if risk else []
 
 
 @dataclass
@@ -311,7 +306,7 @@ def build_world(redis_url: str, db_url: str, sizes: Sizes, seed: int, *, risk: b
     scanner = make_scanner(risk)
     # awards first, as the worker drains them (app/worker.py): the observer's flags hold awards of the same pass
     drainers = [Drainer(client, sessions, "fraud-bench", sink=AwardSink()),
-                Drainer(client, sessions, "fraud-bench", sink=ScanEventSink(observers=risk_observers(client)))]
+                Drainer(client, sessions, "fraud-bench", sink=ScanEventSink(observers=risk_observers(client, risk)))]
     return World(redis=client, sessions=sessions, engine=engine, clock=clock, sizes=sizes, batch_ids=on_sale,
                  leak_batch=leak, void_range=(on_sale[-1], void_first, sizes.items - 1),
                  keys={b: ring.batch_key(1, b) for b in made}, campaign_id=campaign_id, scanner=scanner,

@@ -115,7 +115,8 @@ class RiskGate:
             wanted.append((keys.POINT, point, device))
         calls = [subject_call(kind=kind, subject=subject, other=other,
                               gps=point if kind == keys.DEVICE else "",
-                              ip=address if kind == keys.NETWORK else "", **common)  # type: ignore[arg-type]
+                              ip=address if kind == keys.NETWORK else "", network=network,
+                              **common)  # type: ignore[arg-type]
                  for kind, subject, other in wanted]
         replies: list[SubjectSignals] = self._scripts.run_all(calls) if calls else []
         by_kind = {s.kind: s for s in replies}

@@ -18,6 +18,7 @@ Per subject (see risk/subject.lua for what each holds):
   <tag>:ip:<ip>:m:<minute>  (network subjects only) the single address's scans this minute
   <tag>:cap:<batch>:<serial> (device subjects only) a member on this phone hit a cap on this code
   <tag>:o30          (device and member subjects) HyperLogLog of the other identities over 30 days
+  <tag>:nh:<hour>    (device and member subjects) HyperLogLog of the networks scanned from this hour
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def subject_keys(kind: str, subject: str, *, minute: int, hour: int, day: int, i
     # script then skips it: many phones share a network or a point, and that count would mean nothing)
     month = f"{t}:o30" if kind in (DEVICE, MEMBER) else f"{t}:s"
     return [f"{t}:s", f"{t}:m:{minute}", f"{t}:h:{hour}", f"{t}:d:{day}", f"{t}:o:{day}", f"{t}:r", ip_key, cap,
-            month]
+            month, f"{t}:nh:{hour}"]
 
 
 def capped_key(device: str, batch_id: int, serial: int) -> str:

@@ -49,7 +49,7 @@ from risk.offpath import NearSerials, OutOfMarket
 from risk.review import hold_for_flag
 from risk.signals import CHINA_OFFSET_S, FLAGGED, STATE_TTL_S
 
-FLAG_RULES = frozenset({"sweep", "farm", "hop", "presale", "gps", "travel"})  # reasons a reviewer should see
+FLAG_RULES = frozenset({"sweep", "farm", "hop", "rotate", "presale", "gps", "travel"})  # reasons a reviewer should see
 PRESALE_KINDS = frozenset({"not_on_sale", "void"})  # rules/scan_script.py's statuses of a code not on sale
 CONSUMER_ROLES = frozenset({"inner", "outer"})  # case and pallet codes are the channel's own scans
 SWEEP, PRESALE, MARKET = "sweep", "presale", "market"

@@ -79,10 +79,12 @@ class RiskPolicy:
     ip_per_minute: int = 30  # one address: a new phone behind it is challenged, known phones pass
     network_per_hour: int = 300  # one /24 (/64): new phones there are challenged
     # Many identities on one thing.
-    members_per_device: int = 3  # today; the next member on that phone gets no prize (a farm)
+    members_per_device: int = 2  # today; the next member on that phone gets no prize (a farm)
     devices_per_member: int = 4  # today
     members_per_device_month: int = 3  # accounts on one phone over 30 days; the next one gets no prize
     devices_per_member_month: int = 1  # phones of one account over 30 days; past it its prizes are held
+    networks_per_hour: int = 2  # /24 networks one phone or account scans from in an hour; past it (an address
+    #                             pool rotated under it) its prizes are held
     devices_per_point: int = 3  # today, one exact GPS fix: a spoofed point shared by phones → hold
     # Sweeps: one source scanning one case, or a run of serials, within the window (an insider).
     sweep_window_s: int = 600
@@ -221,6 +223,8 @@ def decide(policy: RiskPolicy, signals: ScanSignals, *, regions: Any = None) -> 
             if ((p.sweep_same_case and device.same_case >= p.sweep_same_case)
                     or (p.sweep_near and device.near >= p.sweep_near)):
                 found.append((_NO_PRIZE, "sweep:d", Flag(keys.DEVICE, device.subject, "sweep")))
+            if p.networks_per_hour and device.networks_hour > p.networks_per_hour:
+                found.append((_HOLD, "rotate:d", Flag(keys.DEVICE, device.subject, "rotate")))
             if device.presale:
                 _presale(p, device, found)
             if p.gps_repeats and device.gps_repeats >= p.gps_repeats:
@@ -238,6 +242,8 @@ def decide(policy: RiskPolicy, signals: ScanSignals, *, regions: Any = None) -> 
                 found.append((_HOLD, "hop:m", Flag(keys.MEMBER, member.subject, "hop")))
             if p.sweep_same_case and member.same_case >= p.sweep_same_case:
                 found.append((_NO_PRIZE, "sweep:m", Flag(keys.MEMBER, member.subject, "sweep")))
+            if p.networks_per_hour and member.networks_hour > p.networks_per_hour:
+                found.append((_HOLD, "rotate:m", Flag(keys.MEMBER, member.subject, "rotate")))
             if member.presale:
                 _presale(p, member, found)
             if member.last_ts and regions is not None:

@@ -47,11 +47,12 @@ class SubjectSignals:
     gps_repeats: int = 0  # device subjects: earlier scans that sent exactly this GPS fix
     capped_here: bool = False  # device subjects: a member on this phone hit a per-member cap on this code
     others_month: int = 0  # device and member subjects: distinct other identities over the last 30 days
+    networks_hour: int = 0  # device and member subjects: distinct networks scanned from this hour
 
 
 def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: int, case: int, serial: int,
                  other: str, adcode: str, gps: str = "", ip: str = "", sweep_window_s: int = 600,
-                 near_distance: int = 8) -> ScriptCall[SubjectSignals]:
+                 near_distance: int = 8, network: str = "") -> ScriptCall[SubjectSignals]:
     """One subject's call. `other` is the identity whose distinct count this subject keeps (the member for a
     device, the device for a member, network or point; "" when there is none); `case` the code's case index
     (serial // pack; -1 when the batch has no packs); `adcode` where this scan is ("" unknown) — stored as
@@ -61,13 +62,13 @@ def subject_call(*, kind: str, subject: str, now: int, brand_id: int, batch_id: 
     call_keys = keys.subject_keys(kind, subject, minute=minute, hour=hour, day=day, ip=ip, batch_id=batch_id,
                                   serial=serial)
     args: list[Arg] = [now, brand_id, batch_id, case, serial, other, adcode, gps, sweep_window_s, near_distance,
-                       ip, STATE_TTL_S]
+                       ip, STATE_TTL_S, network if kind in (keys.DEVICE, keys.MEMBER) else ""]
 
     def parse(raw: list[Any]) -> SubjectSignals:
         v = [x.decode() if isinstance(x, bytes) else x for x in raw]
         return SubjectSignals(kind, subject, int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), str(v[5]),
                               str(v[6]), int(v[7]), int(v[8]), int(v[9]), int(v[10]), str(v[11]), int(v[12]),
-                              int(v[13]), bool(int(v[14])), int(v[15]))
+                              int(v[13]), bool(int(v[14])), int(v[15]), int(v[16]))
 
     return ScriptCall(SUBJECT, call_keys, args, parse)
 

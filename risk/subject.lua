@@ -13,14 +13,17 @@
 --           subjects), else <tag>:cap:none
 -- KEYS[9] = <tag>:o30            HyperLogLog of the other identities over the last 30 days (device and
 --           member subjects: accounts on a phone, phones of an account), kept 30 days after its last change
+-- KEYS[10] = <tag>:nh:<hour>     HyperLogLog of the networks (/24, /64) this subject scanned from this hour
+--           (device and member subjects: an address pool rotated under one phone or account)
 --
 -- ARGV[1] = now (unix s)   ARGV[2] = brand id   ARGV[3] = batch id   ARGV[4] = case (-1: none)
 -- ARGV[5] = serial         ARGV[6] = other identity ("" none)        ARGV[7] = adcode ("" unknown)
 -- ARGV[8] = exact GPS fix ("" none)   ARGV[9] = sweep window s   ARGV[10] = near distance (serials)
 -- ARGV[11] = the address ("" none; network subjects)   ARGV[12] = state TTL s (unless "keep" is set)
+-- ARGV[13] = the scan's network ("" none; counted by device and member subjects)
 --
 -- Returns {per_minute, per_hour, per_day, others_today, age_s, listed, review, same_case, near, presale,
---          ip_per_minute, last_adcode, last_ts, gps_repeats, capped_here, others_month}.
+--          ip_per_minute, last_adcode, last_ts, gps_repeats, capped_here, others_month, networks_hour}.
 
 local now = tonumber(ARGV[1])
 local brand = ARGV[2]
@@ -41,6 +44,11 @@ local others_month = 0
 if KEYS[9] ~= KEYS[1] then
   if ARGV[6] ~= '' and redis.call('PFADD', KEYS[9], ARGV[6]) == 1 then redis.call('EXPIRE', KEYS[9], 2592000) end
   others_month = redis.call('PFCOUNT', KEYS[9])
+end
+local networks_hour = 0
+if ARGV[13] ~= '' then
+  if redis.call('PFADD', KEYS[10], ARGV[13]) == 1 then redis.call('EXPIRE', KEYS[10], 7200) end
+  networks_hour = redis.call('PFCOUNT', KEYS[10])
 end
 local ip_per_minute = 0
 if ARGV[11] ~= '' then ip_per_minute = bump(KEYS[7], 120) end
@@ -99,4 +107,4 @@ if not s[11] then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[12])) end
 
 return {per_minute, per_hour, per_day, others, age, listed, s[4] or '', same_case, near, tonumber(s[5] or '0'),
         ip_per_minute, last_adcode, last_ts, gps_repeats,
-        redis.call('EXISTS', KEYS[8]), others_month}
+        redis.call('EXISTS', KEYS[8]), others_month, networks_hour}

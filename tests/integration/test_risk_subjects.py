@@ -212,9 +212,9 @@ def test_a_device_sweeping_one_case_gets_no_prize_from_its_fifth_code(gate: Risk
     assert gate.assess(facts(5, device="phone-2", member="m2"), now=NOW + 60).decision.action == ALLOW
 
 
-def test_a_fourth_member_on_one_device_is_a_farm(gate: RiskGate) -> None:
-    cases = [gate.assess(facts(PACK * i, member=f"m{i}"), now=NOW + i).decision for i in range(4)]
-    assert [d.action for d in cases] == [ALLOW] * 3 + [NO_PRIZE]
+def test_a_third_member_on_one_device_is_a_farm(gate: RiskGate) -> None:
+    cases = [gate.assess(facts(PACK * i, member=f"m{i}"), now=NOW + i).decision for i in range(3)]
+    assert [d.action for d in cases] == [ALLOW] * 2 + [NO_PRIZE]
     assert cases[-1].reasons == ("farm:d",)
     assert cases[-1].flags == (Flag(D, keys.device_subject("phone-1"), "farm"),)
     # The farm's device stays one for the day, whoever scans on it.
@@ -257,3 +257,11 @@ def test_a_consumer_rescanning_one_code_is_not_a_sweep(gate: RiskGate) -> None:
     more = [gate.assess(facts(s, member="m1"), now=NOW + 400 + s).decision for s in (1, 2, 3)]
     assert {d.action for d in rescans + more} == {ALLOW}
     assert gate.assess(facts(4, member="m1"), now=NOW + 410).decision.reasons == ("sweep:d", "sweep:m")
+
+
+def test_an_address_pool_rotated_under_one_phone_holds_its_prizes(gate: RiskGate) -> None:
+    ips = ["203.0.113.5", "198.51.100.7", "192.0.2.9", "203.0.113.77"]  # the last: a network seen already
+    cases = [gate.assess(facts(PACK * i, ip=ip, member="m0"), now=NOW + 90 * i).decision for i, ip in enumerate(ips)]
+    assert [d.action for d in cases] == [ALLOW, ALLOW, HOLD, HOLD]
+    assert cases[2].reasons == ("rotate:d", "rotate:m")
+    assert {f.reason for f in cases[2].flags} == {"rotate"}

@@ -76,7 +76,7 @@ THRESHOLDS: list[tuple[str, ScanSignals, ScanSignals, str, str, Flag | None]] = 
      scan({"age_s": 0}, n={"ip_per_minute": 30}), CHALLENGE, "busy:n", None),
     ("one network, new phone", scan({"age_s": 0}, n={"per_hour": 301}),
      scan({"age_s": 0}, n={"per_hour": 300}), CHALLENGE, "busy:n", None),
-    ("members on a device", scan({"others_today": 4}), scan({"others_today": 3}), NO_PRIZE, "farm:d",
+    ("members on a device", scan({"others_today": 3}), scan({"others_today": 2}), NO_PRIZE, "farm:d",
      Flag(D, "d-subject", "farm")),
     ("devices of a member", scan(m={"others_today": 5}), scan(m={"others_today": 4}), NO_PRIZE, "farm:m",
      Flag(M, "m-subject", "farm")),
