@@ -42,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ops_dashboard,
         ops_payouts_views,
         ops_publish_views,
+        ops_risk_views,
         payout_metrics,
         payout_notify,
         payouts_api,
@@ -98,6 +99,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_payouts_views.bp)
     app.register_blueprint(payouts_api.bp)
     app.register_blueprint(risk_api.bp)
+    app.register_blueprint(ops_risk_views.bp)
     app.register_blueprint(claim_views.bp)
     app.register_blueprint(payout_notify.bp)
     channel_web.init_app(app)
