@@ -20,6 +20,7 @@ RULES: dict[str, tuple[str, str]] = {
     "travel": ("异地", "Impossible travel"), "market": ("跨区", "Out of market"),
     "velocity": ("频率超限", "Too fast"), "busy": ("地址繁忙", "Busy address"), "list": ("名单", "Listed"),
     "review": ("审核", "Review"), "range": ("码段封禁", "Blocked range"), "tainted": ("泄露码", "Leaked code"),
+    "rotate": ("轮换网络", "Rotating addresses"), "capped": ("上限转号", "Capped code passed on"),
 }
 STATES: dict[str, tuple[str, str]] = {
     "open": ("待审核", "Open"), "blocked": ("已封禁", "Blocked"), "cleared": ("已放行", "Cleared"),
@@ -71,6 +72,8 @@ POLICY_GROUPS: list[tuple[str, str, str, list[tuple[str, str, str, str]]]] = [
         ("members_per_device_month", "一台设备 30 天内最多会员数", "Members on one phone in 30 days", COUNT),
         ("devices_per_member_month", "一个会员 30 天内最多设备数（超出扣留奖品）", "Phones of one member in 30 days",
          COUNT),
+        ("networks_per_hour", "一台设备或一个会员每小时最多网段数（超出扣留奖品：轮换代理）",
+         "Networks one phone or member scans from in an hour", COUNT),
         ("cap_follows_code", "达到领奖上限的码，同一设备上的其他账号也不再中奖",
          "A capped code gives nothing to the phone's other accounts", ""),
     ]),

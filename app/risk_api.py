@@ -192,6 +192,8 @@ def flags_index() -> Any:
 
 
 def _flag_brand(flag_id: int, need: str) -> int:
+    if flag_id > SQL_INT_MAX:  # no such id fits the table's INTEGER: the same 404 as any unknown id
+        raise RiskNotFound(f"no flag {flag_id}")
     with _sessions()() as s:
         brand_id = review.flag_brand(s, flag_id)
     return _in_brand(brand_id, need, RiskNotFound(f"no flag {flag_id}"))
@@ -358,9 +360,11 @@ def lists_create() -> Any:
 @bp.delete("/lists/<int:entry_id>")
 def lists_delete(entry_id: int) -> Any:
     _only(set())
+    missing = RiskNotFound(f"no list entry {entry_id}")
+    if entry_id > SQL_INT_MAX:
+        raise missing
     with _sessions()() as s:
         found, brand_id = lists.entry_brand(s, entry_id)
-    missing = RiskNotFound(f"no list entry {entry_id}")
     if not found:
         raise missing
     if brand_id is None:
