@@ -20,7 +20,10 @@ def seed_review(app: Flask, slug: str) -> dict[str, Any]:
     brand_id = ensure_brand(app, slug)
     sessions, redis = app.extensions["yima.db"].sessions, app.extensions["yima.redis"]
     with transaction(sessions) as s:
-        campaign = Campaign(brand_id=brand_id, name=f"{slug} 红包", status="active", definition={})
+        definition = {"name": f"{slug} 红包", "brand": slug, "budget": {"total_fen": 100_000},
+                      "window": {"start": "2026-01-01T00:00:00+08:00", "end": "2030-01-01T00:00:00+08:00"},
+                      "prizes": [{"kind": "cash", "name": "红包", "min_fen": 100, "max_fen": 100, "weight": 1.0}]}
+        campaign = Campaign(brand_id=brand_id, name=f"{slug} 红包", status="active", definition=definition)
         s.add(campaign)
         s.flush()
         ids = []
