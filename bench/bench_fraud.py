@@ -16,12 +16,13 @@ leaked pack probed before sale, a voided pack, insider sweeps of unsold cases (o
 devices behind the warehouse address), out-of-market scans (from elsewhere; a spoofed Guangdong fix sent
 verbatim), and members passing capped codes to the next account on the phone. They run in time order on a
 simulated clock (passed to the Scanner as `clock=`; the risk gate uses the `now` the scanner passes) over
-two weeks; every six simulated hours the event and award streams are drained into SQL (`rules.drain` with
-`rules.awards.AwardSink`, and the risk observer when the tree has one), as the worker does.
+two weeks; every five simulated minutes the award and event streams are drained into SQL (`rules.drain` with
+`rules.awards.AwardSink`, and the risk observer with the layer on), as the worker does (it lags a second).
 
 Measures, each run:
 - fraudulent value: cash the attackers' scans won that would be paid: the award is valid in the SQL
-  ledger and not held (a held award is assumed rejected by a reviewer, as attackers' should be);
+  ledger and was not held when its payout fell due (the win + the policy's payout delay; a held award is
+  assumed rejected by a reviewer, as attackers' should be);
   blocked % = 1 − paid with the risk layer / paid without it;
 - honest scans harmed: the risk decision was not "allow" (a hold too), the scan was rate limited or its
   source blocked, or an attacker had already taken the code's prize; as % of honest scans;
@@ -175,7 +176,7 @@ def scan_once(world: World, scan: Scan) -> Rec:
 
 
 def simulate(world: World, pop: Population, progress: bool = True) -> list[Rec]:
-    """Every actor's scans in time order; the leaked batch on sale at its hour; drains every six hours."""
+    """Every actor's scans in time order; the leaked batch on sale at its hour; drains every five minutes."""
     heap: list[tuple[float, int, int, Any]] = []
     seq = 0
     for i, actor in enumerate(pop.actors):
