@@ -196,10 +196,10 @@ class World:
             batches.activate(s, self.redis, self.leak_batch, None)
 
     def drain(self) -> None:
-        """Every event and award stream into SQL, until nothing is left (BLOCK 0 would wait forever: 1 ms);
+        """Every award and event stream into SQL, until nothing is left (without waiting for more);
         then note when each held award was first seen held (flags hold a subject's earlier awards)."""
         for _ in range(10_000):
-            moved = sum(d.drain_once(block_ms=1).read for d in self.drainers)
+            moved = sum(d.drain_once(block_ms=0).read for d in self.drainers)
             if not moved:
                 break
         self.note_holds()

@@ -259,13 +259,14 @@ class Drainer:
         return batches
 
     def _fresh(self, streams: list[str], block_ms: int) -> list[Any]:
-        """New entries: one read of every stream, blocking up to `block_ms` until one has some. A cluster
-        reads stream by stream (one XREADGROUP may not name keys of several slots) and, when none has
-        any, waits a tenth of a second at most before the next pass."""
+        """New entries: one read of every stream, blocking up to `block_ms` (0: not at all) until one has
+        some. A cluster reads stream by stream (one XREADGROUP may not name keys of several slots) and, when
+        none has any, waits a tenth of a second at most before the next pass."""
         count = self.settings.count
         if not is_cluster(self.redis):
+            # BLOCK 0 would wait forever: a pass asked not to wait reads without BLOCK
             fresh: list[Any] = self.redis.xreadgroup(GROUP, self.consumer, {st: ">" for st in streams}, count=count,
-                                                     block=block_ms) or []
+                                                     block=block_ms or None) or []
             return fresh
         fresh = []
         for stream in streams:
