@@ -64,12 +64,13 @@ from bench.fraud_world import (
     risk_gate_class,
     sql_database,
 )
+from risk.policy import RiskPolicy
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 TARGET_BLOCKED, TARGET_HARMED, TARGET_FLAG = 99.0, 0.5, 20
 DRAIN_EVERY_S = 300  # the simulated drain's lag: at most five minutes (the worker's is about a second)
 COST_ROUNDS = 8
-PAYOUT_DELAY_S = 600  # risk.policy.RiskPolicy.payout_delay_s, the default the bench runs with
+PAYOUT_DELAY_S = RiskPolicy().payout_delay_s  # the default the bench runs with
 PAYOUT_DELAYS = (1, 600, 3600, 6 * 3600, 86_400)  # also shown: what other delays would have blocked
 
 

@@ -106,7 +106,7 @@ class RiskPolicy:
     cap_follows_code: bool = True
     # A cash prize is paid no sooner than this after it was won, so flags raised off the hot path (a sweep, a
     # farm, an account hopping phones: the drain sees them within seconds) hold it before money leaves.
-    payout_delay_s: int = 600
+    payout_delay_s: int = 3600  # tuned on make bench-fraud: 10 min blocked 98.3 % of the fraud value, an hour 99.1 %
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> RiskPolicy:
