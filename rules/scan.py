@@ -406,8 +406,14 @@ class Scanner:
             lat=req.lat, lng=req.lng), now)
         policy = assessed.policy
         tainted = policy.tainted_code if policy.enabled and policy.tainted_code != ALLOW else ""
-        pay_after = now + policy.payout_delay_s if policy.enabled and policy.payout_delay_s else 0
-        return assessed.decision, tainted, policy.keep_drawable, pay_after
+        return assessed.decision, tainted, policy.keep_drawable, self._pay_after(batch.brand_id, now)
+
+    def _pay_after(self, brand_id: int, now: int) -> int:
+        """The unix time before which a cash prize drawn now is not paid (the brand's risk policy); 0 none."""
+        if self._risk is None:
+            return 0
+        policy = self._risk.policies.get(brand_id)
+        return now + policy.payout_delay_s if policy.enabled and policy.payout_delay_s else 0
 
     def _hold(self, pending: list[CompiledCampaign], kept: dict[int, tuple[AwardReceipt, str]], status: str,
               mine: bool, member: str, device_id: str, code: str, batch: BatchFacts, reply: ScanReply,
@@ -459,7 +465,8 @@ class Scanner:
         if any(not c.one_per_code for c in todo) and not self._redis.set(spent, 1, nx=True, ex=2 * 1800):
             campaigns = [c for c in campaigns if c.one_per_code]
         draws = self._draw(campaigns, kept, ticket.status, ticket.mine, None, code, fields, batch, ticket.event_id,
-                           now, matcher.version, held=ticket.held) if campaigns or kept else ()
+                           now, matcher.version, held=ticket.held,
+                           pay_after=self._pay_after(batch.brand_id, now)) if campaigns or kept else ()
         if source == "gps" and region is not None and ticket.status == FIRST:
             # The first scan's place, shown on every rescan, was the IP's guess: the phone has said where.
             self._scripts.run(relocate_first_call(batch_id=batch.batch_id, role=fields.role.label,

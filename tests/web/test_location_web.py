@@ -196,3 +196,31 @@ def test_the_jssdk_is_set_up_only_with_the_accounts_appid_and_secret(tmp_path: P
     assert "yima.jssdk" not in bare.extensions
     configured, _ = seeded_app(tmp_path / "b", payouts=PayoutConfig(appid="wx0123456789abcdef", app_secret="s" * 32))
     assert configured.extensions["yima.jssdk"].appid == "wx0123456789abcdef"
+
+
+def test_a_draw_held_for_location_pays_after_the_risk_policys_delay(demo) -> None:  # type: ignore[no-untyped-def]
+    """The located draw is the scan's own draw: under the risk layer its cash waits the brand's payout delay
+    like any other (the demo brand's own policy pays at once, so the defaults are published here)."""
+    from sqlalchemy import select
+
+    from risk import keys as risk_keys
+    from risk.policy import RiskPolicy
+    from rules.awards import AwardSink
+    from rules.drain import Drainer
+    from rules.models import Award
+
+    app, info = demo
+    redis = app.extensions["yima.redis"]
+    brand_id = int(redis.hget(f"{{b:{info.batch_id}}}:meta", "brand_id"))
+    redis.hset(risk_keys.POLICIES_KEY, str(brand_id), "{}")
+    client = phone(app, CHENGDU_IP)
+    ticket = ticket_of(client.get(path(info.inner_url)).get_data(as_text=True))
+    won = client.post(path(info.inner_url) + "/draw", data={"ticket": ticket, **SHENZHEN})
+    assert "恭喜您获得" in won.get_data(as_text=True)
+    drainer = Drainer(redis, app.extensions["yima.db"].sessions, "t", sink=AwardSink())
+    while drainer.drain_once(block_ms=0).read:
+        pass
+    with app.extensions["yima.db"].sessions() as s:
+        award = s.scalars(select(Award)).one()
+    assert award.pay_after is not None
+    assert (award.pay_after - award.awarded_at).total_seconds() == RiskPolicy().payout_delay_s
