@@ -15,6 +15,7 @@ from app import risk_api
 from app.audit_filters import SQL_INT_MAX
 from app.auth import current_principal, login_required, require_brand, tr
 from app.brand_scope import BrandScope, page_brand
+from app.errors import page_errors
 from app.ops_risk_labels import POLICY_FIELDS, POLICY_GROUPS
 from codegen.db import transaction
 from codegen.models import Brand
@@ -24,6 +25,7 @@ from risk.models import LIST_SUBJECTS
 from risk.policy import ACTIONS, RiskPolicy
 
 bp = Blueprint("settings", __name__)
+page_errors(bp)  # every blueprint answers domain errors itself (tests/web/test_error_handlers.py)
 ENTRY_FIELDS = ("kind", "subject", "action", "note")
 VALUE_MAX = 9  # digits of a policy number: the domain's own limit (10,000,000) has 8
 

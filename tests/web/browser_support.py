@@ -97,6 +97,7 @@ class YimaRun:
     startup_seconds: float = 0.0
     stop_seconds: float = 0.0
     stop_report: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # a test's own departures, said where it sets them
     _proc: subprocess.Popen[str] | None = None
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
     _reader: threading.Thread | None = None
@@ -113,6 +114,7 @@ class YimaRun:
         # The one departure from a new user's defaults: CI machines are loaded, and a Redis stall past
         # the production 60 ms budget would turn a page into "service busy" (tested on its own elsewhere).
         env["YIMA_REDIS_TIMEOUT_MS"] = "1000"
+        env.update(self.extra_env)
         return env
 
     def output(self) -> str:
