@@ -4,7 +4,6 @@ than the phone. Screenshots: test-artifacts/browser/bside-*.png."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from rules.awards import AwardSink
 from rules.drain import Drainer
 from tests.support.bside_world import b_campaign, bside_rules, publish, seat_of, sessions, ship_cases
 from tests.support.channel_world import case_code, channel_world, sign
-from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in
+from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, serve_app, sign_in
 from tests.web.conftest import make_app
 from tests.web.console_support import PASSWORD, add_user
 
@@ -29,30 +28,11 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test n
 if not CHROMIUM.exists():
     pytest.skip(f"the browser test needs Chromium at {CHROMIUM}", allow_module_level=True)
 
-PORTS = range(52610, 52630)  # this helper's range on the shared machine
-
-
 @contextmanager
 def served(app: Any) -> Iterator[str]:
-    """The app on a threaded werkzeug server on the first free port of PORTS."""
-    from werkzeug.serving import make_server
-
-    for port in PORTS:
-        try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            break
-        except OSError:
-            continue
-    else:
-        raise RuntimeError(f"no free port in {PORTS}")
-    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    """The app on a loopback port the OS picks (werkzeug exits, not raises, on a taken port)."""
+    with serve_app(app) as site:
+        yield site
 
 
 def shot(page: Any, name: str) -> None:

@@ -9,7 +9,6 @@ with the channel world of tests/support/channel_world.py. Screenshots: test-arti
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.channel_world import ChannelWorld, case_code, channel_world
-from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, sign_in
+from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, serve_app, sign_in
 from tests.web.conftest import make_app
 from tests.web.console_support import PASSWORD
 
@@ -26,30 +25,13 @@ if not CHROMIUM.exists():
     pytest.skip(f"the browser test needs Chromium at {CHROMIUM}", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
-PORTS = range(52200, 52300)
 
 
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """The app on a threaded werkzeug server on the first free port of PORTS."""
-    from werkzeug.serving import make_server
-
-    server = None
-    for port in PORTS:
-        try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            break
-        except OSError:
-            continue
-    assert server is not None, "no free port in 52200-52299"
-    thread = threading.Thread(target=server.serve_forever, name="dist-ship-app", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    """The app on a loopback port the OS picks (werkzeug exits, not raises, on a taken port)."""
+    with serve_app(app) as site:
+        yield site
 
 
 @pytest.fixture

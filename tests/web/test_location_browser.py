@@ -9,18 +9,16 @@ phone then allows location, taps retry and wins. Screenshots: test-artifacts/loc
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from app.seed import DemoInfo
 from codegen import keys
 from codegen.codeformat import Role, encode, parse
-from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT
+from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT, serve_app
 from tests.web.conftest import seeded_app
 from tests.web.test_location_web import CHENGDU_IP, guangdong_campaign, publish
 
@@ -30,7 +28,6 @@ if not CHROMIUM.exists():
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "location"
-PORTS = range(18400, 18500)  # this test's own port range
 GUANGZHOU = {"latitude": 23.1291, "longitude": 113.2644}
 
 
@@ -45,22 +42,8 @@ def second_code(info: DemoInfo, keys_file: Path) -> str:
 def site(tmp_path: Path, redis_client: Any) -> Iterator[tuple[str, DemoInfo, str]]:
     app, info = seeded_app(tmp_path, trusted_proxies=1)
     publish(app, guangdong_campaign(info.batch_id))
-    server = None
-    for port in PORTS:
-        try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
-            break
-        except OSError:
-            continue
-    assert server is not None, "no free port in 18400-18499"
-    thread = threading.Thread(target=server.serve_forever, name="location-app", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", info, second_code(info, tmp_path / "keys.json")
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve_app(app) as url:  # a port the OS picks: werkzeug exits, not raises, on a taken one
+        yield url, info, second_code(info, tmp_path / "keys.json")
 
 
 def local(site: str, url: str) -> str:
