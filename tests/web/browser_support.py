@@ -349,3 +349,20 @@ def sign_in(page: Any, site: str, email: str, password: str) -> None:
     with page.expect_navigation():
         page.click("button[type=submit]")
     assert "/ops/login" not in page.url, page.inner_text("main")
+
+
+def watch_problems(page: Any) -> list[str]:
+    """Script errors, CSP violations and failed assets the page meets (a 4xx document is on purpose)."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda resp: problems.append(f"{resp.status} {resp.url}")
+            if resp.status >= 400 and resp.request.resource_type != "document"
+            and not resp.url.endswith("/favicon.ico") else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    return problems
+
+
+def no_sideways_scroll(page: Any, width: int) -> None:
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"

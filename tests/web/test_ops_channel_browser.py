@@ -19,7 +19,16 @@ from app.channel_seed import seed_demo_channel
 from channel import directory
 from channel.scope import brand_scope
 from codegen.db import transaction
-from tests.web.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, serve_app, sign_in
+from tests.web.browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    no_sideways_scroll,
+    serve_app,
+    sign_in,
+    watch_problems,
+)
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user, ensure_brand
 
@@ -64,21 +73,8 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"ops-channel-{name}.png"), full_page=True)
 
 
-def watch(page: Any) -> list[str]:
-    """Script errors, CSP violations and failed assets the page meets (a 4xx document is on purpose)."""
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda resp: problems.append(f"{resp.status} {resp.url}")
-            if resp.status >= 400 and resp.request.resource_type != "document"
-            and not resp.url.endswith("/favicon.ico") else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    return problems
 
 
-def no_sideways_scroll(page: Any, width: int) -> None:
-    scroll = page.evaluate("() => document.documentElement.scrollWidth")
-    assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
 
 
 @pytest.mark.parametrize("size", ["1280", "390"])
@@ -87,7 +83,7 @@ def test_the_channel_in_the_console(site: str, browser: Any, size: str) -> None:
     context = browser.new_context(**PHONE) if size == "390" else \
         browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
     page = context.new_page()
-    problems = watch(page)
+    problems = watch_problems(page)
     sign_in(page, site, "boss@demo.example", PASSWORD)
 
     if size == "390":

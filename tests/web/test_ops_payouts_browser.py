@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT, serve_app
+from tests.web.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    REPO_ROOT,
+    no_sideways_scroll,
+    serve_app,
+    watch_problems,
+)
 from tests.web.browser_support import sign_in as signed_in
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user
@@ -53,21 +61,8 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def watch(page: Any) -> list[str]:
-    """Script errors, CSP violations and failed assets the page meets (a 4xx document is on purpose)."""
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda resp: problems.append(f"{resp.status} {resp.url}")
-            if resp.status >= 400 and resp.request.resource_type != "document"
-            and not resp.url.endswith("/favicon.ico") else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    return problems
 
 
-def no_sideways_scroll(page: Any, width: int) -> None:
-    scroll = page.evaluate("() => document.documentElement.scrollWidth")
-    assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
 
 
 @pytest.mark.parametrize("size", ["1280", "390"])
@@ -77,7 +72,7 @@ def test_payouts_in_the_console(site: tuple[str, dict[str, Any]], browser: Any, 
         browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     width = 390 if size == "390" else 1280
     page = context.new_page()
-    problems = watch(page)
+    problems = watch_problems(page)
     signed_in(page, url, "boss@demo.example", PASSWORD)
 
     if size == "390":

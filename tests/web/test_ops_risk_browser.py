@@ -18,7 +18,15 @@ from codegen.db import transaction
 from risk import review
 from risk.models import RiskFlag
 from rules.models import Award
-from tests.web.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO_ROOT, serve_app
+from tests.web.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    REPO_ROOT,
+    no_sideways_scroll,
+    serve_app,
+    watch_problems,
+)
 from tests.web.browser_support import sign_in as signed_in
 from tests.web.conftest import seeded_app
 from tests.web.console_support import PASSWORD, add_user
@@ -61,21 +69,8 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def watch(page: Any) -> list[str]:
-    """Script errors, CSP violations and failed assets the page meets."""
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda resp: problems.append(f"{resp.status} {resp.url}")
-            if resp.status >= 400 and resp.request.resource_type != "document"
-            and not resp.url.endswith("/favicon.ico") else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    return problems
 
 
-def no_sideways_scroll(page: Any, width: int) -> None:
-    scroll = page.evaluate("() => document.documentElement.scrollWidth")
-    assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
 
 
 def stored(app: Any, model: Any, key: Any) -> Any:
@@ -89,7 +84,7 @@ def test_an_operator_reviews_a_flag_at_1280(site: tuple[str, Any, dict[str, Any]
     url, app, seeded = site
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    problems = watch(page)
+    problems = watch_problems(page)
     signed_in(page, url, "ops@demo.example", PASSWORD)
 
     page.click("nav.nav >> text=风控")
@@ -154,7 +149,7 @@ def test_the_queue_on_a_phone(site: tuple[str, Any, dict[str, Any]], browser: An
     url, _app, seeded = site
     context = browser.new_context(**PHONE)
     page = context.new_page()
-    problems = watch(page)
+    problems = watch_problems(page)
     signed_in(page, url, "ops@demo.example", PASSWORD)
 
     page.click("label.nav-button")
